@@ -1,0 +1,348 @@
+"""TradingView alerts: body parsing and the strict alert model.
+
+TradingView posts the alert message as the body: `application/json` when the message is valid
+JSON, `text/plain` otherwise. We never trust the header: the body is parsed as JSON when it
+looks like JSON, else as `key=value` pairs (`secret=… symbol=NSE:SBIN action=buy quantity=5`).
+
+Every rule about a field lives in the model below, so a bad alert is refused with the names of
+the fields at fault and never reaches the broker.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import datetime, timezone
+from decimal import Decimal, InvalidOperation
+from enum import Enum
+from typing import Annotated, Any
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
+from pydantic_core import PydanticCustomError
+
+from chalicelib.errors import AlertRejected, FieldProblem
+
+MAX_QUANTITY = 1_000_000
+MAX_PRICE = Decimal("10000000")
+_TEXT_PAIR = re.compile(r"^([A-Za-z_][A-Za-z0-9_\-]*)=(.*)$", re.S)
+_SYMBOL = re.compile(r"^(?:([A-Z]+):)?([A-Z0-9][A-Z0-9&._\-]{0,39})$")
+_ALERT_ID = re.compile(r"^[A-Za-z0-9 _.:/#@+=\-]{1,60}$")
+
+
+class Side(str, Enum):
+    BUY = "BUY"
+    SELL = "SELL"
+
+
+class Exchange(str, Enum):
+    NSE = "NSE"
+    BSE = "BSE"
+
+
+class OrderType(str, Enum):
+    MARKET = "MARKET"
+    LIMIT = "LIMIT"
+    SL = "SL"
+    SL_M = "SL-M"
+
+    @property
+    def is_stop(self) -> bool:
+        return self in (OrderType.SL, OrderType.SL_M)
+
+
+class Product(str, Enum):
+    CNC = "CNC"
+    INTRADAY = "INTRADAY"
+    MARGIN = "MARGIN"
+
+
+class Validity(str, Enum):
+    DAY = "DAY"
+    IOC = "IOC"
+
+
+_PRODUCT_ALIASES = {"MIS": "INTRADAY", "NRML": "MARGIN"}
+_NEEDS_PRICE = (OrderType.LIMIT, OrderType.SL)
+_NEEDS_TRIGGER = (OrderType.SL, OrderType.SL_M)
+
+
+def _problem(kind: str, message: str) -> PydanticCustomError:
+    return PydanticCustomError(kind, message)
+
+
+def _refuse_placeholder(value: Any) -> Any:
+    if isinstance(value, str) and "{{" in value:
+        raise _problem("placeholder", "contains an unexpanded TradingView placeholder")
+    return value
+
+
+def _upper_word(value: Any) -> Any:
+    value = _refuse_placeholder(value)
+    return value.strip().upper() if isinstance(value, str) else value
+
+
+def _product(value: Any) -> Any:
+    value = _upper_word(value)
+    return _PRODUCT_ALIASES.get(value, value) if isinstance(value, str) else value
+
+
+def _whole_quantity(value: Any) -> Any:
+    """Accept 5, 5.0, "5" and "5.0" (TradingView's {{strategy.order.contracts}}); refuse 5.5."""
+    value = _refuse_placeholder(value)
+    if isinstance(value, bool):
+        raise _problem("quantity_type", "must be a whole number of shares, not a boolean")
+    if isinstance(value, (int, float, str)):
+        try:
+            number = Decimal(str(value).strip())
+        except InvalidOperation:
+            raise _problem("quantity_type", "must be a whole number of shares") from None
+        if not number.is_finite() or number != number.to_integral_value():
+            raise _problem("quantity_type", "must be a whole number of shares")
+        return int(number)
+    raise _problem("quantity_type", "must be a whole number of shares")
+
+
+def _price(value: Any) -> Any:
+    value = _refuse_placeholder(value)
+    if isinstance(value, bool):
+        raise _problem("price_type", "must be a number, not a boolean")
+    if isinstance(value, str):
+        return value.strip()
+    return value
+
+
+Quantity = Annotated[int, BeforeValidator(_whole_quantity), Field(ge=1, le=MAX_QUANTITY)]
+Price = Annotated[
+    Decimal, BeforeValidator(_price), Field(gt=0, le=MAX_PRICE, allow_inf_nan=False)
+]
+
+
+class Alert(BaseModel):
+    """One TradingView alert. Field order matters: later validators read earlier fields."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    secret: SecretStr | None = Field(default=None, exclude=True, repr=False)
+    symbol: Annotated[str, BeforeValidator(_upper_word)]
+    exchange: Annotated[Exchange | None, BeforeValidator(_upper_word)] = Field(
+        default=None, validate_default=True
+    )
+    action: Annotated[Side, BeforeValidator(_upper_word)]
+    quantity: Quantity
+    order_type: Annotated[OrderType, BeforeValidator(_upper_word)] = OrderType.MARKET
+    price: Price | None = Field(default=None, validate_default=True)
+    trigger_price: Price | None = Field(default=None, validate_default=True)
+    product: Annotated[Product, BeforeValidator(_product)] = Product.INTRADAY
+    validity: Annotated[Validity, BeforeValidator(_upper_word)] = Field(
+        default=Validity.DAY, validate_default=True
+    )
+    alert_id: Annotated[str | None, BeforeValidator(_refuse_placeholder)] = None
+    time: datetime | None = None
+
+    @field_validator("symbol")
+    @classmethod
+    def _symbol_shape(cls, value: str) -> str:
+        match = _SYMBOL.match(value)
+        if not match:
+            raise _problem("symbol", "must be a ticker such as SBIN or NSE:SBIN")
+        prefix = match.group(1)
+        if prefix is not None and prefix not in Exchange.__members__:
+            raise _problem("symbol", f"exchange prefix {prefix!r} is not supported; use NSE or BSE")
+        return value
+
+    @field_validator("exchange")
+    @classmethod
+    def _exchange_matches_prefix(cls, value: Exchange | None, info: ValidationInfo) -> Exchange:
+        symbol = info.data.get("symbol")
+        prefix = symbol.split(":", 1)[0] if symbol and ":" in symbol else None
+        if value is None:
+            return Exchange(prefix) if prefix else Exchange.NSE
+        if prefix and prefix != value.value:
+            raise _problem(
+                "exchange", f"{value.value} contradicts the {prefix}: prefix of the symbol"
+            )
+        return value
+
+    @field_validator("order_type")
+    @classmethod
+    def _stops_are_nse_only(cls, value: OrderType, info: ValidationInfo) -> OrderType:
+        if value.is_stop and info.data.get("exchange") is Exchange.BSE:
+            raise _problem(
+                "order_type",
+                f"{value.value} orders are NSE-only at INDstocks (stop orders are smart orders); "
+                "BSE supports MARKET and LIMIT",
+            )
+        return value
+
+    @field_validator("price")
+    @classmethod
+    def _price_when_needed(cls, value: Decimal | None, info: ValidationInfo) -> Decimal | None:
+        order_type = info.data.get("order_type")
+        if value is None and order_type in _NEEDS_PRICE:
+            raise _problem("required", f"is required for {order_type.value} orders")
+        return value
+
+    @field_validator("trigger_price")
+    @classmethod
+    def _trigger_when_needed(cls, value: Decimal | None, info: ValidationInfo) -> Decimal | None:
+        order_type = info.data.get("order_type")
+        if order_type is None:
+            return value
+        if value is None and order_type in _NEEDS_TRIGGER:
+            raise _problem("required", f"is required for {order_type.value} orders")
+        if value is not None and order_type not in _NEEDS_TRIGGER:
+            raise _problem(
+                "not_applicable",
+                f"applies only to SL and SL-M orders, not {order_type.value}; "
+                "use order_type SL or SL-M for a stop",
+            )
+        return value
+
+    @field_validator("validity")
+    @classmethod
+    def _stops_are_day_only(cls, value: Validity, info: ValidationInfo) -> Validity:
+        order_type = info.data.get("order_type")
+        if order_type is not None and order_type.is_stop and value is not Validity.DAY:
+            raise _problem("validity", f"{order_type.value} orders can only be DAY orders")
+        return value
+
+    @field_validator("alert_id")
+    @classmethod
+    def _alert_id_shape(cls, value: str | None) -> str | None:
+        if value is not None and not _ALERT_ID.match(value):
+            raise _problem(
+                "alert_id",
+                "must be 1-60 characters: letters, digits, space and _ . : / # @ + = -",
+            )
+        return value
+
+    @field_validator("time")
+    @classmethod
+    def _aware_time(cls, value: datetime | None) -> datetime | None:
+        # TradingView's {{timenow}} is UTC; a time without an offset is read as UTC.
+        if value is not None and value.tzinfo is None:
+            return value.replace(tzinfo=timezone.utc)
+        return value
+
+    @property
+    def ticker(self) -> str:
+        return self.symbol.rsplit(":", 1)[-1]
+
+    @property
+    def resolved_exchange(self) -> Exchange:
+        assert self.exchange is not None  # the validator always fills it
+        return self.exchange
+
+
+class ParsedBody:
+    """A body split into fields, or the reason it could not be."""
+
+    def __init__(self, fields: dict[str, Any] | None, problem: FieldProblem | None = None):
+        self.fields = fields
+        self.problem = problem
+
+    @property
+    def claimed_secret(self) -> str | None:
+        secret = (self.fields or {}).get("secret")
+        return secret if isinstance(secret, str) else None
+
+
+def parse_body(raw: bytes) -> ParsedBody:
+    """Split the raw body into fields without judging them (authentication comes first)."""
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return ParsedBody(None, FieldProblem("body", "is not valid UTF-8"))
+    stripped = text.strip()
+    if not stripped:
+        return ParsedBody(None, FieldProblem("body", "is empty"))
+    if stripped[0] in "{[\"":
+        return _parse_json(stripped)
+    return _parse_pairs(stripped)
+
+
+def _reject_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    fields: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in fields:
+            raise _DuplicateKey(key)
+        fields[key] = value
+    return fields
+
+
+class _DuplicateKey(ValueError):
+    def __init__(self, key: str):
+        super().__init__(key)
+        self.key = key
+
+
+def _parse_json(text: str) -> ParsedBody:
+    try:
+        value = json.loads(text, object_pairs_hook=_reject_duplicate_keys)
+    except _DuplicateKey as duplicate:
+        # Still read the fields (last value wins) so authentication sees the secret: a
+        # correctly authenticated sender deserves the real reason, not a 401.
+        fields = json.loads(text)
+        return ParsedBody(
+            fields if isinstance(fields, dict) else None,
+            FieldProblem(_short(duplicate.key), "appears more than once"),
+        )
+    except (ValueError, RecursionError):
+        return ParsedBody(None, FieldProblem("body", "is not valid JSON"))
+    if not isinstance(value, dict):
+        return ParsedBody(None, FieldProblem("body", "must be a JSON object"))
+    return ParsedBody(value)
+
+
+def _parse_pairs(text: str) -> ParsedBody:
+    fields: dict[str, Any] = {}
+    for token in re.split(r"[\s,;]+", text):
+        if not token:
+            continue
+        match = _TEXT_PAIR.match(token)
+        if not match:
+            return ParsedBody(
+                None, FieldProblem("body", "must be JSON or key=value pairs separated by spaces")
+            )
+        key, value = match.group(1), match.group(2)
+        if key in fields:
+            return ParsedBody(fields, FieldProblem(_short(key), "appears more than once"))
+        fields[key] = value
+    return ParsedBody(fields)
+
+
+def _short(name: str, limit: int = 64) -> str:
+    return name if len(name) <= limit else name[:limit] + "…"
+
+
+def _field_name(loc: tuple[Any, ...]) -> str:
+    return _short(".".join(str(part) for part in loc)) if loc else "body"
+
+
+def _message(error: dict[str, Any]) -> str:
+    if error["type"] == "extra_forbidden":
+        return "is not a known alert field (check the spelling)"
+    if error["type"] == "missing":
+        return "is required"
+    return str(error["msg"])
+
+
+def validate_alert(fields: dict[str, Any]) -> Alert:
+    """Build the alert or raise AlertRejected naming every bad field (input never echoed)."""
+    try:
+        return Alert.model_validate(fields)
+    except ValidationError as invalid:
+        problems = [
+            FieldProblem(_field_name(error["loc"]), _message(error))
+            for error in invalid.errors(include_url=False, include_input=False)
+        ]
+        raise AlertRejected(detail=problems) from None

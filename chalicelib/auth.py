@@ -1,0 +1,70 @@
+"""Who may place orders: the webhook secret in the body, or an HMAC signature header.
+
+TradingView cannot set headers, so its alerts carry the secret in the body. Senders that can
+sign (scripts, `relay test-alert`) send `X-Relay-Signature: t=<unix>,v1=<hex>` instead, where
+the MAC is HMAC-SHA256(webhook secret, "<t>." + raw body). All comparisons are constant time,
+and a failure never says which part was wrong.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+
+from chalicelib.errors import Unauthenticated
+
+SIGNATURE_HEADER = "x-relay-signature"
+# A signed request may also come from slightly ahead of our clock.
+_FUTURE_TOLERANCE_SECONDS = 30
+_SIGNATURE = re.compile(r"^t=(\d{1,12}),v1=([0-9a-f]{64})$")
+
+
+def _same(a: str, b: str) -> bool:
+    return hmac.compare_digest(a.encode("utf-8"), b.encode("utf-8"))
+
+
+def sign(raw_body: bytes, secret: str, timestamp: int) -> str:
+    """The header value a signing sender puts in X-Relay-Signature."""
+    mac = hmac.new(secret.encode("utf-8"), f"{timestamp}.".encode() + raw_body, hashlib.sha256)
+    return f"t={timestamp},v1={mac.hexdigest()}"
+
+
+def verify_body_secret(claimed: str | None, expected: str) -> None:
+    if claimed is None or not _same(claimed, expected):
+        raise Unauthenticated()
+
+
+def verify_signature(
+    header: str, raw_body: bytes, secret: str, now: float, max_age_seconds: int
+) -> None:
+    match = _SIGNATURE.match(header.strip())
+    if not match:
+        raise Unauthenticated()
+    timestamp = int(match.group(1))
+    expected = sign(raw_body, secret, timestamp).rsplit("v1=", 1)[1]
+    # Compare the MAC before looking at the age, so timing does not reveal which check failed.
+    valid_mac = hmac.compare_digest(match.group(2).encode(), expected.encode())
+    fresh = -_FUTURE_TOLERANCE_SECONDS <= now - timestamp <= max_age_seconds
+    if not (valid_mac and fresh):
+        raise Unauthenticated()
+
+
+def authenticate(
+    *,
+    raw_body: bytes,
+    claimed_secret: str | None,
+    signature: str | None,
+    secret: str,
+    now: float,
+    max_age_seconds: int,
+) -> str:
+    """Raise Unauthenticated unless the request proves it knows the secret; say how it did."""
+    if signature is not None:
+        verify_signature(signature, raw_body, secret, now, max_age_seconds)
+        if claimed_secret is not None:
+            # A signed body may still carry a secret; if it does, it must be the right one.
+            verify_body_secret(claimed_secret, secret)
+        return "signature"
+    verify_body_secret(claimed_secret, secret)
+    return "body_secret"

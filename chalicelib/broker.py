@@ -1,0 +1,257 @@
+"""The INDstocks HTTP client.
+
+Money-safety rules live here (../docs: indstocks-api §9, §12):
+- an order write is sent at most once per call; nothing in this module ever resends it;
+- a write counts as placed only on HTTP 2xx + `status == "success"` + an order id;
+- a timeout, reset, 5xx, 429, non-JSON (e.g. a Cloudflare page) or shape-E reply is an
+  UNKNOWN outcome (the order may exist), never a failure to retry;
+- only a failure to connect at all proves the request never left: that is NOT_SENT.
+
+`classify_write_reply` is a pure function over (HTTP status, body) so every reply shape is one
+row in a test table.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from dataclasses import dataclass
+from enum import Enum
+from typing import Any, Callable
+
+import requests
+from urllib3.exceptions import ConnectTimeoutError
+
+from chalicelib.errors import DependencyUnavailable, TokenUnavailable
+
+_MAX_MESSAGE = 300
+_CONTROL_CHARS = re.compile(r"[\x00-\x1f\x7f]+")
+_TOKEN_ERROR_KINDS = {"TokenException"}
+
+
+class Outcome(str, Enum):
+    PLACED = "placed"
+    REJECTED = "rejected"
+    TOKEN_INVALID = "token_invalid"
+    UNKNOWN = "unknown"
+    NOT_SENT = "not_sent"
+
+
+@dataclass(frozen=True)
+class WriteResult:
+    outcome: Outcome
+    message: str = ""
+    order_id: str | None = None
+    order_status: str | None = None
+    http_status: int | None = None
+    error_type: str | None = None
+    timed_out: bool = False
+
+
+@dataclass(frozen=True)
+class OrderWrite:
+    """One order write: the endpoint and the exact JSON body INDstocks receives."""
+
+    path: str
+    body: dict[str, Any]
+
+    @property
+    def is_smart(self) -> bool:
+        return self.path.startswith("/smart/")
+
+
+def _clean(message: Any) -> str:
+    text = _CONTROL_CHARS.sub(" ", str(message)).strip()
+    return text[:_MAX_MESSAGE]
+
+
+def _json_object(body: bytes) -> dict[str, Any] | None:
+    try:
+        value = json.loads(body)
+    except (ValueError, RecursionError):
+        return None
+    return value if isinstance(value, dict) else None
+
+
+def _error_kind(payload: dict[str, Any]) -> str | None:
+    # Shape A says `error_type`, the Conventions page prints `error_code` (open question 6).
+    kind = payload.get("error_type") or payload.get("error_code")
+    return str(kind) if kind else None
+
+
+def _broker_message(payload: dict[str, Any]) -> str:
+    error = payload.get("error")
+    if isinstance(error, dict) and error.get("msg"):
+        return _clean(error["msg"])
+    for key in ("message", "debug_info", "error"):
+        if payload.get(key):
+            return _clean(payload[key])
+    return ""
+
+
+def _is_shape_e(payload: dict[str, Any]) -> bool:
+    return payload.get("status") == "failure" or isinstance(payload.get("error"), dict)
+
+
+def _placed_order(payload: dict[str, Any]) -> tuple[str, str | None] | None:
+    """The order id of a success envelope, for /order and /smart/order alike."""
+    data = payload.get("data")
+    if not isinstance(data, dict):
+        return None
+    legs = data.get("order_data")
+    if isinstance(legs, list) and legs and isinstance(legs[0], dict):
+        data = legs[0]
+    order_id = data.get("order_id")
+    if isinstance(order_id, str) and order_id.strip():
+        status = data.get("order_status")
+        return order_id.strip(), str(status) if status else None
+    return None
+
+
+def classify_write_reply(http_status: int, body: bytes) -> WriteResult:
+    """Decide what an order-write reply means. Pure; every branch is a row in the tests."""
+    payload = _json_object(body)
+    if payload is None:
+        return WriteResult(
+            Outcome.UNKNOWN, f"HTTP {http_status} with a reply that is not JSON", http_status=http_status
+        )
+    kind = _error_kind(payload)
+    message = _broker_message(payload)
+    if 200 <= http_status < 300:
+        placed = _placed_order(payload) if payload.get("status") == "success" else None
+        if placed:
+            return WriteResult(
+                Outcome.PLACED, order_id=placed[0], order_status=placed[1], http_status=http_status
+            )
+        return WriteResult(
+            Outcome.UNKNOWN,
+            message or "success reply without an order id",
+            http_status=http_status,
+            error_type=kind,
+        )
+    if _is_shape_e(payload):
+        # e.g. "no order number in rs response": the order has been seen in the book afterwards.
+        return WriteResult(Outcome.UNKNOWN, message, http_status=http_status, error_type=kind)
+    if http_status in (401, 403) and (kind in _TOKEN_ERROR_KINDS or (http_status == 401 and not kind)):
+        return WriteResult(Outcome.TOKEN_INVALID, message, http_status=http_status, error_type=kind)
+    if http_status in (408, 429) or http_status >= 500:
+        return WriteResult(Outcome.UNKNOWN, message or f"HTTP {http_status}", http_status=http_status, error_type=kind)
+    if 400 <= http_status < 500:
+        return WriteResult(
+            Outcome.REJECTED, message or f"HTTP {http_status}", http_status=http_status, error_type=kind
+        )
+    return WriteResult(Outcome.UNKNOWN, message or f"HTTP {http_status}", http_status=http_status, error_type=kind)
+
+
+def _never_left(error: requests.RequestException) -> bool:
+    """True only when the connection was never established, so no request byte was sent."""
+    if isinstance(error, (requests.ConnectTimeout, requests.exceptions.SSLError)):
+        return True
+    seen: set[int] = set()
+    pending: list[Any] = [error]
+    while pending:
+        current = pending.pop()
+        if current is None or id(current) in seen:
+            continue
+        seen.add(id(current))
+        # urllib3's NewConnectionError/NameResolutionError derive from ConnectTimeoutError.
+        if isinstance(current, ConnectTimeoutError):
+            return True
+        pending.extend([getattr(current, "reason", None), current.__cause__, current.__context__])
+        pending.extend(arg for arg in getattr(current, "args", ()) if isinstance(arg, BaseException))
+    return False
+
+
+class BrokerClient:
+    """One pooled HTTP session to INDstocks, reused across warm invocations."""
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        connect_timeout: float,
+        read_timeout: float,
+        idle_reset_seconds: float = 240,
+        session_factory: Callable[[], requests.Session] = requests.Session,
+        clock: Callable[[], float] = time.monotonic,
+    ):
+        self.base_url = base_url.rstrip("/")
+        self._timeouts = (connect_timeout, read_timeout)
+        self._idle_reset = idle_reset_seconds
+        self._session_factory = session_factory
+        self._session: requests.Session | None = None
+        self._clock = clock
+        self._last_used = 0.0
+
+    def _fresh_session(self) -> requests.Session:
+        """The shared session, minus connections the NAT gateway has probably forgotten."""
+        now = self._clock()
+        if self._session is None:
+            self._session = self._session_factory()
+        elif now - self._last_used > self._idle_reset:
+            self._session.close()  # drops pooled sockets; the session stays usable
+        self._last_used = now
+        return self._session
+
+    def _headers(self, token: str) -> dict[str, str]:
+        # Raw token, no "Bearer" prefix (indstocks-api §2.1).
+        return {"Authorization": token, "Content-Type": "application/json", "Accept": "application/json"}
+
+    def place(self, token: str, write: OrderWrite) -> WriteResult:
+        """Send one order write exactly once and classify what came back."""
+        session = self._fresh_session()
+        try:
+            reply = session.post(
+                self.base_url + write.path,
+                data=json.dumps(write.body, separators=(",", ":")),
+                headers=self._headers(token),
+                timeout=self._timeouts,
+                allow_redirects=False,
+            )
+        except requests.RequestException as error:
+            if _never_left(error):
+                return WriteResult(Outcome.NOT_SENT, "could not connect to INDstocks; the order was not sent")
+            timed_out = isinstance(error, requests.Timeout)
+            reason = "no reply from INDstocks in time" if timed_out else "the connection to INDstocks failed"
+            return WriteResult(Outcome.UNKNOWN, reason, timed_out=timed_out)
+        return classify_write_reply(reply.status_code, reply.content)
+
+    def _read(self, token: str, path: str, *, timeout: float | None = None, params: dict[str, str] | None = None) -> requests.Response:
+        """A GET that is safe to repeat; token and availability problems become relay errors."""
+        session = self._fresh_session()
+        try:
+            reply = session.get(
+                self.base_url + path,
+                params=params,
+                headers=self._headers(token),
+                timeout=(self._timeouts[0], timeout or self._timeouts[1]),
+                allow_redirects=False,
+            )
+        except requests.RequestException:
+            raise DependencyUnavailable("INDstocks is unreachable; the order was not sent") from None
+        if reply.status_code in (401, 403):
+            payload = _json_object(reply.content) or {}
+            if _error_kind(payload) in _TOKEN_ERROR_KINDS or reply.status_code == 401:
+                raise TokenUnavailable()
+        if not 200 <= reply.status_code < 300:
+            raise DependencyUnavailable(f"INDstocks answered HTTP {reply.status_code}; the order was not sent")
+        return reply
+
+    def profile(self, token: str) -> dict[str, Any]:
+        payload = _json_object(self._read(token, "/user/profile").content) or {}
+        data = payload.get("data")
+        if payload.get("status") != "success" or not isinstance(data, dict):
+            raise DependencyUnavailable("INDstocks returned an unexpected profile reply")
+        return data
+
+    def instruments_csv(self, token: str, source: str = "equity", timeout: float | None = None) -> str:
+        reply = self._read(token, "/market/instruments", timeout=timeout, params={"source": source})
+        return reply.content.decode("utf-8-sig")
+
+    def order_book(self, token: str) -> list[dict[str, Any]]:
+        payload = _json_object(self._read(token, "/order-book").content) or {}
+        data = payload.get("data")
+        if payload.get("status") != "success" or not isinstance(data, list):
+            raise DependencyUnavailable("INDstocks returned an unexpected order-book reply")
+        return [row for row in data if isinstance(row, dict)]

@@ -1,0 +1,78 @@
+"""The relay's exception types. Each knows its HTTP status and its public body.
+
+`app.py` turns any `RelayError` into a response in exactly one place; logic code raises and never
+builds responses. Public messages never contain secrets, tokens or the raw request.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class FieldProblem:
+    field: str
+    message: str
+
+    def as_dict(self) -> dict[str, str]:
+        return {"field": self.field, "message": self.message}
+
+
+class RelayError(Exception):
+    status_code = 500
+    error = "internal_error"
+    message = "internal error"
+
+    def __init__(self, message: str | None = None, *, detail: list[FieldProblem] | None = None):
+        super().__init__(message or self.message)
+        self.public_message = message or self.message
+        self.detail = detail or []
+
+    def body(self) -> dict[str, Any]:
+        body: dict[str, Any] = {"error": self.error, "message": self.public_message}
+        if self.detail:
+            body["detail"] = [problem.as_dict() for problem in self.detail]
+        return body
+
+
+class AlertRejected(RelayError):
+    """The alert is malformed, invalid or unsupported: nothing is sent to the broker."""
+
+    status_code = 400
+    error = "invalid_alert"
+    message = "the alert is invalid"
+
+
+class UnknownSymbol(AlertRejected):
+    error = "unknown_symbol"
+
+
+class Unauthenticated(RelayError):
+    """Missing or wrong secret/signature. Deliberately says nothing about which."""
+
+    status_code = 401
+    error = "unauthorized"
+    message = "missing or invalid credentials"
+
+
+class TokenUnavailable(RelayError):
+    """No usable INDstocks token: the trader must renew it."""
+
+    status_code = 503
+    error = "token_unavailable"
+    message = "the INDstocks access token is missing or expired; renew it on the token page"
+
+
+class NotConfigured(RelayError):
+    status_code = 503
+    error = "not_configured"
+    message = "the relay is not configured"
+
+
+class DependencyUnavailable(RelayError):
+    """An AWS or broker read the relay needs (not an order write) failed; nothing was sent."""
+
+    status_code = 503
+    error = "dependency_unavailable"
+    message = "a service the relay depends on is unavailable; the order was not sent"

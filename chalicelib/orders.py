@@ -1,0 +1,106 @@
+"""Alert + instrument → the exact INDstocks request. Pure: no I/O, no clock, no randomness.
+
+- MARKET and LIMIT go to `POST /order`.
+- SL and SL-M go to `POST /smart/order` as `order_type: "TRIGGER"` (the only stop INDstocks has).
+  SL uses the alert's price as the trigger-limit; SL-M has no market-on-trigger at INDstocks, so
+  it becomes a trigger-limit a protection buffer beyond the trigger.
+- Prices are rounded to the instrument's tick, never to the trader's disadvantage: a BUY limit
+  rounds down, a SELL limit rounds up; triggers round to the nearest tick.
+"""
+
+from __future__ import annotations
+
+import re
+from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_UP, Decimal
+
+from chalicelib.alerts import Alert, Exchange, OrderType, Side
+from chalicelib.broker import OrderWrite
+from chalicelib.config import Settings
+from chalicelib.errors import AlertRejected, FieldProblem
+from chalicelib.instruments import Instrument
+
+REMARKS_PREFIX = "tvr"
+_REMARKS_LIMIT = 100
+_RESERVED_REMARKS = re.compile(r"^\s*tv\s*-\s*terminal\s*$", re.I)
+
+
+def remarks_tag(alert_id: str | None, nonce: str) -> str:
+    """The order's `remarks`: our prefix, the alert id and a nonce, unique per alert.
+
+    It is how an order whose outcome is unknown is found again in the order book.
+    """
+    tag = f"{REMARKS_PREFIX}:{alert_id}:{nonce}" if alert_id else f"{REMARKS_PREFIX}:{nonce}"
+    tag = tag[:_REMARKS_LIMIT]
+    assert not _RESERVED_REMARKS.match(tag)  # the prefix makes TV-TERMINAL impossible
+    return tag
+
+
+def round_to_tick(price: Decimal, tick: Decimal, rounding: str) -> Decimal:
+    steps = (price / tick).to_integral_value(rounding=rounding)
+    return (steps * tick).quantize(tick)
+
+
+def _limit_rounding(side: Side) -> str:
+    return ROUND_FLOOR if side is Side.BUY else ROUND_CEILING
+
+
+def _as_number(price: Decimal) -> float:
+    # The spec types prices as JSON numbers; a tick-rounded Decimal converts without surprise.
+    return float(price)
+
+
+def _positive(price: Decimal, field: str) -> Decimal:
+    if price <= 0:
+        raise AlertRejected(detail=[FieldProblem(field, "is below the instrument's tick size")])
+    return price
+
+
+def algo_id(exchange: Exchange, settings: Settings) -> str:
+    return settings.nse_algo_id if exchange is Exchange.NSE else settings.bse_algo_id
+
+
+def build_order(alert: Alert, instrument: Instrument, remarks: str, settings: Settings) -> OrderWrite:
+    exchange = alert.resolved_exchange
+    common = {
+        "txn_type": alert.action.value,
+        "exchange": exchange.value,
+        "segment": "EQUITY",
+        "product": alert.product.value,
+        "security_id": instrument.security_id,
+        "qty": alert.quantity,
+        "algo_id": algo_id(exchange, settings),
+        "remarks": remarks,
+    }
+    tick = instrument.tick_size
+    if alert.order_type is OrderType.MARKET:
+        return OrderWrite("/order", {**common, "order_type": "MARKET", "validity": alert.validity.value})
+    if alert.order_type is OrderType.LIMIT:
+        assert alert.price is not None
+        limit = _positive(round_to_tick(alert.price, tick, _limit_rounding(alert.action)), "price")
+        return OrderWrite(
+            "/order",
+            {**common, "order_type": "LIMIT", "validity": alert.validity.value, "limit_price": _as_number(limit)},
+        )
+
+    assert alert.trigger_price is not None
+    trigger = _positive(round_to_tick(alert.trigger_price, tick, ROUND_HALF_UP), "trigger_price")
+    if alert.order_type is OrderType.SL:
+        assert alert.price is not None
+        limit = _positive(round_to_tick(alert.price, tick, _limit_rounding(alert.action)), "price")
+    else:
+        # SL-M: a BUY stop may pay up to the buffer above the trigger, a SELL down to below it.
+        buffer = settings.sl_m_protection_pct / Decimal(100)
+        if alert.action is Side.BUY:
+            limit = round_to_tick(trigger * (1 + buffer), tick, ROUND_CEILING)
+        else:
+            limit = _positive(round_to_tick(trigger * (1 - buffer), tick, ROUND_FLOOR), "trigger_price")
+    return OrderWrite(
+        "/smart/order",
+        {
+            **common,
+            "order_type": "TRIGGER",
+            "validity": "DAY",
+            "trigger_price": _as_number(trigger),
+            "trigger_limit_price": _as_number(limit),
+        },
+    )

@@ -1,0 +1,97 @@
+"""SSM Parameter Store access: the INDstocks token and the webhook secret.
+
+Values are SecureStrings, read with decryption through Powertools' SSM provider, which keeps an
+in-memory cache with a max age. The token's max age is short (60 s) so a token pasted on one
+instance reaches every warm instance within a minute; a broker 401/403 forces a re-read sooner.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+from aws_lambda_powertools.utilities.parameters import SSMProvider
+from aws_lambda_powertools.utilities.parameters.exceptions import GetParameterError
+
+from chalicelib.errors import DependencyUnavailable, NotConfigured, TokenUnavailable
+
+class ParameterMissing(Exception):
+    """The parameter does not exist in SSM."""
+
+
+def _is_not_found(error: BaseException) -> bool:
+    current: BaseException | None = error
+    while current is not None:
+        response = getattr(current, "response", None)
+        if isinstance(response, dict) and response.get("Error", {}).get("Code") == "ParameterNotFound":
+            return True
+        current = current.__cause__ or current.__context__
+    return False
+
+
+class ParameterStore:
+    """SecureString reads (cached) and writes; the boto3 client is created on first use."""
+
+    def __init__(self, client_factory: Callable[[], Any]):
+        self._client_factory = client_factory
+        self._provider: SSMProvider | None = None
+
+    @property
+    def provider(self) -> SSMProvider:
+        if self._provider is None:
+            self._provider = SSMProvider(boto3_client=self._client_factory())
+        return self._provider
+
+    def get(self, name: str, *, max_age: int, force: bool = False) -> str:
+        try:
+            value = self.provider.get(name, max_age=max_age, decrypt=True, force_fetch=force)
+        except GetParameterError as error:
+            if _is_not_found(error):
+                raise ParameterMissing(name) from None
+            raise DependencyUnavailable("the parameter store is unavailable; the order was not sent") from None
+        return str(value)
+
+    def put_secure(self, name: str, value: str) -> None:
+        self.provider.set(name, value, overwrite=True, parameter_type="SecureString")
+        self.provider.clear_cache()
+
+    def clear(self) -> None:
+        if self._provider is not None:
+            self._provider.clear_cache()
+
+
+class TokenStore:
+    """The live INDstocks access token."""
+
+    def __init__(self, parameters: ParameterStore, name: str, max_age: int):
+        self._parameters = parameters
+        self._name = name
+        self._max_age = max_age
+
+    def current(self, *, force: bool = False) -> str:
+        try:
+            token = self._parameters.get(self._name, max_age=self._max_age, force=force).strip()
+        except ParameterMissing:
+            raise TokenUnavailable() from None
+        if not token:
+            raise TokenUnavailable()
+        return token
+
+    def reread(self) -> str:
+        """Bypass the cache: another instance may have stored a new token."""
+        return self.current(force=True)
+
+
+class WebhookSecret:
+    def __init__(self, parameters: ParameterStore, name: str, max_age: int):
+        self._parameters = parameters
+        self._name = name
+        self._max_age = max_age
+
+    def value(self) -> str:
+        try:
+            secret = self._parameters.get(self._name, max_age=self._max_age)
+        except ParameterMissing:
+            raise NotConfigured("the webhook secret is not configured") from None
+        if not secret:
+            raise NotConfigured("the webhook secret is not configured")
+        return secret
