@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import boto3
+
 from chalicelib.broker import BrokerClient
 from chalicelib.config import Settings, get_settings
 from chalicelib.instruments import InstrumentMaster
@@ -18,8 +20,6 @@ _relay: Relay | None = None
 
 
 def _ssm_client() -> Any:
-    import boto3  # deferred: boto3 is the most expensive import of a cold start
-
     return boto3.client("ssm")
 
 

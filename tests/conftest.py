@@ -1,0 +1,112 @@
+"""Shared fixtures: moto for AWS, the INDstocks simulator over real HTTP, the relay wired to both."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Iterator
+
+import pytest
+
+# Never let a test reach a real AWS account, whatever the developer's shell holds.
+for _name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL"):
+    os.environ.pop(_name, None)
+os.environ.update(
+    {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "ap-south-1",
+        "POWERTOOLS_METRICS_NAMESPACE": "indstocks-relay-tests",
+    }
+)
+
+TOKEN_PARAMETER = "/indstocks-relay/test/indstocks-token"
+SECRET_PARAMETER = "/indstocks-relay/test/webhook-secret"
+SEEDED_TOKEN = "tok-SEEDED-5f1d2c9a7e"
+SEEDED_SECRET = "whsec-SEEDED-8c3b1e6f42"
+
+
+@pytest.fixture
+def aws() -> Iterator[None]:
+    from moto import mock_aws
+
+    from chalicelib import services
+
+    services.reset()
+    with mock_aws():
+        yield
+    services.reset()
+
+
+@pytest.fixture
+def ssm(aws):
+    import boto3
+
+    return boto3.client("ssm")
+
+
+@pytest.fixture
+def simulator():
+    from local.simulator import IndstocksSimulator
+
+    with IndstocksSimulator(tokens=(SEEDED_TOKEN,)) as sim:
+        yield sim
+
+
+@dataclass
+class Stack:
+    client: object
+    simulator: object
+    ssm: object
+    settings: object
+
+    def post(self, body, content_type="application/json", headers=None):
+        import json as _json
+
+        raw = body if isinstance(body, (bytes, str)) else _json.dumps(body)
+        return self.client.http.post(
+            "/webhook", headers={"Content-Type": content_type, **(headers or {})}, body=raw
+        )
+
+    def alert(self, **fields):
+        body = {"secret": SEEDED_SECRET, "symbol": "NSE:SBIN", "action": "buy", "quantity": 1}
+        body.update(fields)
+        return {k: v for k, v in body.items() if v is not None}
+
+
+def seed(ssm_client, token=SEEDED_TOKEN, secret=SEEDED_SECRET):
+    if token is not None:
+        ssm_client.put_parameter(Name=TOKEN_PARAMETER, Value=token, Type="SecureString", Overwrite=True)
+    if secret is not None:
+        ssm_client.put_parameter(Name=SECRET_PARAMETER, Value=secret, Type="SecureString", Overwrite=True)
+
+
+@pytest.fixture
+def relay_settings(simulator, tmp_path):
+    from chalicelib.config import settings_from_env
+
+    return settings_from_env(
+        {
+            "RELAY_STAGE": "test",
+            "INDSTOCKS_BASE_URL": simulator.url,
+            "TOKEN_PARAMETER": TOKEN_PARAMETER,
+            "WEBHOOK_SECRET_PARAMETER": SECRET_PARAMETER,
+            "INSTRUMENTS_CACHE_DIR": str(tmp_path / "instruments"),
+            "BROKER_READ_TIMEOUT": "0.5",
+            "BROKER_CONNECT_TIMEOUT": "0.5",
+        }
+    )
+
+
+@pytest.fixture
+def stack(ssm, simulator, relay_settings) -> Iterator[Stack]:
+    """The Chalice app in-process (chalice.test.Client), moto SSM, the simulator over HTTP."""
+    from chalice.test import Client
+
+    from app import app
+    from chalicelib import services
+
+    seed(ssm)
+    services.install(services.build_relay(relay_settings))
+    with Client(app, stage_name="dev") as client:
+        yield Stack(client, simulator, ssm, relay_settings)
