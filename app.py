@@ -1,19 +1,21 @@
 """indstocks-relay: TradingView alerts in, INDstocks orders out.
 
-Routes and wiring only. The logic lives in chalicelib/; every relay error becomes an HTTP answer
-in exactly one place (`_answer_errors`).
+Routes, schedules and wiring only. The logic lives in chalicelib/; every relay error becomes an
+HTTP answer in exactly one place (`_answer_errors`).
 """
 
 from __future__ import annotations
 
 import functools
+import json
 import time
 from typing import Any, Callable
+from urllib.parse import parse_qs
 
-from chalice import Chalice, Response
+from chalice import Chalice, Cron, Response
 
-from chalicelib import services
-from chalicelib.errors import RelayError
+from chalicelib import services, token_page
+from chalicelib.errors import FieldProblem, InvalidRequest, RelayError
 from chalicelib.observability import logger
 from chalicelib.relay import IncomingAlert
 
@@ -21,10 +23,20 @@ app = Chalice(app_name="indstocks-relay")
 app.debug = False  # never send tracebacks to a caller
 
 _JSON = {"Content-Type": "application/json", "Cache-Control": "no-store"}
+_FORM = "application/x-www-form-urlencoded"
 
 
 def _json(status_code: int, body: dict[str, Any]) -> Response:
     return Response(body=body, status_code=status_code, headers=dict(_JSON))
+
+
+def _page(status_code: int, message: str | None = None, ok: bool = False) -> Response:
+    return Response(body=token_page.render(message, ok=ok), status_code=status_code, headers=dict(token_page.HEADERS))
+
+
+def _wants_page() -> bool:
+    content_type = (app.current_request.headers or {}).get("content-type", "")
+    return content_type.split(";")[0].strip().lower() == _FORM
 
 
 def _answer_errors(view: Callable[..., Response]) -> Callable[..., Response]:
@@ -33,6 +45,8 @@ def _answer_errors(view: Callable[..., Response]) -> Callable[..., Response]:
         try:
             return view(*args, **kwargs)
         except RelayError as error:
+            if _wants_page():
+                return _page(error.status_code, error.public_message)
             return _json(error.status_code, error.body())
         except Exception as error:  # a bug: answer cleanly, log the type only (no payloads)
             logger.error("unhandled error", extra={"error_type": type(error).__name__})
@@ -41,21 +55,47 @@ def _answer_errors(view: Callable[..., Response]) -> Callable[..., Response]:
     return wrapped
 
 
+def _source_ip() -> str | None:
+    return ((app.current_request.context or {}).get("identity") or {}).get("sourceIp")
+
+
 def _incoming() -> IncomingAlert:
     request = app.current_request
-    context = request.context or {}
     return IncomingAlert(
         raw_body=request.raw_body or b"",
         headers={name.lower(): value for name, value in (request.headers or {}).items()},
-        source_ip=(context.get("identity") or {}).get("sourceIp"),
-        request_id=context.get("requestId"),
+        source_ip=_source_ip(),
+        request_id=(request.context or {}).get("requestId"),
     )
+
+
+def _admin_fields() -> dict[str, str]:
+    """admin_key/token from a form or a JSON body; anything else is a 400."""
+    raw = app.current_request.raw_body or b""
+    if _wants_page():
+        form = parse_qs(raw.decode("utf-8", "replace"), keep_blank_values=True)
+        return {key: values[0] for key, values in form.items() if values}
+    try:
+        body = json.loads(raw or b"{}")
+    except (ValueError, RecursionError):
+        raise InvalidRequest("the body is not valid JSON", detail=[FieldProblem("body", "is not valid JSON")]) from None
+    if not isinstance(body, dict):
+        raise InvalidRequest("the body must be a JSON object", detail=[FieldProblem("body", "must be a JSON object")])
+    return {key: value for key, value in body.items() if isinstance(value, str)}
+
+
+def _check_admin(fields: dict[str, str]) -> None:
+    key = fields.get("admin_key") or (app.current_request.headers or {}).get("x-admin-key")
+    services.get().admin.check(key, _source_ip(), time.time())
+
+
+# --- the webhook ---------------------------------------------------------------------------
 
 
 @app.route("/webhook", methods=["POST"], content_types=["application/json", "text/plain"])
 @_answer_errors
 def webhook() -> Response:
-    answer = services.relay().handle_alert(_incoming(), now=time.time())
+    answer = services.get().relay.handle_alert(_incoming(), now=time.time())
     return _json(answer.status_code, answer.body)
 
 
@@ -63,3 +103,57 @@ def webhook() -> Response:
 def health() -> Response:
     # Cheap on purpose: no AWS or broker call, so probes cost nothing and cannot fail on them.
     return _json(200, {"status": "ok", "service": "indstocks-relay"})
+
+
+# --- the daily token -----------------------------------------------------------------------
+
+
+@app.route("/token", methods=["GET"])
+def token_form() -> Response:
+    return _page(200)
+
+
+@app.route("/token", methods=["POST"], content_types=[_FORM, "application/json"])
+@_answer_errors
+def token_paste() -> Response:
+    fields = _admin_fields()
+    _check_admin(fields)
+    token = fields.get("token", "")
+    if not token.strip():
+        raise InvalidRequest("the token is missing", detail=[FieldProblem("token", "is required")])
+    stored = services.get().token_service.store_pasted(token, time.time())
+    if _wants_page():
+        return _page(200, f"Token saved for {stored.account_name}. It expires {stored.as_dict()['expires_at_ist']}.", ok=True)
+    return _json(200, stored.as_dict())
+
+
+@app.route("/token/rotate", methods=["POST"], content_types=["application/json"])
+@_answer_errors
+def token_rotate() -> Response:
+    _check_admin(_admin_fields())
+    stored = services.get().token_service.rotate(time.time())
+    return _json(200, stored.as_dict())
+
+
+# --- schedules (UTC) ---------------------------------------------------------------------
+
+
+@app.schedule(Cron(0, 3, "?", "*", "MON-FRI", "*"), name="morning_token_rotation")
+def morning_token_rotation(event: Any) -> dict[str, Any]:
+    """08:30 IST: mint the day's token with TOTP, when the deployment is set up for it."""
+    renewal = services.get().token_service
+    if not renewal.rotation_configured():
+        logger.info("token rotation not configured; skipping", extra={"event": "token", "outcome": "rotation_skipped"})
+        return {"rotated": False, "reason": "not configured"}
+    try:
+        stored = renewal.rotate(time.time())
+    except RelayError as failure:  # already reported by the service; a schedule must not loop
+        return {"rotated": False, "reason": failure.public_message}
+    return {"rotated": True, "expires_at": stored.expires_at.isoformat()}
+
+
+@app.schedule(Cron(15, 3, "?", "*", "MON-FRI", "*"), name="premarket_token_check")
+def premarket_token_check(event: Any) -> dict[str, Any]:
+    """08:45 IST: warn (SNS + log) if the live token is missing, rejected or stale."""
+    health = services.get().token_service.check(time.time())
+    return {"healthy": health.healthy, "reason": health.reason, "notified": health.notified}

@@ -23,7 +23,7 @@ from typing import Any, Callable
 import requests
 from urllib3.exceptions import ConnectTimeoutError
 
-from chalicelib.errors import DependencyUnavailable, TokenUnavailable
+from chalicelib.errors import DependencyUnavailable, TokenGenerationFailed, TokenUnavailable
 
 _MAX_MESSAGE = 300
 _CONTROL_CHARS = re.compile(r"[\x00-\x1f\x7f]+")
@@ -255,3 +255,27 @@ class BrokerClient:
         if payload.get("status") != "success" or not isinstance(data, list):
             raise DependencyUnavailable("INDstocks returned an unexpected order-book reply")
         return [row for row in data if isinstance(row, dict)]
+
+    def generate_token(self, client_id: str, mpin: str, totp: str) -> str:
+        """POST /generate/token exactly once (a retry would burn a TOTP code and kill tokens)."""
+        session = self._fresh_session()
+        try:
+            reply = session.post(
+                self.base_url + "/generate/token",
+                data=json.dumps({"mpin": mpin, "totp": totp}),
+                headers={"x-api-key": client_id, "Content-Type": "application/json", "Accept": "application/json"},
+                timeout=(self._timeouts[0], max(self._timeouts[1], 5.0)),
+                allow_redirects=False,
+            )
+        except requests.RequestException:
+            raise TokenGenerationFailed("INDstocks did not answer the token generation request") from None
+        payload = _json_object(reply.content) or {}
+        if not 200 <= reply.status_code < 300:
+            detail = _broker_message(payload) or "no details"
+            raise TokenGenerationFailed(f"INDstocks refused to generate a token (HTTP {reply.status_code}: {detail})")
+        # Open question 4: the envelope is unconfirmed; read data.token, then top-level token.
+        data = payload.get("data")
+        token = (data.get("token") if isinstance(data, dict) else None) or payload.get("token")
+        if not isinstance(token, str) or not token.strip():
+            raise TokenGenerationFailed("INDstocks answered the token generation without a token")
+        return token.strip()

@@ -23,6 +23,15 @@ class Settings(BaseModel):
     indstocks_base_url: str = DEFAULT_BASE_URL
     token_parameter: str = ""
     webhook_secret_parameter: str = ""
+    admin_key_parameter: str = ""
+    client_id_parameter: str = ""
+    mpin_parameter: str = ""
+    totp_secret_parameter: str = ""
+    state_table: str = ""
+    alerts_topic_arn: str = ""
+    token_page_url: str = ""
+    # The pre-market check warns when the token is older than this (tokens live 24 h).
+    token_stale_hours: float = Field(default=20, gt=0, le=24)
     # INDstocks order writes: connect fast, and give up reading before TradingView's 3 s cut-off.
     broker_connect_timeout: float = Field(default=1.0, gt=0, le=10)
     broker_read_timeout: float = Field(default=2.5, gt=0, le=25)
@@ -49,6 +58,14 @@ _ENV_NAMES = {
     "indstocks_base_url": "INDSTOCKS_BASE_URL",
     "token_parameter": "TOKEN_PARAMETER",
     "webhook_secret_parameter": "WEBHOOK_SECRET_PARAMETER",
+    "admin_key_parameter": "ADMIN_KEY_PARAMETER",
+    "client_id_parameter": "CLIENT_ID_PARAMETER",
+    "mpin_parameter": "MPIN_PARAMETER",
+    "totp_secret_parameter": "TOTP_SECRET_PARAMETER",
+    "state_table": "STATE_TABLE",
+    "alerts_topic_arn": "ALERTS_TOPIC_ARN",
+    "token_page_url": "TOKEN_PAGE_URL",
+    "token_stale_hours": "TOKEN_STALE_HOURS",
     "broker_connect_timeout": "BROKER_CONNECT_TIMEOUT",
     "broker_read_timeout": "BROKER_READ_TIMEOUT",
     "instruments_timeout": "INSTRUMENTS_TIMEOUT",
@@ -67,8 +84,14 @@ def settings_from_env(environ: dict[str, str] | os._Environ[str] = os.environ) -
     values = {field: environ[name] for field, name in _ENV_NAMES.items() if environ.get(name)}
     stage = values.get("stage", "dev")
     # Parameter names default under the stage's own path, which the IAM policy is scoped to.
-    values.setdefault("token_parameter", f"/indstocks-relay/{stage}/indstocks-token")
-    values.setdefault("webhook_secret_parameter", f"/indstocks-relay/{stage}/webhook-secret")
+    prefix = f"/indstocks-relay/{stage}"
+    values.setdefault("token_parameter", f"{prefix}/indstocks-token")
+    values.setdefault("webhook_secret_parameter", f"{prefix}/webhook-secret")
+    values.setdefault("admin_key_parameter", f"{prefix}/admin-key-hash")
+    values.setdefault("client_id_parameter", f"{prefix}/indstocks-client-id")
+    values.setdefault("mpin_parameter", f"{prefix}/indstocks-mpin")
+    values.setdefault("totp_secret_parameter", f"{prefix}/indstocks-totp-secret")
+    values.setdefault("state_table", f"indstocks-relay-{stage}-state")
     return Settings.model_validate(values)
 
 

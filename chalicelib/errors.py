@@ -36,10 +36,15 @@ class RelayError(Exception):
         return body
 
 
-class AlertRejected(RelayError):
+class InvalidRequest(RelayError):
+    status_code = 400
+    error = "invalid_request"
+    message = "the request is invalid"
+
+
+class AlertRejected(InvalidRequest):
     """The alert is malformed, invalid or unsupported: nothing is sent to the broker."""
 
-    status_code = 400
     error = "invalid_alert"
     message = "the alert is invalid"
 
@@ -76,3 +81,29 @@ class DependencyUnavailable(RelayError):
     status_code = 503
     error = "dependency_unavailable"
     message = "a service the relay depends on is unavailable; the order was not sent"
+
+
+class TokenRejected(RelayError):
+    status_code = 400
+    error = "token_rejected"
+    message = "token rejected by INDstocks"
+
+
+class BrokerUnreachable(RelayError):
+    status_code = 502
+    error = "broker_unreachable"
+    message = "INDstocks could not be reached; nothing was stored"
+
+
+class TokenGenerationFailed(RelayError):
+    status_code = 502
+    error = "token_generation_failed"
+    message = "INDstocks did not issue a token"
+
+
+class RotationBusy(RelayError):
+    """Another instance generated (or is generating) a token within the last minute."""
+
+    status_code = 429
+    error = "rotation_busy"
+    message = "a token was generated less than a minute ago or is being generated; not generating another"

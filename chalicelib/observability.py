@@ -6,11 +6,23 @@ callers hand over named, already-safe fields only.
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 from aws_lambda_powertools import Logger
 
-logger = Logger(service="indstocks-relay")
+
+class _CurrentStdout:
+    """Writes to whatever sys.stdout is now (Lambda's stdout, or a test's capture)."""
+
+    def write(self, text: str) -> int:
+        return sys.stdout.write(text)
+
+    def flush(self) -> None:
+        sys.stdout.flush()
+
+
+logger = Logger(service="indstocks-relay", stream=_CurrentStdout())  # type: ignore[arg-type]
 
 
 def log_alert(outcome: str, **fields: Any) -> None:

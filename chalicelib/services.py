@@ -1,30 +1,44 @@
 """Wiring: the relay's long-lived objects, built on first use and reused while warm.
 
 Nothing here runs at import time (Chalice imports app.py to package it, and a cold start must
-not wait for clients it may not need). Tests call `reset()` to start from nothing.
+not wait for clients it may not need). Tests call `reset()` or `install()`.
 """
 
 from __future__ import annotations
 
-from typing import Any
-
+from dataclasses import dataclass
 import boto3
+from botocore.config import Config
 
+from chalicelib.admin import AdminGuard
 from chalicelib.broker import BrokerClient
 from chalicelib.config import Settings, get_settings
 from chalicelib.instruments import InstrumentMaster
+from chalicelib.notify import Notifier
 from chalicelib.relay import Relay
+from chalicelib.state import StateTable
+from chalicelib.token_renewal import TokenService
 from chalicelib.tokens import ParameterStore, TokenStore, WebhookSecret
 
-_relay: Relay | None = None
+# AWS calls on the alert path must fail fast rather than eat TradingView's 3 s.
+_AWS_CONFIG = Config(connect_timeout=2, read_timeout=3, retries={"max_attempts": 2, "mode": "standard"})
+_NOTIFY_CONFIG = Config(connect_timeout=1, read_timeout=2, retries={"max_attempts": 1})
 
 
-def _ssm_client() -> Any:
-    return boto3.client("ssm")
+@dataclass
+class Services:
+    settings: Settings
+    relay: Relay
+    tokens: TokenStore
+    token_service: TokenService
+    admin: AdminGuard
+    notifier: Notifier
 
 
-def build_relay(settings: Settings) -> Relay:
-    parameters = ParameterStore(_ssm_client)
+def build(settings: Settings) -> Services:
+    parameters = ParameterStore(lambda: boto3.client("ssm", config=_AWS_CONFIG))
+    state = StateTable(lambda: boto3.client("dynamodb", config=_AWS_CONFIG), settings.state_table)
+    notifier = Notifier(settings.alerts_topic_arn, lambda: boto3.client("sns", config=_NOTIFY_CONFIG))
     broker = BrokerClient(
         settings.indstocks_base_url,
         connect_timeout=settings.broker_connect_timeout,
@@ -36,30 +50,44 @@ def build_relay(settings: Settings) -> Relay:
     def download_equity_master() -> str:
         return broker.instruments_csv(tokens.current(), "equity", timeout=settings.instruments_timeout)
 
-    return Relay(
+    relay = Relay(
         settings,
         webhook_secret=WebhookSecret(parameters, settings.webhook_secret_parameter, settings.secret_cache_seconds),
         tokens=tokens,
         instruments=InstrumentMaster(download_equity_master, settings.instruments_cache_dir),
         broker=broker,
     )
+    return Services(
+        settings=settings,
+        relay=relay,
+        tokens=tokens,
+        token_service=TokenService(
+            settings, parameters=parameters, tokens=tokens, broker=broker, state=state, notifier=notifier
+        ),
+        admin=AdminGuard(parameters, settings.admin_key_parameter, state),
+        notifier=notifier,
+    )
 
 
-def relay() -> Relay:
-    global _relay
-    if _relay is None:
-        _relay = build_relay(get_settings())
-    return _relay
+_services: Services | None = None
+
+
+def get() -> Services:
+    global _services
+    if _services is None:
+        _services = build(get_settings())
+    return _services
+
+
+def install(instance: Services) -> None:
+    """Use these services instead of building them from the environment (tests, tools)."""
+    global _services
+    _services = instance
 
 
 def reset() -> None:
-    """Forget every client and cache (tests; a new environment)."""
-    global _relay
-    _relay = None
+    """Forget every client and cache."""
+    global _services
+    _services = None
     get_settings.cache_clear()
 
-
-def install(instance: Relay) -> None:
-    """Use this relay instead of building one from the environment (tests, the local stack)."""
-    global _relay
-    _relay = instance

@@ -7,6 +7,7 @@ instance reaches every warm instance within a minute; a broker 401/403 forces a 
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any, Callable
 
 from aws_lambda_powertools.utilities.parameters import SSMProvider
@@ -54,6 +55,23 @@ class ParameterStore:
         self.provider.set(name, value, overwrite=True, parameter_type="SecureString")
         self.provider.clear_cache()
 
+    def put_plain(self, name: str, value: str) -> None:
+        self.provider.set(name, value, overwrite=True, parameter_type="String")
+
+    def modified_at(self, name: str) -> datetime | None:
+        """When the parameter was last written (SSM's own record), or None if it is absent."""
+        try:
+            reply = self._client().get_parameter(Name=name, WithDecryption=False)
+        except Exception as error:
+            if _is_not_found(error):
+                return None
+            raise DependencyUnavailable("the parameter store is unavailable") from None
+        modified = reply["Parameter"].get("LastModifiedDate")
+        return modified if isinstance(modified, datetime) else None
+
+    def _client(self) -> Any:
+        return self.provider.client
+
     def clear(self) -> None:
         if self._provider is not None:
             self._provider.clear_cache()
@@ -75,6 +93,9 @@ class TokenStore:
         if not token:
             raise TokenUnavailable()
         return token
+
+    def forget(self) -> None:
+        self._parameters.clear()
 
     def reread(self) -> str:
         """Bypass the cache: another instance may have stored a new token."""

@@ -22,6 +22,9 @@ os.environ.update(
 
 TOKEN_PARAMETER = "/indstocks-relay/test/indstocks-token"
 SECRET_PARAMETER = "/indstocks-relay/test/webhook-secret"
+STATE_TABLE = "indstocks-relay-test-state"
+ADMIN_KEY_PARAMETER = "/indstocks-relay/test/admin-key-hash"
+SEEDED_ADMIN_KEY = "admin-SEEDED-0a9b8c7d6e"
 SEEDED_TOKEN = "tok-SEEDED-5f1d2c9a7e"
 SEEDED_SECRET = "whsec-SEEDED-8c3b1e6f42"
 
@@ -43,6 +46,17 @@ def ssm(aws):
     import boto3
 
     return boto3.client("ssm")
+
+
+@pytest.fixture
+def dynamodb(aws):
+    import boto3
+
+    from local.resources import create_state_table
+
+    client = boto3.client("dynamodb")
+    create_state_table(client, STATE_TABLE)
+    return client
 
 
 @pytest.fixture
@@ -81,6 +95,17 @@ def seed(ssm_client, token=SEEDED_TOKEN, secret=SEEDED_SECRET):
         ssm_client.put_parameter(Name=SECRET_PARAMETER, Value=secret, Type="SecureString", Overwrite=True)
 
 
+_ADMIN_HASH_CACHE: dict[str, str] = {}
+
+
+def seed_admin_key(ssm_client, key=SEEDED_ADMIN_KEY):
+    from chalicelib.admin import hash_admin_key
+
+    if key not in _ADMIN_HASH_CACHE:  # scrypt is slow on purpose; hash once per key per run
+        _ADMIN_HASH_CACHE[key] = hash_admin_key(key)
+    ssm_client.put_parameter(Name=ADMIN_KEY_PARAMETER, Value=_ADMIN_HASH_CACHE[key], Type="SecureString", Overwrite=True)
+
+
 @pytest.fixture
 def relay_settings(simulator, tmp_path):
     from chalicelib.config import settings_from_env
@@ -91,6 +116,8 @@ def relay_settings(simulator, tmp_path):
             "INDSTOCKS_BASE_URL": simulator.url,
             "TOKEN_PARAMETER": TOKEN_PARAMETER,
             "WEBHOOK_SECRET_PARAMETER": SECRET_PARAMETER,
+            "ADMIN_KEY_PARAMETER": ADMIN_KEY_PARAMETER,
+            "STATE_TABLE": STATE_TABLE,
             "INSTRUMENTS_CACHE_DIR": str(tmp_path / "instruments"),
             "BROKER_READ_TIMEOUT": "0.5",
             "BROKER_CONNECT_TIMEOUT": "0.5",
@@ -99,7 +126,7 @@ def relay_settings(simulator, tmp_path):
 
 
 @pytest.fixture
-def stack(ssm, simulator, relay_settings) -> Iterator[Stack]:
+def stack(ssm, dynamodb, simulator, relay_settings) -> Iterator[Stack]:
     """The Chalice app in-process (chalice.test.Client), moto SSM, the simulator over HTTP."""
     from chalice.test import Client
 
@@ -107,6 +134,7 @@ def stack(ssm, simulator, relay_settings) -> Iterator[Stack]:
     from chalicelib import services
 
     seed(ssm)
-    services.install(services.build_relay(relay_settings))
+    seed_admin_key(ssm)
+    services.install(services.build(relay_settings))
     with Client(app, stage_name="dev") as client:
         yield Stack(client, simulator, ssm, relay_settings)

@@ -1,0 +1,90 @@
+"""The admin key that guards the token page and the other operator endpoints.
+
+Only a salted scrypt hash is stored (SSM SecureString named by ADMIN_KEY_PARAMETER); the key
+itself is stored nowhere. Verification is constant time. Five failures from one source IP
+within 15 minutes lock that IP out (429) until the window has passed, across all instances.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import os
+
+from chalicelib.errors import NotConfigured, RelayError, Unauthenticated
+from chalicelib.observability import logger
+from chalicelib.state import StateTable
+from chalicelib.tokens import ParameterMissing, ParameterStore
+
+MIN_KEY_LENGTH = 12
+_SCRYPT = {"n": 2**14, "r": 8, "p": 1}  # ~16 MiB, tens of ms: cheap for us, slow for a guesser
+
+
+class TooManyAttempts(RelayError):
+    status_code = 429
+    error = "too_many_attempts"
+    message = "too many failed attempts from this address; try again later"
+
+
+def _b64(raw: bytes) -> str:
+    return base64.b64encode(raw).decode()
+
+
+def hash_admin_key(key: str, salt: bytes | None = None) -> str:
+    if len(key) < MIN_KEY_LENGTH:
+        raise ValueError(f"the admin key must be at least {MIN_KEY_LENGTH} characters")
+    salt = salt or os.urandom(16)
+    digest = hashlib.scrypt(key.encode("utf-8"), salt=salt, dklen=32, **_SCRYPT)
+    return f"scrypt${_SCRYPT['n']}${_SCRYPT['r']}${_SCRYPT['p']}${_b64(salt)}${_b64(digest)}"
+
+
+def verify_admin_key(key: str, stored: str) -> bool:
+    try:
+        scheme, n, r, p, salt, expected = stored.split("$")
+        if scheme != "scrypt":
+            return False
+        digest = hashlib.scrypt(
+            key.encode("utf-8"), salt=base64.b64decode(salt), n=int(n), r=int(r), p=int(p), dklen=32
+        )
+    except (ValueError, TypeError):
+        return False
+    return hmac.compare_digest(digest, base64.b64decode(expected))
+
+
+class AdminGuard:
+    def __init__(
+        self,
+        parameters: ParameterStore,
+        parameter_name: str,
+        state: StateTable,
+        *,
+        max_failures: int = 5,
+        window_seconds: int = 900,
+    ):
+        self._parameters = parameters
+        self._parameter_name = parameter_name
+        self._state = state
+        self._max_failures = max_failures
+        self._window = window_seconds
+
+    def _stored_hash(self) -> str:
+        try:
+            return self._parameters.get(self._parameter_name, max_age=300)
+        except ParameterMissing:
+            raise NotConfigured("no admin key is set; run `relay set-admin-key` first") from None
+
+    def check(self, key: str | None, source_ip: str | None, now: float) -> None:
+        """Raise unless `key` is the admin key; count and lock out failures per source IP."""
+        bucket = f"adminfail#{source_ip or 'unknown'}"
+        if len(self._state.recent_failures(bucket, now, self._window)) >= self._max_failures:
+            logger.warning("admin key locked out", extra={"event": "admin_auth", "outcome": "locked_out", "source_ip": source_ip})
+            raise TooManyAttempts()
+        if key and verify_admin_key(key, self._stored_hash()):
+            return
+        failures = self._state.record_failure(bucket, now, self._window)
+        logger.warning(
+            "admin key rejected",
+            extra={"event": "admin_auth", "outcome": "rejected", "source_ip": source_ip, "failures_in_window": len(failures)},
+        )
+        raise Unauthenticated()

@@ -1,0 +1,87 @@
+"""Small shared state in DynamoDB: failed-login windows and single-flight locks.
+
+One table (`STATE_TABLE`), partition key `pk` (string), TTL attribute `expires_at` so old items
+disappear on their own. Every write is a single conditional or atomic update, so concurrent
+Lambda instances agree without any other coordination.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any, Callable
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from chalicelib.errors import DependencyUnavailable
+
+
+class StateTable:
+    def __init__(self, client_factory: Callable[[], Any], table_name: str):
+        self._client_factory = client_factory
+        self._client: Any = None
+        self.table_name = table_name
+
+    @property
+    def client(self) -> Any:
+        if self._client is None:
+            self._client = self._client_factory()
+        return self._client
+
+    def _call(self, operation: str, **kwargs: Any) -> Any:
+        try:
+            return getattr(self.client, operation)(TableName=self.table_name, **kwargs)
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+                raise
+            raise DependencyUnavailable("the relay's state table is unavailable") from None
+        except BotoCoreError:
+            raise DependencyUnavailable("the relay's state table is unavailable") from None
+
+    # --- failure windows (brute-force protection) -------------------------------------------
+
+    def recent_failures(self, key: str, now: float, window_seconds: int) -> list[float]:
+        item = self._call("get_item", Key={"pk": {"S": key}}, ConsistentRead=True).get("Item")
+        if not item:
+            return []
+        times = [float(value["N"]) for value in item.get("failures", {}).get("L", [])]
+        return sorted(t for t in times if now - t < window_seconds)
+
+    def record_failure(self, key: str, now: float, window_seconds: int) -> list[float]:
+        """Append one failure atomically and return the failures inside the window."""
+        reply = self._call(
+            "update_item",
+            Key={"pk": {"S": key}},
+            UpdateExpression="SET failures = list_append(if_not_exists(failures, :empty), :now), expires_at = :expires",
+            ExpressionAttributeValues={
+                ":empty": {"L": []},
+                ":now": {"L": [{"N": _number(now)}]},
+                ":expires": {"N": str(int(now + window_seconds) + 60)},
+            },
+            ReturnValues="ALL_NEW",
+        )
+        times = [float(value["N"]) for value in reply["Attributes"]["failures"]["L"]]
+        return sorted(t for t in times if now - t < window_seconds)
+
+    # --- single-flight locks ----------------------------------------------------------------
+
+    def acquire(self, name: str, now: float, hold_seconds: int, **attributes: str) -> bool:
+        """Take the lock unless someone holds it; it expires by itself after hold_seconds."""
+        try:
+            self._call(
+                "put_item",
+                Item={
+                    "pk": {"S": f"lock#{name}"},
+                    "locked_until": {"N": _number(now + hold_seconds)},
+                    "expires_at": {"N": str(int(now + hold_seconds) + 3600)},
+                    **{key: {"S": value} for key, value in attributes.items()},
+                },
+                ConditionExpression="attribute_not_exists(pk) OR locked_until < :now",
+                ExpressionAttributeValues={":now": {"N": _number(now)}},
+            )
+        except ClientError:
+            return False
+        return True
+
+
+def _number(value: float) -> str:
+    return str(Decimal(str(round(value, 3))))

@@ -1,0 +1,213 @@
+"""Renewing the daily INDstocks token: pasted by the trader, or minted with TOTP, and checked
+before the market opens.
+
+Every token is validated with `GET /user/profile` from the relay itself (so, in AWS, through
+the static IP) before it is stored. The token goes to its SecureString; metadata (when stored,
+expected expiry, whose account) goes to a plain parameter next to it.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+import pyotp
+
+from chalicelib.broker import BrokerClient
+from chalicelib.config import Settings
+from chalicelib.errors import (
+    BrokerUnreachable,
+    DependencyUnavailable,
+    NotConfigured,
+    RelayError,
+    RotationBusy,
+    TokenRejected,
+    TokenUnavailable,
+)
+from chalicelib.notify import Notifier
+from chalicelib.observability import logger
+from chalicelib.state import StateTable
+from chalicelib.tokens import ParameterMissing, ParameterStore, TokenStore
+
+IST = timezone(timedelta(hours=5, minutes=30), "IST")
+TOKEN_LIFETIME = timedelta(hours=24)
+GENERATION_SPACING_SECONDS = 61  # INDstocks: one token per 60 s; a second one kills the first
+
+
+@dataclass(frozen=True)
+class StoredToken:
+    account_name: str
+    user_id: str
+    stored_at: datetime
+    expires_at: datetime
+    source: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "status": "stored",
+            "account_name": self.account_name,
+            "user_id": self.user_id,
+            "stored_at": self.stored_at.isoformat(),
+            "expires_at": self.expires_at.isoformat(),
+            "expires_at_ist": self.expires_at.astimezone(IST).strftime("%d %b %Y, %H:%M IST"),
+            "source": self.source,
+        }
+
+
+@dataclass(frozen=True)
+class TokenHealth:
+    healthy: bool
+    reason: str
+    age_hours: float | None = None
+    account_name: str | None = None
+    notified: bool = False
+
+
+def _meta_name(token_parameter: str) -> str:
+    return token_parameter + "-meta"
+
+
+def _account_name(profile: dict[str, Any]) -> str:
+    name = " ".join(str(profile.get(key) or "").strip() for key in ("first_name", "last_name")).strip()
+    return name or str(profile.get("user_id") or "unknown account")
+
+
+class TokenService:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        parameters: ParameterStore,
+        tokens: TokenStore,
+        broker: BrokerClient,
+        state: StateTable,
+        notifier: Notifier,
+    ):
+        self.settings = settings
+        self._parameters = parameters
+        self._tokens = tokens
+        self._broker = broker
+        self._state = state
+        self._notifier = notifier
+
+    # --- validation and storage -------------------------------------------------------------
+
+    def _profile(self, token: str) -> dict[str, Any]:
+        try:
+            return self._broker.profile(token)
+        except TokenUnavailable:
+            raise TokenRejected() from None
+        except DependencyUnavailable:
+            raise BrokerUnreachable() from None
+
+    def _store(self, token: str, profile: dict[str, Any], now: float, source: str) -> StoredToken:
+        stored_at = datetime.fromtimestamp(now, timezone.utc)
+        stored = StoredToken(
+            account_name=_account_name(profile),
+            user_id=str(profile.get("user_id") or ""),
+            stored_at=stored_at,
+            expires_at=stored_at + TOKEN_LIFETIME,
+            source=source,
+        )
+        self._parameters.put_secure(self.settings.token_parameter, token)
+        meta = {key: value for key, value in stored.as_dict().items() if key != "status"}
+        self._parameters.put_plain(_meta_name(self.settings.token_parameter), json.dumps(meta))
+        self._tokens.forget()  # the very next order in this process uses the new token
+        logger.info(
+            "token stored",
+            extra={"event": "token", "outcome": "stored", "source": source, "user_id": stored.user_id,
+                   "expires_at": stored.expires_at.isoformat()},
+        )
+        return stored
+
+    def store_pasted(self, token: str, now: float) -> StoredToken:
+        token = token.strip()
+        if not token or len(token) > 4096 or any(ch.isspace() for ch in token):
+            raise TokenRejected("that does not look like an INDstocks token")
+        profile = self._profile(token)
+        return self._store(token, profile, now, "paste")
+
+    # --- automatic rotation ------------------------------------------------------------------
+
+    def _rotation_credentials(self) -> tuple[str, str, str]:
+        names = (self.settings.client_id_parameter, self.settings.mpin_parameter, self.settings.totp_secret_parameter)
+        try:
+            return tuple(self._parameters.get(name, max_age=300).strip() for name in names)  # type: ignore[return-value]
+        except ParameterMissing:
+            raise NotConfigured(
+                "automatic rotation is not configured (client id, MPIN and TOTP secret parameters)"
+            ) from None
+
+    def rotation_configured(self) -> bool:
+        try:
+            self._rotation_credentials()
+        except NotConfigured:
+            return False
+        return True
+
+    def rotate(self, now: float) -> StoredToken:
+        """Mint one token with TOTP. Single-flight across instances, never retried."""
+        client_id, mpin, totp_secret = self._rotation_credentials()
+        if not self._state.acquire("token-generation", now, GENERATION_SPACING_SECONDS):
+            logger.warning("token rotation skipped: busy", extra={"event": "token", "outcome": "rotation_busy"})
+            raise RotationBusy()
+        try:
+            code = pyotp.TOTP(totp_secret).at(int(now))
+            token = self._broker.generate_token(client_id, mpin, code)
+            try:
+                profile = self._broker.profile(token)
+            except RelayError:
+                # The new token is already the only live one: store it even if the profile
+                # read failed, or every order until tomorrow would use a dead token.
+                profile = {}
+            return self._store(token, profile, now, "rotation")
+        except RelayError as failure:
+            self._notifier.warn(
+                "INDstocks token rotation failed",
+                f"Automatic token rotation failed: {failure.public_message}. "
+                f"Paste a token on the token page: {self.settings.token_page_url or '(token page)'}",
+                outcome="rotation_failed",
+            )
+            raise
+
+    # --- pre-market check ---------------------------------------------------------------------
+
+    def _stored_at(self) -> datetime | None:
+        # SSM's own LastModifiedDate: true however the token was stored (page, CLI, console).
+        return self._parameters.modified_at(self.settings.token_parameter)
+
+    def check(self, now: float) -> TokenHealth:
+        """Is the live token usable for today's session? Warn the trader if not."""
+        health = self._health(now)
+        log = logger.info if health.healthy else logger.warning
+        log("token check", extra={"event": "token_check", "healthy": health.healthy, "reason": health.reason,
+                                  "age_hours": health.age_hours})
+        if health.healthy:
+            return health
+        notified = self._notifier.warn(
+            "INDstocks token needs renewal",
+            f"The relay's INDstocks token is {health.reason}. Renew it before the market opens: "
+            f"{self.settings.token_page_url or '(token page)'}",
+            outcome="token_stale",
+            reason=health.reason,
+        )
+        return TokenHealth(health.healthy, health.reason, health.age_hours, health.account_name, notified)
+
+    def _health(self, now: float) -> TokenHealth:
+        try:
+            token = self._tokens.reread()
+        except TokenUnavailable:
+            return TokenHealth(False, "missing")
+        stored_at = self._stored_at()
+        age = (now - stored_at.timestamp()) / 3600 if stored_at else None
+        try:
+            profile = self._broker.profile(token)
+        except TokenUnavailable:
+            return TokenHealth(False, "rejected by INDstocks", age)
+        except DependencyUnavailable:
+            return TokenHealth(False, "unverifiable: INDstocks did not answer", age)
+        if age is not None and age > self.settings.token_stale_hours:
+            return TokenHealth(False, f"{age:.1f} hours old", round(age, 2), _account_name(profile))
+        return TokenHealth(True, "valid", round(age, 2) if age is not None else None, _account_name(profile))
