@@ -19,8 +19,9 @@ from chalicelib.errors import FieldProblem, InvalidRequest, RelayError
 from chalicelib.observability import logger
 from chalicelib.relay import IncomingAlert
 
-app = Chalice(app_name="indstocks-relay")
-app.debug = False  # never send tracebacks to a caller
+# Chalice's own logger shares the app's name with our Powertools logger; left to configure
+# itself it would drop every line below ERROR. debug stays False: no tracebacks to callers.
+app = Chalice(app_name="indstocks-relay", configure_logs=False)
 
 _JSON = {"Content-Type": "application/json", "Cache-Control": "no-store"}
 _FORM = "application/x-www-form-urlencoded"

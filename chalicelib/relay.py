@@ -84,7 +84,7 @@ class Relay:
         except RelayError as error:
             trail.note(
                 status_code=error.status_code,
-                message=error.public_message,
+                reason=error.public_message,
                 fields=[problem.field for problem in error.detail] or None,
                 latency_ms=round((self._perf() - started) * 1000, 1),
             )

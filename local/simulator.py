@@ -1,0 +1,800 @@
+"""A local stand-in for the INDstocks REST API, for `make run` and the tests. Never shipped.
+
+INDstocks has no sandbox: every call is live money. This server answers the way the broker is
+documented to (shared/indstocks-api.md): raw-token auth, the instrument CSV, spec-validated order
+writes with the broker's business checks, the order book, the 10/s order rate limit, and, on
+demand, every failure a relay must survive without losing or duplicating an order (timeouts
+after the order was placed, connection resets, 5xx, 429, Cloudflare pages, shape-E bodies...).
+
+In-process: `with IndstocksSimulator(tokens=["t"]) as sim: ...`.
+Out of process: `python -m local.simulator --port 8001 --token t`, driven over `/_sim/*`.
+It binds to loopback only: it hands out tokens over its control API.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import json
+import signal
+import socket
+import struct
+import sys
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta, timezone
+from decimal import Decimal, InvalidOperation
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from ipaddress import ip_address
+from typing import Any, Callable, Iterable
+from urllib.parse import parse_qsl, urlsplit
+
+from local.openapi import request_errors
+
+IST = timezone(timedelta(hours=5, minutes=30))
+USER_ID = "SIM123"
+NSE_ALGO_ID = "99999"
+BSE_ALGO_ID = "9999999999999999"
+ORDER_WRITE_PATHS = frozenset(
+    {"/order", "/order/modify", "/order/cancel", "/smart/order", "/smart/order/modify", "/smart/order/cancel"}
+)
+INSTRUMENT_SOURCES = frozenset({"equity", "fno", "index"})
+INSTRUMENT_COLUMNS = (
+    "EXCH", "SEGMENT", "SECURITY_ID", "INSTRUMENT_NAME", "EXPIRY_CODE", "TRADING_SYMBOL", "LOT_UNITS",
+    "CUSTOM_SYMBOL", "EXPIRY_DATE", "STRIKE_PRICE", "OPTION_TYPE", "TICK_SIZE", "EXPIRY_FLAG",
+    "SEM_EXCH_INSTRUMENT_TYPE", "SERIES", "SYMBOL_NAME",
+)  # fmt: skip
+DEFAULT_TICK = Decimal("0.05")
+# Finished orders: modify/cancel of these fails like a missing order (api doc §10).
+TERMINAL_STATUSES = frozenset(
+    {"SUCCESS", "CANCELLED", "EXPIRED", "FAILED", "ABORTED", "PARTIALLY FILLED - CANCELLED",
+     "PARTIALLY FILLED - EXPIRED"}  # fmt: skip
+)
+
+# (ticker, company, NSE id, BSE id, tick, last price): real cash ids from the instrument master.
+_CASH_STOCKS = (
+    ("SBIN", "State Bank of India", "3045", "500112", "0.05", "800.00"),
+    ("RELIANCE", "Reliance Industries Ltd", "2885", "500325", "0.05", "1400.00"),
+    ("INFY", "Infosys Ltd", "1594", "500209", "0.05", "1500.00"),
+    ("TCS", "Tata Consultancy Services Ltd", "11536", "532540", "0.05", "3400.00"),
+    ("HDFCBANK", "HDFC Bank Ltd", "1333", "500180", "0.05", "1900.00"),
+    ("M&M", "Mahindra & Mahindra Ltd", "2031", "500520", "0.05", "3000.00"),
+    ("BAJAJ-AUTO", "Bajaj Auto Ltd", "16669", "532977", "0.05", "8500.00"),
+    ("YESBANK", "Yes Bank Ltd", "11915", "532648", "0.01", "20.00"),
+)
+# Rows a symbol resolver must skip: same ticker in another NSE series, and a stock future.
+SBIN_BE_SECURITY_ID = "999001"
+SBIN_FUTURE_SECURITY_ID = "999002"
+
+
+def _instrument_row(**values: str) -> list[str]:
+    return [values.get(column, "") for column in INSTRUMENT_COLUMNS]
+
+
+def _default_instruments() -> tuple[str, dict[str, Decimal]]:
+    rows, ltp = [], {}
+    for ticker, company, nse_id, bse_id, tick, price in _CASH_STOCKS:
+        for exchange, security_id, series in (("NSE", nse_id, "EQ"), ("BSE", bse_id, "A")):
+            rows.append(_instrument_row(
+                EXCH=exchange, SEGMENT="E", SECURITY_ID=security_id, INSTRUMENT_NAME="EQUITY",
+                TRADING_SYMBOL=ticker, LOT_UNITS="1", CUSTOM_SYMBOL=company, TICK_SIZE=tick,
+                SERIES=series, SYMBOL_NAME=company.upper(),
+            ))  # fmt: skip
+            ltp[security_id] = Decimal(price)
+    rows.append(_instrument_row(
+        EXCH="NSE", SEGMENT="E", SECURITY_ID=SBIN_BE_SECURITY_ID, INSTRUMENT_NAME="EQUITY", TRADING_SYMBOL="SBIN",
+        LOT_UNITS="1", CUSTOM_SYMBOL="State Bank of India", TICK_SIZE="0.05", SERIES="BE",
+        SYMBOL_NAME="STATE BANK OF INDIA",
+    ))  # fmt: skip
+    rows.append(_instrument_row(
+        EXCH="NSE", SEGMENT="D", SECURITY_ID=SBIN_FUTURE_SECURITY_ID, INSTRUMENT_NAME="FUTSTK",
+        TRADING_SYMBOL="SBIN-Dec2026-FUT", LOT_UNITS="750", CUSTOM_SYMBOL="SBIN DEC FUT",
+        EXPIRY_DATE="2026-12-29", TICK_SIZE="0.05", EXPIRY_FLAG="M", SYMBOL_NAME="SBIN-Dec2026-FUT",
+    ))  # fmt: skip
+    ltp[SBIN_BE_SECURITY_ID] = Decimal("800.00")
+    ltp[SBIN_FUTURE_SECURITY_ID] = Decimal("805.00")
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(INSTRUMENT_COLUMNS)
+    writer.writerows(rows)
+    return out.getvalue(), ltp
+
+
+DEFAULT_INSTRUMENTS_CSV, DEFAULT_LTP = _default_instruments()
+
+# Fault kind → whether an order write hit by it is placed anyway by default.
+FAULT_KINDS: dict[str, bool] = {
+    "timeout": True,
+    "reset": False,
+    "http500": False,
+    "rate_limit": False,
+    "rms_reject": False,
+    "cloudflare": False,
+    "shape_e": True,
+    "garbage": True,
+    "token_expired": False,
+    "user_exception": False,
+    "error_code_shape": False,
+}
+
+
+@dataclass(frozen=True)
+class RecordedRequest:
+    """One request as the broker received it (header names lower-case)."""
+
+    method: str
+    path: str
+    query: dict[str, str]
+    headers: dict[str, str]
+    body: bytes
+    json: Any
+    received_at: float
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "method": self.method,
+            "path": self.path,
+            "query": self.query,
+            "headers": self.headers,
+            "json": self.json,
+            "body": self.body.decode("utf-8", errors="replace"),
+        }
+
+
+@dataclass(frozen=True)
+class _Reply:
+    status: int
+    body: bytes
+    content_type: str = "application/json"
+
+
+@dataclass
+class _Fault:
+    kind: str
+    remaining: int
+    place: bool
+    delay: float
+    status: int | None
+
+
+@dataclass(frozen=True)
+class _Instrument:
+    exchange: str
+    segment: str
+    security_id: str
+    name: str
+    tick: Decimal
+
+
+def _json_reply(status: int, payload: Any) -> _Reply:
+    return _Reply(status, json.dumps(payload).encode())
+
+
+def _error_reply(status: int, error_type: str, message: str) -> _Reply:
+    return _json_reply(status, {"status": "error", "message": message, "error_type": error_type})
+
+
+class _Rejected(Exception):
+    """Raised by a check to answer with `reply` instead of going on."""
+
+    def __init__(self, reply: _Reply):
+        super().__init__(reply.status)
+        self.reply = reply
+
+
+def _reject(status: int, error_type: str, message: str) -> _Rejected:
+    return _Rejected(_error_reply(status, error_type, message))
+
+
+_TOKEN_REJECTED = _error_reply(403, "TokenException", "Invalid or expired token")
+_RATE_LIMITED = _json_reply(429, {"error": "Rate limit exceeded", "success": False})
+_SERVER_ERRORS = {
+    500: ("GeneralException", "Something went wrong"),
+    502: ("NetworkException", "Bad gateway"),
+    503: ("ServiceUnavailableException", "Service unavailable"),
+    504: ("GatewayTimeoutException", "Gateway timeout"),
+}
+_CLOUDFLARE_PAGE = (
+    b"<!DOCTYPE html><html lang=\"en-US\"><head><title>Just a moment...</title></head>"
+    b"<body><h1>Just a moment...</h1><p>Checking if the site connection is secure.</p></body></html>"
+)
+_CANNED_FAULTS = {
+    "rate_limit": _RATE_LIMITED,
+    "rms_reject": _error_reply(400, "OrderException", "RMS: Margin exceeds available funds"),
+    "cloudflare": _Reply(403, _CLOUDFLARE_PAGE, "text/html; charset=UTF-8"),
+    "shape_e": _json_reply(200, {"status": "failure", "error": {"msg": "no order number in rs response"}}),
+    "garbage": _Reply(200, b'{"status": "succ\x00<html>upstream', "application/json"),
+    "token_expired": _TOKEN_REJECTED,
+    "user_exception": _error_reply(403, "UserException", "Segment not activated"),
+    "error_code_shape": _json_reply(
+        400, {"status": "error", "message": "Invalid input", "error_code": "INVALID_INPUT"}
+    ),
+}
+
+
+# Modify request field → the order-book column it changes.
+_MODIFIABLE_PRICES = (
+    ("limit_price", "requested_price"),
+    ("trigger_price", "tgt_trigger_price"),
+    ("trigger_limit_price", "tgt_limit_price"),
+)
+
+
+def _fault_reply(fault: _Fault) -> _Reply:
+    if fault.kind == "http500":
+        status = fault.status or 500
+        error_type, message = _SERVER_ERRORS.get(status, _SERVER_ERRORS[500])
+        return _error_reply(status, error_type, message)
+    reply = _CANNED_FAULTS[fault.kind]
+    return replace(reply, status=fault.status) if fault.status else reply
+
+
+def _decimal(value: Any) -> Decimal:
+    # repr() of a float is its shortest round-trip text: 812.35 stays 812.35, not 812.349999...
+    return Decimal(repr(value)) if isinstance(value, float) else Decimal(str(value))
+
+
+def _price_text(value: Any) -> str:
+    """Order-book prices are strings, "" when there is none."""
+    return "" if value is None else f"{_decimal(value):.2f}"
+
+
+def _ist_now() -> str:
+    return datetime.now(IST).isoformat(timespec="seconds")
+
+
+def _is_loopback(host: str) -> bool:
+    try:
+        return host == "localhost" or ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+class IndstocksSimulator:
+    """The broker, on a loopback port; thread safe. See the module docstring."""
+
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        tokens: Iterable[str] = ("sim-token",),
+        *,
+        log_requests: bool = False,
+    ):
+        if not _is_loopback(host):
+            raise ValueError(f"the simulator binds to loopback only, not {host!r}")
+        self.host, self.port = host, port
+        self.log_requests = log_requests
+        self.rate_limit_writes: int | None = 10
+        self.bse_algo_ids: set[str] = {BSE_ALGO_ID}
+        # Last price per security id, for TRIGGER checks and MARKET rows; an id not here skips the check.
+        self.ltp: dict[str, Decimal] = dict(DEFAULT_LTP)
+        self._lock = threading.RLock()
+        self._stopping = threading.Event()
+        self._tokens: set[str] = set(tokens)
+        self._requests: list[RecordedRequest] = []
+        self._faults: dict[str, deque[_Fault]] = {}
+        self._orders: list[dict[str, Any]] = []
+        self._write_times: deque[float] = deque()
+        self._next_order_number = 31000001
+        self._instruments_csv = DEFAULT_INSTRUMENTS_CSV
+        self._instruments_bytes: bytes | None = None
+        self._instrument_index: dict[tuple[str, str], _Instrument] | None = None
+        self._server: _Server | None = None
+        self._thread: threading.Thread | None = None
+        self._routes: dict[tuple[str, str], Callable[[RecordedRequest], _Reply]] = {
+            ("GET", "/user/profile"): self._profile,
+            ("GET", "/market/instruments"): self._instruments,
+            ("GET", "/order-book"): self._order_book,
+            ("POST", "/order"): self._place,
+            ("POST", "/smart/order"): self._place,
+            ("POST", "/order/modify"): self._modify,
+            ("POST", "/smart/order/modify"): self._modify,
+            ("POST", "/order/cancel"): self._cancel,
+            ("POST", "/smart/order/cancel"): self._cancel,
+            ("POST", "/generate/token"): self._generate_token,
+        }
+
+    # --- lifecycle ------------------------------------------------------------------------
+
+    def start(self) -> IndstocksSimulator:
+        self._stopping.clear()
+        self._server = _Server((self.host, self.port), self)
+        # A short poll interval makes stop() quick: tests start and stop one simulator each.
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, args=(0.01,), name="indstocks-simulator", daemon=True
+        )
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stopping.set()  # wakes handlers sleeping in a "timeout" fault
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+        if self._thread is not None:
+            self._thread.join()
+
+    def __enter__(self) -> IndstocksSimulator:
+        return self.start()
+
+    def __exit__(self, *_exc: object) -> None:
+        self.stop()
+
+    @property
+    def url(self) -> str:
+        if self._server is None:
+            raise RuntimeError("the simulator is not started")
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}"
+
+    # --- test-facing state ----------------------------------------------------------------
+
+    @property
+    def live_tokens(self) -> set[str]:
+        with self._lock:
+            return set(self._tokens)
+
+    def set_tokens(self, tokens: Iterable[str]) -> None:
+        with self._lock:
+            self._tokens = set(tokens)
+
+    def add_token(self, token: str) -> None:
+        with self._lock:
+            self._tokens.add(token)
+
+    @property
+    def instruments_csv(self) -> str:
+        return self._instruments_csv
+
+    @instruments_csv.setter
+    def instruments_csv(self, text: str) -> None:
+        # Served and indexed lazily, so a 100 000-row master costs nothing until it is used.
+        with self._lock:
+            self._instruments_csv = text
+            self._instruments_bytes = None
+            self._instrument_index = None
+
+    def inject_fault(
+        self,
+        path: str,
+        kind: str,
+        *,
+        count: int = 1,
+        place: bool | None = None,
+        delay: float = 5.0,
+        status: int | None = None,
+    ) -> None:
+        """The next `count` requests to `path` get fault `kind`; `place`: an order write is booked anyway."""
+        if kind not in FAULT_KINDS:
+            raise ValueError(f"unknown fault kind {kind!r}; known: {', '.join(FAULT_KINDS)}")
+        if count < 1:
+            raise ValueError("count must be at least 1")
+        fault = _Fault(kind, count, FAULT_KINDS[kind] if place is None else place, delay, status)
+        with self._lock:
+            self._faults.setdefault(path, deque()).append(fault)
+
+    def requests(self, path: str | None = None) -> list[RecordedRequest]:
+        with self._lock:
+            return [request for request in self._requests if path is None or request.path == path]
+
+    def order_writes(self) -> list[RecordedRequest]:
+        return [request for request in self.requests() if _is_order_write(request)]
+
+    @property
+    def orders(self) -> list[dict[str, Any]]:
+        with self._lock:
+            return [dict(row) for row in self._orders]
+
+    def set_order_status(
+        self,
+        order_id: str,
+        status: str,
+        *,
+        extra_info: str = "",
+        traded_qty: int | None = None,
+        traded_price: Any = None,
+    ) -> None:
+        with self._lock:
+            row = self._row(order_id)
+            if row is None:
+                raise KeyError(order_id)
+            row.update(status=status, extra_info=extra_info, updated_at=_ist_now())
+            if traded_qty is not None:
+                row["traded_qty"] = traded_qty
+            if traded_price is not None:
+                row["traded_price"] = _price_text(traded_price)
+
+    def reset(self) -> None:
+        """Forget requests, faults, orders and the rate window; keep tokens and market data."""
+        with self._lock:
+            self._requests.clear()
+            self._faults.clear()
+            self._orders.clear()
+            self._write_times.clear()
+
+    # --- request handling -----------------------------------------------------------------
+
+    def _record(
+        self, method: str, path: str, query: dict[str, str], headers: dict[str, str], body: bytes
+    ) -> RecordedRequest:
+        try:
+            parsed = json.loads(body) if body else None
+        except ValueError:
+            parsed = None
+        request = RecordedRequest(method, path, query, headers, body, parsed, time.monotonic())
+        with self._lock:
+            self._requests.append(request)
+        return request
+
+    def _take_fault(self, path: str) -> _Fault | None:
+        with self._lock:
+            queue = self._faults.get(path)
+            if not queue:
+                return None
+            fault = queue[0]
+            fault.remaining -= 1
+            if fault.remaining == 0:
+                queue.popleft()
+            return fault
+
+    def _respond(self, request: RecordedRequest) -> _Reply | None:
+        """The answer to a broker request; None means: reset the connection."""
+        fault = self._take_fault(request.path)
+        if fault is None:
+            return self._handle(request)
+        # A placing fault really runs the request, so the order lands in the book.
+        placed = self._handle(request) if fault.place and _is_order_write(request) else None
+        if fault.kind == "timeout":
+            self._stopping.wait(fault.delay)
+            if placed is not None:
+                return placed
+            if _is_order_write(request):
+                return _error_reply(504, *_SERVER_ERRORS[504])
+            return self._handle(request)
+        if fault.kind == "reset":
+            return None
+        return _fault_reply(fault)
+
+    def _handle(self, request: RecordedRequest) -> _Reply:
+        route = self._routes.get((request.method, request.path))
+        if route is None:
+            if any(path == request.path for _, path in self._routes):
+                return _error_reply(405, "MethodNotAllowedException", "Method not allowed")
+            return _error_reply(404, "NotFoundException", "Not found")
+        try:
+            if request.path != "/generate/token":  # it authenticates with x-api-key instead
+                self._check_token(request)
+            if _is_order_write(request):
+                self._admit_write()
+            return route(request)
+        except _Rejected as rejection:
+            return rejection.reply
+
+    def _check_token(self, request: RecordedRequest) -> None:
+        # The header is the raw token: "Bearer <token>" is just a wrong token.
+        with self._lock:
+            if request.headers.get("authorization") not in self._tokens:
+                raise _Rejected(_TOKEN_REJECTED)
+
+    def _admit_write(self) -> None:
+        """At most `rate_limit_writes` order writes per rolling second, all tokens together."""
+        now = time.monotonic()
+        with self._lock:
+            while self._write_times and self._write_times[0] <= now - 1.0:
+                self._write_times.popleft()
+            if self.rate_limit_writes is not None and len(self._write_times) >= self.rate_limit_writes:
+                raise _Rejected(_RATE_LIMITED)
+            self._write_times.append(now)
+
+    # --- read endpoints -------------------------------------------------------------------
+
+    def _profile(self, _request: RecordedRequest) -> _Reply:
+        return _json_reply(200, {"status": "success", "data": {
+            "user_id": USER_ID, "email": "trader@example.com", "first_name": "Demo", "last_name": "Trader",
+            "demat_id": "1208160000000001", "is_nse_onboarded": True, "is_bse_onboarded": True,
+            "is_nse_fno_onboarded": False, "is_bse_fno_onboarded": False, "ucc": "SIMUCC01",
+            "is_ddpi_active": True,
+        }})  # fmt: skip
+
+    def _instruments(self, request: RecordedRequest) -> _Reply:
+        """The one master CSV, whatever the (valid) source: the relay only reads `equity`."""
+        if request.query.get("source") not in INSTRUMENT_SOURCES:
+            return _json_reply(400, {"message": "Source not present or invalid", "success": False})
+        with self._lock:
+            if self._instruments_bytes is None:
+                self._instruments_bytes = self._instruments_csv.encode()
+            return _Reply(200, self._instruments_bytes, "text/csv")
+
+    def _order_book(self, _request: RecordedRequest) -> _Reply:
+        return _json_reply(200, {"status": "success", "data": self.orders})
+
+    def _generate_token(self, _request: RecordedRequest) -> _Reply:
+        return _error_reply(501, "GeneralException", "Token generation is not simulated")
+
+    # --- order writes ---------------------------------------------------------------------
+
+    def _place(self, request: RecordedRequest) -> _Reply:
+        body = _conforming_body(request)
+        smart = request.path == "/smart/order"
+        instrument = self._check_order(body)
+        row = self._book(body, instrument, smart=smart)
+        if smart:
+            return _json_reply(200, {"status": "success", "data": {
+                "order_data": [{"order_id": row["id"], "order_status": row["status"]}]}})  # fmt: skip
+        return _json_reply(200, {"status": "success", "data": {"order_id": row["id"], "order_status": row["status"]}})
+
+    def _check_order(self, body: dict[str, Any]) -> _Instrument:
+        """The broker's business checks after schema validation (api doc §4, §5, §10)."""
+        exchange = body["exchange"]
+        accepted_algo_ids = {NSE_ALGO_ID} if exchange == "NSE" else self.bse_algo_ids
+        if body["algo_id"] not in accepted_algo_ids:
+            raise _reject(400, "InputException", f"invalid algo_id for {exchange}")
+        remarks = body.get("remarks")
+        if remarks is not None and "".join(remarks.split()).upper() == "TV-TERMINAL":
+            raise _reject(400, "RequestValidationException", "remarks value is reserved")
+        instrument = self._instrument(exchange, body["segment"], body["security_id"])
+        if body["order_type"] == "LIMIT" and "limit_price" not in body:
+            raise _reject(400, "InputException", "limit_price is required for a LIMIT order")
+        if body["order_type"] == "TRIGGER" and "trigger_price" not in body:
+            raise _reject(400, "InputException", "trigger_price is required for a TRIGGER order")
+        for field in ("limit_price", "trigger_price", "trigger_limit_price"):
+            if field in body:
+                _check_price(field, body[field], instrument.tick)
+        last_price = self.ltp.get(instrument.security_id)
+        if body["order_type"] == "TRIGGER" and last_price is not None:
+            trigger = _decimal(body["trigger_price"])
+            if body["txn_type"] == "BUY" and not trigger > _decimal(last_price):
+                raise _reject(400, "OrderException", "trigger price must be above the last traded price for a BUY")
+            if body["txn_type"] == "SELL" and not trigger < _decimal(last_price):
+                raise _reject(400, "OrderException", "trigger price must be below the last traded price for a SELL")
+        return instrument
+
+    def _instrument(self, exchange: str, segment: str, security_id: str) -> _Instrument:
+        with self._lock:
+            if self._instrument_index is None:
+                self._instrument_index = _index_instruments(self._instruments_csv)
+            found = self._instrument_index.get((exchange, security_id))
+        if found is None or (found.segment == "E") != (segment == "EQUITY"):
+            raise _reject(400, "OrderException", "instrument not found")
+        return found
+
+    def _book(self, body: dict[str, Any], instrument: _Instrument, *, smart: bool) -> dict[str, Any]:
+        """Append the order-book row INDstocks would show for an accepted order."""
+        trigger = body["order_type"] == "TRIGGER"
+        if trigger:  # a standalone TRIGGER shows as GTT_LIMIT with its prices in the tgt_* fields
+            requested_price = ""
+            target_trigger = _price_text(body["trigger_price"])
+            target_limit = _price_text(body.get("trigger_limit_price", body["trigger_price"]))
+        else:  # MARKET is booked as a limit at the last price (api doc §4.1)
+            requested_price = _price_text(body.get("limit_price", self.ltp.get(instrument.security_id)))
+            target_trigger = target_limit = ""
+        now = _ist_now()
+        with self._lock:
+            number = self._next_order_number
+            self._next_order_number += 1
+            row: dict[str, Any] = {
+                "id": f"{'EQ' if body['segment'] == 'EQUITY' else 'DRV'}-{number:08d}",
+                "exch_order_id": "" if smart else str(1100000000000000 + number),
+                "security_id": instrument.security_id,
+                "name": instrument.name,
+                "txn_type": body["txn_type"],
+                "exchange": body["exchange"],
+                "segment": body["segment"],
+                "product": body["product"],
+                "order_type": "GTT_LIMIT" if trigger else body["order_type"],
+                "validity": body["validity"],
+                "off_mkt_flag": "true" if body.get("is_amo") else "false",
+                "requested_qty": body["qty"],
+                "traded_qty": 0,
+                "requested_price": requested_price,
+                "traded_price": "",
+                "sl_trigger_price": "",
+                "sl_limit_price": "",
+                "tgt_trigger_price": target_trigger,
+                "tgt_limit_price": target_limit,
+                "status": "CREATED" if smart else "INITIATED",
+                "extra_info": "",
+                "created_at": now,
+                "updated_at": now,
+                "user_id": USER_ID,
+            }
+            if "remarks" in body:
+                row["remarks"] = body["remarks"]
+            self._orders.append(row)
+            return dict(row)
+
+    def _modify(self, request: RecordedRequest) -> _Reply:
+        body = _conforming_body(request)
+        if request.path.startswith("/smart/") and body["algo_id"] != NSE_ALGO_ID:
+            raise _reject(400, "InputException", "invalid algo_id for NSE")
+        with self._lock:
+            row = self._open_row(body["order_id"], body["segment"])
+            placed_type = "TRIGGER" if row["order_type"] == "GTT_LIMIT" else row["order_type"]
+            if body.get("order_type", placed_type) != placed_type:
+                raise _reject(400, "OrderException", "order_type must match the existing order")
+            tick = self._tick_of(row)
+            changes: dict[str, Any] = {"status": "MODIFIED", "updated_at": _ist_now()}
+            for field, column in _MODIFIABLE_PRICES:
+                if field in body:
+                    _check_price(field, body[field], tick)
+                    changes[column] = _price_text(body[field])
+            if "qty" in body:
+                changes["requested_qty"] = body["qty"]
+            row.update(changes)
+        return _json_reply(200, {"status": "success", "data": {"order_id": row["id"], "order_status": "MODIFIED"}})
+
+    def _cancel(self, request: RecordedRequest) -> _Reply:
+        body = _conforming_body(request)
+        with self._lock:
+            row = self._open_row(body["order_id"], body["segment"])
+            row.update(status="CANCELLED", updated_at=_ist_now())
+        return _json_reply(200, {"status": "success", "data": {"order_id": row["id"], "order_status": "CANCELLED"}})
+
+    def _row(self, order_id: str) -> dict[str, Any] | None:
+        return next((row for row in self._orders if row["id"] == order_id), None)
+
+    def _open_row(self, order_id: str, segment: str) -> dict[str, Any]:
+        row = self._row(order_id)
+        if row is None or row["segment"] != segment or row["status"] in TERMINAL_STATUSES:
+            raise _reject(400, "OrderException", "Position could not be found")
+        return row
+
+    def _tick_of(self, row: dict[str, Any]) -> Decimal:
+        try:
+            return self._instrument(row["exchange"], row["segment"], row["security_id"]).tick
+        except _Rejected:  # the master was replaced since the order was placed
+            return DEFAULT_TICK
+
+    # --- the control API (/_sim/*) --------------------------------------------------------
+
+    def _control(self, method: str, path: str, query: dict[str, str], body: bytes) -> _Reply:
+        try:
+            payload = json.loads(body) if body else {}
+            if (method, path) == ("GET", "/_sim/requests"):
+                return _json_reply(200, {"requests": [r.as_json() for r in self.requests(query.get("path"))]})
+            if (method, path) == ("GET", "/_sim/orders"):
+                return _json_reply(200, {"orders": self.orders})
+            if (method, path) == ("POST", "/_sim/faults"):
+                self.inject_fault(payload.pop("path"), payload.pop("kind"), **payload)
+            elif (method, path) == ("POST", "/_sim/tokens"):
+                if not isinstance(payload["tokens"], list):
+                    raise TypeError("tokens must be a list")
+                self.set_tokens(payload["tokens"])
+            elif (method, path) == ("POST", "/_sim/reset"):
+                self.reset()
+            elif (method, path) == ("POST", "/_sim/order-status"):
+                self.set_order_status(payload.pop("order_id"), payload.pop("status"), **payload)
+            else:
+                return _json_reply(404, {"error": f"no control call {method} {path}"})
+        except (ValueError, KeyError, TypeError, AttributeError) as problem:
+            return _json_reply(400, {"error": f"{type(problem).__name__}: {problem}"})
+        return _json_reply(200, {"status": "ok"})
+
+
+def _is_order_write(request: RecordedRequest) -> bool:
+    return request.method == "POST" and request.path in ORDER_WRITE_PATHS
+
+
+def _conforming_body(request: RecordedRequest) -> dict[str, Any]:
+    """The JSON body if it conforms to the operation's schema; else 400 InputException, as INDstocks answers."""
+    try:
+        body = json.loads(request.body)
+    except ValueError:
+        raise _reject(400, "InputException", "request body is not valid JSON") from None
+    errors = request_errors(request.method, request.path, body)
+    if errors:
+        raise _reject(400, "InputException", "; ".join(errors))
+    return body
+
+
+def _check_price(field: str, value: Any, tick: Decimal) -> None:
+    price = _decimal(value)
+    if price <= 0:
+        raise _reject(400, "InputException", f"{field} must be above zero")
+    if price % tick != 0:
+        raise _reject(400, "OrderException", "price not a multiple of tick size")
+
+
+def _tick(raw: str) -> Decimal:
+    try:
+        tick = Decimal(raw)
+    except InvalidOperation:
+        return DEFAULT_TICK
+    return tick if tick.is_finite() and tick > 0 else DEFAULT_TICK
+
+
+def _index_instruments(text: str) -> dict[tuple[str, str], _Instrument]:
+    """(EXCH, SECURITY_ID) → instrument, for the order checks; empty if the text is no master."""
+    rows = csv.reader(io.StringIO(text))
+    header = next(rows, [])
+    if not {"EXCH", "SEGMENT", "SECURITY_ID", "TICK_SIZE"}.issubset(header):
+        return {}
+    index: dict[tuple[str, str], _Instrument] = {}
+    for row in rows:
+        cells = dict(zip(header, row))
+        exchange, security_id = cells.get("EXCH", ""), cells.get("SECURITY_ID", "")
+        name, tick = cells.get("CUSTOM_SYMBOL", ""), _tick(cells.get("TICK_SIZE", ""))
+        index[(exchange, security_id)] = _Instrument(exchange, cells.get("SEGMENT", ""), security_id, name, tick)
+    return index
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server: _Server
+
+    def _serve(self) -> None:
+        simulator = self.server.simulator
+        url = urlsplit(self.path)
+        query = dict(parse_qsl(url.query, keep_blank_values=True))
+        try:
+            length = int(self.headers.get("Content-Length") or 0)
+        except ValueError:
+            length = 0
+        body = self.rfile.read(length) if length > 0 else b""
+        if url.path.startswith("/_sim/"):
+            reply: _Reply | None = simulator._control(self.command, url.path, query, body)
+        else:
+            headers = {name.lower(): value for name, value in self.headers.items()}
+            reply = simulator._respond(simulator._record(self.command, url.path, query, headers, body))
+        if reply is None:
+            self._reset_connection()
+        else:
+            self._send(reply)
+
+    do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _serve
+
+    def _send(self, reply: _Reply) -> None:
+        try:
+            self.send_response(reply.status)
+            self.send_header("Content-Type", reply.content_type)
+            self.send_header("Content-Length", str(len(reply.body)))
+            self.end_headers()
+            self.wfile.write(reply.body)
+        except OSError:  # the client gave up (e.g. it timed out during a "timeout" fault)
+            self.close_connection = True
+
+    def _reset_connection(self) -> None:
+        """Drop the connection with a TCP RST and no HTTP answer at all."""
+        self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        self.close_connection = True
+        # The socket really closes (with SO_LINGER 0: a reset) once its file objects are closed too.
+        self.rfile.close()
+        self.wfile.close()
+        self.wfile = io.BytesIO()  # http.server flushes wfile after the handler returns
+        self.connection.close()
+
+    def log_message(self, format: str, *args: Any) -> None:
+        # Request lines and status codes only: never headers (the token) or bodies.
+        if self.server.simulator.log_requests:
+            sys.stderr.write(f"{self.address_string()} - {format % args}\n")
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def __init__(self, address: tuple[str, int], simulator: IndstocksSimulator):
+        super().__init__(address, _Handler)
+        self.simulator = simulator
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description="Run the INDstocks simulator until SIGINT/SIGTERM.")
+    parser.add_argument("--host", default="127.0.0.1", help="loopback address to bind (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=8001)
+    parser.add_argument("--token", action="append", dest="tokens", help="a live access token (repeatable)")
+    options = parser.parse_args(argv)
+    stop = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stop.set())
+    tokens = options.tokens or ("sim-token",)
+    with IndstocksSimulator(options.host, options.port, tokens, log_requests=True) as simulator:
+        print(f"INDstocks simulator listening on {simulator.url}", flush=True)
+        stop.wait()
+
+
+if __name__ == "__main__":
+    main()
