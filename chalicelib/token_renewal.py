@@ -23,6 +23,7 @@ from chalicelib.errors import (
     NotConfigured,
     RelayError,
     RotationBusy,
+    TokenGenerationFailed,
     TokenRejected,
     TokenUnavailable,
 )
@@ -149,20 +150,14 @@ class TokenService:
 
     def rotate(self, now: float) -> StoredToken:
         """Mint one token with TOTP. Single-flight across instances, never retried."""
-        client_id, mpin, totp_secret = self._rotation_credentials()
-        if not self._state.acquire("token-generation", now, GENERATION_SPACING_SECONDS):
-            logger.warning("token rotation skipped: busy", extra={"event": "token", "outcome": "rotation_busy"})
-            raise RotationBusy()
         try:
-            code = pyotp.TOTP(totp_secret).at(int(now))
+            client_id, mpin, code = self._rotation_request(now)
+            if not self._state.acquire("token-generation", now, GENERATION_SPACING_SECONDS):
+                logger.warning("token rotation skipped: busy", extra={"event": "token", "outcome": "rotation_busy"})
+                raise RotationBusy()
             token = self._broker.generate_token(client_id, mpin, code)
-            try:
-                profile = self._broker.profile(token)
-            except RelayError:
-                # The new token is already the only live one: store it even if the profile
-                # read failed, or every order until tomorrow would use a dead token.
-                profile = {}
-            return self._store(token, profile, now, "rotation")
+        except (RotationBusy, NotConfigured):
+            raise
         except RelayError as failure:
             self._notifier.warn(
                 "INDstocks token rotation failed",
@@ -171,6 +166,21 @@ class TokenService:
                 outcome="rotation_failed",
             )
             raise
+        try:
+            profile = self._broker.profile(token)
+        except RelayError:
+            # The new token is already the only live one: store it even if the profile read
+            # failed, or every order until tomorrow would go out with a dead token.
+            profile = {}
+        return self._store(token, profile, now, "rotation")
+
+    def _rotation_request(self, now: float) -> tuple[str, str, str]:
+        client_id, mpin, totp_secret = self._rotation_credentials()
+        try:
+            code = pyotp.TOTP(totp_secret).at(int(now))
+        except (ValueError, TypeError):
+            raise TokenGenerationFailed("the TOTP secret stored for rotation is not a valid base32 secret") from None
+        return client_id, mpin, code
 
     # --- pre-market check ---------------------------------------------------------------------
 

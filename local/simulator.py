@@ -17,6 +17,7 @@ import argparse
 import csv
 import io
 import json
+import secrets
 import signal
 import socket
 import struct
@@ -32,10 +33,13 @@ from ipaddress import ip_address
 from typing import Any, Callable, Iterable
 from urllib.parse import parse_qsl, urlsplit
 
+import pyotp
+
 from local.openapi import request_errors
 
 IST = timezone(timedelta(hours=5, minutes=30))
 USER_ID = "SIM123"
+GENERATION_SPACING = 60  # seconds between two generated tokens
 NSE_ALGO_ID = "99999"
 BSE_ALGO_ID = "9999999999999999"
 ORDER_WRITE_PATHS = frozenset(
@@ -285,6 +289,16 @@ class IndstocksSimulator:
         self._instrument_index: dict[tuple[str, str], _Instrument] | None = None
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
+        # Token generation: off until configure_generation(); open question 4 says the token may
+        # come as data.token or top-level token, so both envelopes can be served.
+        self.token_envelope = "data"
+        self.generated_tokens: list[str] = []
+        self._generation: dict[str, str] | None = None
+        self._last_generation: float | None = None
+        self._used_codes: set[str] = set()
+        self._wrong_codes: deque[float] = deque()
+        self._lockouts: deque[float] = deque()
+        self._generation_locked_until = 0.0
         self._routes: dict[tuple[str, str], Callable[[RecordedRequest], _Reply]] = {
             ("GET", "/user/profile"): self._profile,
             ("GET", "/market/instruments"): self._instruments,
@@ -512,8 +526,50 @@ class IndstocksSimulator:
     def _order_book(self, _request: RecordedRequest) -> _Reply:
         return _json_reply(200, {"status": "success", "data": self.orders})
 
-    def _generate_token(self, _request: RecordedRequest) -> _Reply:
-        return _error_reply(501, "GeneralException", "Token generation is not simulated")
+    # --- token generation (indstocks-api §3) ------------------------------------------------
+
+    def configure_generation(self, *, client_id: str, mpin: str, totp_secret: str) -> None:
+        """Enable POST /generate/token for this account (x-api-key = client id)."""
+        with self._lock:
+            self._generation = {"client_id": client_id, "mpin": mpin, "totp_secret": totp_secret}
+
+    def _generate_token(self, request: RecordedRequest) -> _Reply:
+        """Real TOTP checks, the 1-per-60-s throttle, the lockout rules, and one live token."""
+        body = _conforming_body(request)
+        now = time.time()
+        with self._lock:
+            account = self._generation
+            if account is None:
+                return _error_reply(501, "GeneralException", "Token generation is not configured")
+            if now < self._generation_locked_until:  # calls during a lockout do not extend it
+                return _error_reply(403, "UserException", "Token generation is locked; try again later")
+            if request.headers.get("x-api-key") != account["client_id"] or body["mpin"] != account["mpin"]:
+                return _error_reply(401, "InputException", "Invalid client id or MPIN")
+            if self._last_generation is not None and now - self._last_generation < GENERATION_SPACING:
+                return _json_reply(429, {"error": "Rate limit exceeded", "success": False})
+            code = body["totp"]
+            if code in self._used_codes or not pyotp.TOTP(account["totp_secret"]).verify(code, valid_window=1):
+                self._wrong_totp(now)
+                return _error_reply(401, "InputException", "Invalid TOTP")
+            self._used_codes.add(code)
+            self._last_generation = now
+            token = "sim-" + secrets.token_urlsafe(24)
+            self._tokens = {token}  # a new token kills every earlier one
+            self.generated_tokens.append(token)
+        payload: dict[str, Any] = {"token": token}
+        if self.token_envelope == "data":
+            payload = {"status": "success", "data": payload}
+        return _json_reply(200, payload)
+
+    def _wrong_totp(self, now: float) -> None:
+        """5 wrong codes in 15 min → 15-min lockout; 3 lockouts within 1 h → 1-h lockout."""
+        self._wrong_codes = deque(t for t in self._wrong_codes if now - t < 900)
+        self._wrong_codes.append(now)
+        if len(self._wrong_codes) >= 5:
+            self._wrong_codes.clear()
+            self._lockouts = deque(t for t in self._lockouts if now - t < 3600)
+            self._lockouts.append(now)
+            self._generation_locked_until = now + (3600 if len(self._lockouts) >= 3 else 900)
 
     # --- order writes ---------------------------------------------------------------------
 
@@ -664,6 +720,8 @@ class IndstocksSimulator:
                 if not isinstance(payload["tokens"], list):
                     raise TypeError("tokens must be a list")
                 self.set_tokens(payload["tokens"])
+            elif (method, path) == ("POST", "/_sim/generation"):
+                self.configure_generation(**payload)
             elif (method, path) == ("POST", "/_sim/reset"):
                 self.reset()
             elif (method, path) == ("POST", "/_sim/order-status"):
