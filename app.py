@@ -12,10 +12,11 @@ import time
 from typing import Any, Callable
 from urllib.parse import parse_qs
 
-from chalice import Chalice, Cron, Response
+from chalice import Chalice, Cron, Rate, Response
 
 from chalicelib import services, token_page
 from chalicelib.errors import FieldProblem, InvalidRequest, RelayError
+from chalicelib.journal import journal_query
 from chalicelib.observability import logger
 from chalicelib.relay import IncomingAlert
 
@@ -106,6 +107,18 @@ def health() -> Response:
     return _json(200, {"status": "ok", "service": "indstocks-relay"})
 
 
+# --- the journal ---------------------------------------------------------------------------
+
+
+@app.route("/orders", methods=["GET"])
+@_answer_errors
+def orders() -> Response:
+    """The ledger, newest first: ?status=<state>&since=<ISO-8601>&limit=<1..500>. Admin key header."""
+    _check_admin({})
+    query = journal_query(app.current_request.query_params or {})
+    return _json(200, {"orders": services.get().ledger.journal(**query)})
+
+
 # --- the daily token -----------------------------------------------------------------------
 
 
@@ -158,3 +171,13 @@ def premarket_token_check(event: Any) -> dict[str, Any]:
     """08:45 IST: warn (SNS + log) if the live token is missing, rejected or stale."""
     health = services.get().token_service.check(time.time())
     return {"healthy": health.healthy, "reason": health.reason, "notified": health.notified}
+
+
+# --- orders whose fate is still open ----------------------------------------------------------
+
+
+@app.schedule(Rate(1, unit=Rate.MINUTES), name="order_sweep")
+def order_sweep(event: Any) -> dict[str, Any]:
+    """Every minute, at any hour (AMO orders exist outside market hours): send queued alerts,
+    reconcile unknown outcomes, follow placed orders to a terminal status."""
+    return services.get().sweeper.run(time.time()).as_dict()

@@ -28,6 +28,17 @@ class Settings(BaseModel):
     mpin_parameter: str = ""
     totp_secret_parameter: str = ""
     state_table: str = ""
+    orders_table: str = ""
+    order_retention_days: int = Field(default=7, ge=1, le=400)
+    # Freshness: an alert whose `time` is older than this, or more than 10 s ahead, is refused.
+    max_alert_age_seconds: int = Field(default=60, ge=1, le=86400)
+    # How long a write may wait for its pacing slot before it is queued for the sweep instead.
+    pacing_max_wait_seconds: float = Field(default=10, ge=0, le=25)
+    # An unknown outcome not found in the order book after this long is reported as absent.
+    order_settle_seconds: int = Field(default=60, ge=5, le=3600)
+    # In-request reconciliation of an unknown outcome: book reads and the pause between them.
+    reconcile_attempts: int = Field(default=2, ge=0, le=10)
+    reconcile_interval_seconds: float = Field(default=0.5, ge=0, le=5)
     alerts_topic_arn: str = ""
     token_page_url: str = ""
     # The pre-market check warns when the token is older than this (tokens live 24 h).
@@ -63,6 +74,13 @@ _ENV_NAMES = {
     "mpin_parameter": "MPIN_PARAMETER",
     "totp_secret_parameter": "TOTP_SECRET_PARAMETER",
     "state_table": "STATE_TABLE",
+    "orders_table": "ORDERS_TABLE",
+    "order_retention_days": "ORDER_RETENTION_DAYS",
+    "max_alert_age_seconds": "MAX_ALERT_AGE_SECONDS",
+    "pacing_max_wait_seconds": "PACING_MAX_WAIT_SECONDS",
+    "order_settle_seconds": "ORDER_SETTLE_SECONDS",
+    "reconcile_attempts": "RECONCILE_ATTEMPTS",
+    "reconcile_interval_seconds": "RECONCILE_INTERVAL_SECONDS",
     "alerts_topic_arn": "ALERTS_TOPIC_ARN",
     "token_page_url": "TOKEN_PAGE_URL",
     "token_stale_hours": "TOKEN_STALE_HOURS",
@@ -92,6 +110,7 @@ def settings_from_env(environ: dict[str, str] | os._Environ[str] = os.environ) -
     values.setdefault("mpin_parameter", f"{prefix}/indstocks-mpin")
     values.setdefault("totp_secret_parameter", f"{prefix}/indstocks-totp-secret")
     values.setdefault("state_table", f"indstocks-relay-{stage}-state")
+    values.setdefault("orders_table", f"indstocks-relay-{stage}-orders")
     return Settings.model_validate(values)
 
 

@@ -9,6 +9,7 @@ Time and randomness come in as arguments so tests neither sleep nor patch clocks
 
 from __future__ import annotations
 
+import json
 import secrets
 import time
 from dataclasses import dataclass, field
@@ -19,10 +20,13 @@ from chalicelib import auth
 from chalicelib.alerts import Alert, parse_body, validate_alert
 from chalicelib.broker import BrokerClient, OrderWrite, Outcome, WriteResult
 from chalicelib.config import Settings
-from chalicelib.errors import AlertRejected, RelayError, TokenUnavailable
+from chalicelib.errors import AlertRejected, FieldProblem, RelayError, TokenUnavailable
 from chalicelib.instruments import InstrumentMaster
+from chalicelib.ledger import Claim, Ledger, State, ledger_key
 from chalicelib.observability import log_alert
 from chalicelib.orders import build_order, remarks_tag
+from chalicelib.pacing import WritePacer
+from chalicelib.reconcile import find_order
 from chalicelib.tokens import TokenStore, WebhookSecret
 
 IST = timezone(timedelta(hours=5, minutes=30), "IST")
@@ -65,6 +69,8 @@ class Relay:
         tokens: TokenStore,
         instruments: InstrumentMaster,
         broker: BrokerClient,
+        ledger: Ledger,
+        pacer: WritePacer,
         make_nonce: Callable[[], str] = lambda: secrets.token_hex(6),
         perf_counter: Callable[[], float] = time.perf_counter,
     ):
@@ -73,6 +79,8 @@ class Relay:
         self.tokens = tokens
         self.instruments = instruments
         self.broker = broker
+        self.ledger = ledger
+        self.pacer = pacer
         self._make_nonce = make_nonce
         self._perf = perf_counter
 
@@ -101,15 +109,72 @@ class Relay:
             raise AlertRejected(detail=[parsed.problem])
         assert parsed.fields is not None
         alert = validate_alert(parsed.fields)
-        trail.note(**_describe(alert))
+        key = ledger_key(alert)
+        trail.note(key=key, **_describe(alert))
 
-        token = self.tokens.current()
-        instrument = self.instruments.resolve(alert.resolved_exchange.value, alert.ticker, ist_date(now))
-        write = build_order(alert, instrument, remarks_tag(alert.alert_id, self._make_nonce()), self.settings)
+        stale = _staleness(alert, now, self.settings.max_alert_age_seconds)
+        claim = self.ledger.claim(
+            key, alert, now, State.REJECTED if stale else State.RECEIVED, message=stale.message if stale else None
+        )
+        if not claim.won:
+            return _duplicate(claim)
+        if stale:
+            raise stale
+
+        try:
+            token = self.tokens.current()
+            instrument = self.instruments.resolve(alert.resolved_exchange.value, alert.ticker, ist_date(now))
+            write = build_order(alert, instrument, remarks_tag(alert.alert_id, self._make_nonce()), self.settings)
+        except RelayError as error:
+            # Refused input is final; a missing token or dependency leaves the alert re-sendable.
+            final = isinstance(error, AlertRejected)
+            self.ledger.update(key, State.REJECTED if final else State.FAILED, now, message=error.public_message)
+            raise
         trail.note(security_id=instrument.security_id, remarks=write.body["remarks"], endpoint=write.path)
+        request = {"endpoint": write.path, "request": json.dumps(write.body), "remarks": write.body["remarks"],
+                   "security_id": instrument.security_id}
 
-        result = self._send_once(token, write, trail)
+        if not self.pacer.wait_for_slot():
+            self.ledger.update(key, State.QUEUED, now, **request)
+            return Answer(202, {"status": "queued", "key": key, "remarks": write.body["remarks"],
+                                "message": "over the order pace; the sweep will send it within a minute"})
+        result = self.send_recorded(key, token, write, trail, extra=request)
         return _answer(result, write)
+
+    def send_recorded(
+        self, key: str, token: str, write: OrderWrite, trail: _Trail | None = None, extra: dict[str, Any] | None = None
+    ) -> WriteResult:
+        """Mark the item sent, write once, reconcile an unknown outcome, record the result."""
+        trail = trail or _Trail({"key": key})
+        sent_at = time.time()
+        self.ledger.update(key, State.SENT, sent_at, sent_epoch=round(sent_at, 3), **(extra or {}))
+        result = self._send_once(token, write, trail)
+        if result.outcome is Outcome.UNKNOWN:
+            result = self._reconcile_now(token, write, result, trail)
+        self.ledger.update(
+            key,
+            _STATE_AFTER[result.outcome],
+            time.time(),
+            order_id=result.order_id,
+            broker_status=result.order_status,
+            message=result.message or None,
+            latency_ms=trail.fields.get("broker_latency_ms"),
+        )
+        return result
+
+    def _reconcile_now(self, token: str, write: OrderWrite, unknown: WriteResult, trail: _Trail) -> WriteResult:
+        """Look for the order in the book a few times before answering 'unknown'."""
+        for attempt in range(self.settings.reconcile_attempts):
+            time.sleep(self.settings.reconcile_interval_seconds)
+            try:
+                row = find_order(self.broker.order_book(token), write.body)
+            except RelayError:
+                continue
+            if row is not None:
+                trail.note(reconciled=True, reconcile_attempt=attempt + 1)
+                return WriteResult(Outcome.PLACED, order_id=str(row.get("id")), order_status=row.get("status"),
+                                   message=f"found in the order book after: {unknown.message}")
+        return unknown
 
     def _authenticate(self, incoming: IncomingAlert, claimed_secret: str | None, now: float) -> str:
         return auth.authenticate(
@@ -156,6 +221,40 @@ def _describe(alert: Alert) -> dict[str, Any]:
         "order_type": alert.order_type.value,
         "product": alert.product.value,
     }
+
+
+_STATE_AFTER = {
+    Outcome.PLACED: State.PLACED,
+    Outcome.REJECTED: State.REJECTED,
+    Outcome.UNKNOWN: State.UNKNOWN,
+    Outcome.NOT_SENT: State.FAILED,  # provably not sent: the alert may be sent again
+    Outcome.TOKEN_INVALID: State.FAILED,  # a TokenException places nothing
+}
+_FUTURE_TOLERANCE_SECONDS = 10
+
+
+def _staleness(alert: Alert, now: float, max_age: int) -> AlertRejected | None:
+    if alert.time is None:
+        return None
+    age = now - alert.time.timestamp()
+    if age > max_age:
+        return AlertRejected(
+            "the alert is stale", detail=[FieldProblem("time", f"is {age:.0f} s old; alerts older than {max_age} s are not sent")]
+        )
+    if age < -_FUTURE_TOLERANCE_SECONDS:
+        return AlertRejected(
+            "the alert is from the future", detail=[FieldProblem("time", f"is {-age:.0f} s in the future; check the sender's clock")]
+        )
+    return None
+
+
+def _duplicate(claim: Claim) -> Answer:
+    first = claim.existing or {}
+    return Answer(
+        200,
+        {"status": "duplicate", "key": claim.key, "first_seen": first.get("received_at"),
+         "state": first.get("state"), "order_id": first.get("order_id")},
+    )
 
 
 def _answer(result: WriteResult, write: OrderWrite) -> Answer:

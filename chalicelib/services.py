@@ -14,9 +14,12 @@ from chalicelib.admin import AdminGuard
 from chalicelib.broker import BrokerClient
 from chalicelib.config import Settings, get_settings
 from chalicelib.instruments import InstrumentMaster
+from chalicelib.ledger import Ledger
 from chalicelib.notify import Notifier
+from chalicelib.pacing import WritePacer
 from chalicelib.relay import Relay
 from chalicelib.state import StateTable
+from chalicelib.sweep import Sweeper
 from chalicelib.token_renewal import TokenService
 from chalicelib.tokens import ParameterStore, TokenStore, WebhookSecret
 
@@ -33,11 +36,14 @@ class Services:
     token_service: TokenService
     admin: AdminGuard
     notifier: Notifier
+    ledger: Ledger
+    sweeper: Sweeper
 
 
 def build(settings: Settings) -> Services:
     parameters = ParameterStore(lambda: boto3.client("ssm", config=_AWS_CONFIG))
     state = StateTable(lambda: boto3.client("dynamodb", config=_AWS_CONFIG), settings.state_table)
+    pacer = WritePacer(state, max_wait_seconds=settings.pacing_max_wait_seconds)
     notifier = Notifier(settings.alerts_topic_arn, lambda: boto3.client("sns", config=_NOTIFY_CONFIG))
     broker = BrokerClient(
         settings.indstocks_base_url,
@@ -50,12 +56,16 @@ def build(settings: Settings) -> Services:
     def download_equity_master() -> str:
         return broker.instruments_csv(tokens.current(), "equity", timeout=settings.instruments_timeout)
 
+    dynamodb = lambda: boto3.client("dynamodb", config=_AWS_CONFIG)  # noqa: E731
+    ledger = Ledger(dynamodb, settings.orders_table, settings.order_retention_days)
     relay = Relay(
         settings,
         webhook_secret=WebhookSecret(parameters, settings.webhook_secret_parameter, settings.secret_cache_seconds),
         tokens=tokens,
         instruments=InstrumentMaster(download_equity_master, settings.instruments_cache_dir),
         broker=broker,
+        ledger=ledger,
+        pacer=pacer,
     )
     return Services(
         settings=settings,
@@ -66,6 +76,8 @@ def build(settings: Settings) -> Services:
         ),
         admin=AdminGuard(parameters, settings.admin_key_parameter, state),
         notifier=notifier,
+        ledger=ledger,
+        sweeper=Sweeper(relay, ledger, notifier, settings.order_settle_seconds),
     )
 
 

@@ -82,6 +82,32 @@ class StateTable:
             return False
         return True
 
+    # --- write pacing ---------------------------------------------------------------------------
+
+    def reserve_slot(self, name: str, now: float, spacing: float) -> float:
+        """The earliest moment this caller may write, at least `spacing` after the previous one.
+
+        Two atomic updates at most: restart the schedule when it lies in the past, else push it
+        back by one spacing and take the slot just freed. Slots are shared by every instance.
+        """
+        key = {"pk": {"S": f"pace#{name}"}}
+        try:
+            self._call(
+                "update_item", Key=key,
+                UpdateExpression="SET next_slot = :next, expires_at = :expires",
+                ConditionExpression="attribute_not_exists(next_slot) OR next_slot < :now",
+                ExpressionAttributeValues={":next": {"N": _number(now + spacing)}, ":now": {"N": _number(now)},
+                                           ":expires": {"N": str(int(now) + 86400)}},
+            )
+            return now
+        except ClientError:
+            pass
+        reply = self._call(
+            "update_item", Key=key, UpdateExpression="SET next_slot = next_slot + :spacing",
+            ExpressionAttributeValues={":spacing": {"N": _number(spacing)}}, ReturnValues="UPDATED_NEW",
+        )
+        return float(reply["Attributes"]["next_slot"]["N"]) - spacing
+
 
 def _number(value: float) -> str:
     return str(Decimal(str(round(value, 3))))

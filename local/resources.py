@@ -18,3 +18,30 @@ def create_state_table(dynamodb: Any, table_name: str) -> None:
     dynamodb.update_time_to_live(
         TableName=table_name, TimeToLiveSpecification={"Enabled": True, "AttributeName": "expires_at"}
     )
+
+
+def create_orders_table(dynamodb: Any, table_name: str) -> None:
+    """The alert ledger: key `key`; a journal index (newest first) and a sparse open-items index."""
+    dynamodb.create_table(
+        TableName=table_name,
+        KeySchema=[{"AttributeName": "key", "KeyType": "HASH"}],
+        AttributeDefinitions=[
+            {"AttributeName": "key", "AttributeType": "S"},
+            {"AttributeName": "journal", "AttributeType": "S"},
+            {"AttributeName": "open", "AttributeType": "S"},
+            {"AttributeName": "received_at", "AttributeType": "S"},
+        ],
+        GlobalSecondaryIndexes=[
+            {
+                "IndexName": index,
+                "KeySchema": [{"AttributeName": partition, "KeyType": "HASH"},
+                              {"AttributeName": "received_at", "KeyType": "RANGE"}],
+                "Projection": {"ProjectionType": "ALL"},
+            }
+            for index, partition in (("journal", "journal"), ("open", "open"))
+        ],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    dynamodb.update_time_to_live(
+        TableName=table_name, TimeToLiveSpecification={"Enabled": True, "AttributeName": "expires_at"}
+    )

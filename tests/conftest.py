@@ -23,6 +23,7 @@ os.environ.update(
 TOKEN_PARAMETER = "/indstocks-relay/test/indstocks-token"
 SECRET_PARAMETER = "/indstocks-relay/test/webhook-secret"
 STATE_TABLE = "indstocks-relay-test-state"
+ORDERS_TABLE = "indstocks-relay-test-orders"
 ADMIN_KEY_PARAMETER = "/indstocks-relay/test/admin-key-hash"
 SEEDED_ADMIN_KEY = "admin-SEEDED-0a9b8c7d6e"
 SEEDED_TOKEN = "tok-SEEDED-5f1d2c9a7e"
@@ -52,10 +53,11 @@ def ssm(aws):
 def dynamodb(aws):
     import boto3
 
-    from local.resources import create_state_table
+    from local.resources import create_orders_table, create_state_table
 
     client = boto3.client("dynamodb")
     create_state_table(client, STATE_TABLE)
+    create_orders_table(client, ORDERS_TABLE)
     return client
 
 
@@ -83,7 +85,11 @@ class Stack:
         )
 
     def alert(self, **fields):
-        body = {"secret": SEEDED_SECRET, "symbol": "NSE:SBIN", "action": "buy", "quantity": 1}
+        """A valid alert with a fresh alert_id (pass alert_id=None to send none)."""
+        import uuid
+
+        body = {"secret": SEEDED_SECRET, "symbol": "NSE:SBIN", "action": "buy", "quantity": 1,
+                "alert_id": f"t-{uuid.uuid4().hex[:12]}"}
         body.update(fields)
         return {k: v for k, v in body.items() if v is not None}
 
@@ -118,6 +124,8 @@ def relay_settings(simulator, tmp_path):
             "WEBHOOK_SECRET_PARAMETER": SECRET_PARAMETER,
             "ADMIN_KEY_PARAMETER": ADMIN_KEY_PARAMETER,
             "STATE_TABLE": STATE_TABLE,
+            "ORDERS_TABLE": ORDERS_TABLE,
+            "RECONCILE_INTERVAL_SECONDS": "0.05",
             "INSTRUMENTS_CACHE_DIR": str(tmp_path / "instruments"),
             "BROKER_READ_TIMEOUT": "0.5",
             "BROKER_CONNECT_TIMEOUT": "0.5",

@@ -220,7 +220,8 @@ def test_broker_validation_rejection_is_422(stack):
     ],
 )
 def test_unknown_outcomes_are_never_resent(stack, kind, options, status):
-    stack.simulator.inject_fault("/order", kind, **options)
+    # place=False: the broker really did not place it, so reconciliation finds nothing either.
+    stack.simulator.inject_fault("/order", kind, place=False, **options)
     response = stack.post(stack.alert(alert_id=f"fault-{kind}"))
     assert response.status_code == status, response.body
     body = response.json_body
@@ -230,13 +231,13 @@ def test_unknown_outcomes_are_never_resent(stack, kind, options, status):
 
 
 def test_unknown_outcome_on_a_smart_order_is_never_resent(stack):
-    stack.simulator.inject_fault("/smart/order", "http500")
+    stack.simulator.inject_fault("/smart/order", "http500", place=False)
     response = stack.post(stack.alert(order_type="SL-M", trigger_price=900))
     assert response.status_code == 502 and response.json_body["status"] == "unknown"
     assert len(writes(stack)) == 1
 
 
-def test_unreachable_broker_is_not_sent(ssm, relay_settings):
+def test_unreachable_broker_is_not_sent(ssm, dynamodb, relay_settings):
     from chalice.test import Client
 
     from app import app

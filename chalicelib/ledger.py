@@ -1,0 +1,214 @@
+"""The alert ledger: one DynamoDB item per alert, claimed before the broker is contacted.
+
+INDstocks has no idempotency key, so this table is the relay's. The conditional claim makes a
+replayed or concurrent duplicate alert lose the race and never reach the broker. Each item moves
+through explicit states:
+
+    received → sent → placed | rejected | unknown → (reconciled) placed | absent
+    received → queued → sent → …          (over the write pace; the sweep sends it)
+    received → failed                       (nothing was sent; the alert may be sent again)
+    received → rejected                     (stale, unknown symbol, …: never sent)
+
+Items carry what a trader needs to review a decision, never the secret or the token, and
+expire (DynamoDB TTL) after ORDER_RETENTION_DAYS.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from decimal import Decimal
+from enum import Enum
+from typing import Any, Callable, Iterable
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from chalicelib.alerts import Alert
+from chalicelib.errors import DependencyUnavailable
+
+JOURNAL_INDEX = "journal"
+OPEN_INDEX = "open"
+
+
+class State(str, Enum):
+    RECEIVED = "received"
+    QUEUED = "queued"
+    SENT = "sent"
+    PLACED = "placed"
+    REJECTED = "rejected"
+    UNKNOWN = "unknown"
+    ABSENT = "absent"
+    FAILED = "failed"
+
+
+# Items the sweep must still look at (sparse index membership).
+OPEN_STATES = {State.QUEUED, State.SENT, State.UNKNOWN}
+
+
+def ledger_key(alert: Alert) -> str:
+    """The alert's identity: its alert_id, else a hash of the whole alert minus the secret."""
+    if alert.alert_id:
+        return f"id:{alert.alert_id}"
+    canonical = json.dumps(alert.model_dump(mode="json", exclude={"secret"}), sort_keys=True, separators=(",", ":"))
+    return "sha256:" + hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def _iso(epoch: float) -> str:
+    return datetime.fromtimestamp(epoch, timezone.utc).isoformat(timespec="milliseconds")
+
+
+def _to_attr(value: Any) -> dict[str, Any]:
+    if isinstance(value, bool):
+        return {"BOOL": value}
+    if isinstance(value, (int, float, Decimal)):
+        return {"N": str(Decimal(str(value)))}
+    return {"S": str(value)}
+
+
+def _from_attr(attr: dict[str, Any]) -> Any:
+    if "S" in attr:
+        return attr["S"]
+    if "N" in attr:
+        number = Decimal(attr["N"])
+        return int(number) if number == number.to_integral_value() else float(number)
+    if "BOOL" in attr:
+        return attr["BOOL"]
+    return None
+
+
+def _item(raw: dict[str, Any]) -> dict[str, Any]:
+    return {name: _from_attr(attr) for name, attr in raw.items()}
+
+
+@dataclass(frozen=True)
+class Claim:
+    """The outcome of claiming an alert: ours to send, or a duplicate of an earlier one."""
+
+    key: str
+    won: bool
+    existing: dict[str, Any] | None = None
+
+
+class Ledger:
+    def __init__(self, client_factory: Callable[[], Any], table_name: str, retention_days: int = 7):
+        self._client_factory = client_factory
+        self._client: Any = None
+        self.table_name = table_name
+        self._retention_seconds = retention_days * 86400
+
+    @property
+    def client(self) -> Any:
+        if self._client is None:
+            self._client = self._client_factory()
+        return self._client
+
+    def _call(self, operation: str, **kwargs: Any) -> Any:
+        try:
+            return getattr(self.client, operation)(TableName=self.table_name, **kwargs)
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+                raise
+            raise DependencyUnavailable("the order ledger is unavailable; the order was not sent") from None
+        except BotoCoreError:
+            raise DependencyUnavailable("the order ledger is unavailable; the order was not sent") from None
+
+    # --- claiming --------------------------------------------------------------------------
+
+    def claim(self, key: str, alert: Alert, now: float, state: State = State.RECEIVED, **fields: Any) -> Claim:
+        """Write the alert's item unless it exists (a failed, never-sent alert may be claimed again)."""
+        item = {
+            "key": key,
+            "state": state.value,
+            "journal": "alert",
+            "received_at": _iso(now),
+            "received_epoch": round(now, 3),
+            "updated_at": _iso(now),
+            "expires_at": int(now) + self._retention_seconds,
+            "symbol": alert.ticker,
+            "exchange": alert.resolved_exchange.value,
+            "side": alert.action.value,
+            "qty": alert.quantity,
+            "order_type": alert.order_type.value,
+            "product": alert.product.value,
+            **({"alert_id": alert.alert_id} if alert.alert_id else {}),
+            **({"alert_time": alert.time.isoformat()} if alert.time else {}),
+            **{name: value for name, value in fields.items() if value is not None},
+        }
+        try:
+            self._call(
+                "put_item",
+                Item={name: _to_attr(value) for name, value in item.items()},
+                ConditionExpression="attribute_not_exists(#key) OR #state = :failed",
+                ExpressionAttributeNames={"#key": "key", "#state": "state"},
+                ExpressionAttributeValues={":failed": {"S": State.FAILED.value}},
+            )
+        except ClientError:
+            return Claim(key, False, self.get(key))
+        return Claim(key, True)
+
+    # --- moving through states -------------------------------------------------------------
+
+    def update(self, key: str, state: State | None, now: float, *, still_open: bool | None = None, **fields: Any) -> None:
+        """Move the item to `state` (None: keep it) and record fields.
+
+        An item stays in the sweep's sparse index while it is open: queued, sent or unknown, and
+        placed until the broker reports a terminal status.
+        """
+        values = {"updated_at": _iso(now), **{k: v for k, v in fields.items() if v is not None}}
+        if state is not None:
+            values["state"] = state.value
+            if still_open is None:
+                still_open = state in OPEN_STATES or state is State.PLACED
+        names = {f"#f{i}": name for i, name in enumerate(values)}
+        attrs = {f":v{i}": _to_attr(value) for i, value in enumerate(values.values())}
+        expression = "SET " + ", ".join(f"#f{i} = :v{i}" for i in range(len(values)))
+        if still_open is True:
+            expression += ", #open = :open"
+            names["#open"], attrs[":open"] = "open", {"S": "open"}
+        elif still_open is False:
+            expression += " REMOVE #open"
+            names["#open"] = "open"
+        self._call("update_item", Key={"key": {"S": key}}, UpdateExpression=expression,
+                   ExpressionAttributeNames=names, ExpressionAttributeValues=attrs)
+
+    # --- reading ---------------------------------------------------------------------------
+
+    def get(self, key: str) -> dict[str, Any] | None:
+        raw = self._call("get_item", Key={"key": {"S": key}}, ConsistentRead=True).get("Item")
+        return _item(raw) if raw else None
+
+    def open_items(self) -> list[dict[str, Any]]:
+        return list(self._query(OPEN_INDEX, "#p = :p", {"#p": "open"}, {":p": {"S": "open"}}, newest_first=False))
+
+    def journal(self, *, state: str | None = None, since: float | None = None, limit: int = 50) -> list[dict[str, Any]]:
+        names = {"#p": "journal"}
+        values: dict[str, Any] = {":p": {"S": "alert"}}
+        condition = "#p = :p"
+        if since is not None:
+            condition += " AND #t >= :since"
+            names["#t"] = "received_at"
+            values[":since"] = {"S": _iso(since)}
+        found: list[dict[str, Any]] = []
+        for item in self._query(JOURNAL_INDEX, condition, names, values, newest_first=True):
+            if state is None or item.get("state") == state:
+                found.append(item)
+                if len(found) >= limit:
+                    break
+        return found
+
+    def _query(self, index: str, condition: str, names: dict[str, str], values: dict[str, Any],
+               *, newest_first: bool) -> Iterable[dict[str, Any]]:
+        start: dict[str, Any] | None = None
+        while True:
+            page = self._call(
+                "query", IndexName=index, KeyConditionExpression=condition,
+                ExpressionAttributeNames=names, ExpressionAttributeValues=values,
+                ScanIndexForward=not newest_first, **({"ExclusiveStartKey": start} if start else {}),
+            )
+            for raw in page.get("Items", []):
+                yield _item(raw)
+            start = page.get("LastEvaluatedKey")
+            if not start:
+                return
