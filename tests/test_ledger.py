@@ -1,0 +1,217 @@
+"""Exactly-once orders: claims, duplicates, staleness, pacing, reconciliation, the sweep, the
+journal. Through chalice.test.Client and the relay object, against moto and the simulator."""
+
+from __future__ import annotations
+
+import json
+import time
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timedelta, timezone
+
+import boto3
+import pytest
+
+from chalicelib import services
+from chalicelib.relay import IncomingAlert
+from tests.conftest import ORDERS_TABLE, SEEDED_ADMIN_KEY, SEEDED_SECRET, SEEDED_TOKEN
+
+
+def ledger_items():
+    table = boto3.client("dynamodb")
+    items = table.scan(TableName=ORDERS_TABLE)["Items"]
+    return {item["key"]["S"]: {k: list(v.values())[0] for k, v in item.items()} for item in items}
+
+
+def item(key):
+    return ledger_items()[key]
+
+
+def run_sweep(stack, now=None):
+    return services.get().sweeper.run(now or time.time())
+
+
+def iso(delta_seconds=0.0):
+    return (datetime.now(timezone.utc) + timedelta(seconds=delta_seconds)).isoformat()
+
+
+# --- duplicates ---------------------------------------------------------------------------
+
+
+def test_sequential_replay_is_a_duplicate_and_never_resent(stack):
+    body = stack.alert(alert_id="replay-1")
+    first = stack.post(body)
+    assert first.status_code == 200 and first.json_body["status"] == "placed"
+    second = stack.post(body)
+    assert second.status_code == 200
+    assert second.json_body["status"] == "duplicate"
+    assert second.json_body["order_id"] == first.json_body["order_id"]
+    assert second.json_body["first_seen"] == item("id:replay-1")["received_at"]
+    assert len(stack.simulator.order_writes()) == 1
+
+
+def test_alerts_without_alert_id_are_keyed_by_content(stack):
+    body = stack.alert(alert_id=None, time=iso())
+    assert stack.post(body).json_body["status"] == "placed"
+    assert stack.post(body).json_body["status"] == "duplicate"
+    assert stack.post({**body, "quantity": 2}).json_body["status"] == "placed"  # different alert
+    assert len(stack.simulator.order_writes()) == 2
+    assert all(key.startswith("sha256:") for key in ledger_items())
+
+
+def test_concurrent_identical_alerts_reach_the_broker_once(stack):
+    relay = services.get().relay
+    raw = json.dumps(stack.alert(alert_id="race-1")).encode()
+
+    def send(_):
+        return relay.handle_alert(IncomingAlert(raw, {}), now=time.time()).body["status"]
+
+    with ThreadPoolExecutor(max_workers=16) as pool:
+        outcomes = list(pool.map(send, range(50)))
+    assert outcomes.count("placed") == 1 and outcomes.count("duplicate") == 49
+    assert len(stack.simulator.order_writes()) == 1
+
+
+# --- freshness ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("delta, word", [(-120, "old"), (-61, "old"), (30, "future")])
+def test_stale_or_future_alerts_are_refused_and_recorded(stack, delta, word):
+    response = stack.post(stack.alert(alert_id=f"stale{delta}", time=iso(delta)))
+    assert response.status_code == 400
+    [problem] = response.json_body["detail"]
+    assert problem["field"] == "time" and word in problem["message"]
+    assert item(f"id:stale{delta}")["state"] == "rejected"
+    assert stack.simulator.order_writes() == []
+
+
+def test_fresh_alert_within_the_window_is_sent(stack):
+    assert stack.post(stack.alert(time=iso(-30))).status_code == 200
+    assert stack.post(stack.alert(time=iso(5))).status_code == 200
+
+
+# --- unknown outcomes ---------------------------------------------------------------------------
+
+FAULTS = ["timeout", "reset", "http500", "rate_limit", "cloudflare", "shape_e", "garbage"]
+
+
+@pytest.mark.parametrize("kind", FAULTS)
+def test_unknown_outcome_that_was_placed_ends_placed_with_the_right_id(stack, kind):
+    stack.simulator.inject_fault("/order", kind, place=True, delay=1.0)
+    response = stack.post(stack.alert(alert_id=f"maybe-{kind}"))
+    time.sleep(0.05)
+    [row] = stack.simulator.orders
+    assert len(stack.simulator.order_writes()) == 1
+    if response.json_body["status"] != "placed":  # not yet visible: the sweep finds it
+        run_sweep(stack)
+    else:
+        assert response.json_body["order_id"] == row["id"]
+    recorded = item(f"id:maybe-{kind}")
+    assert recorded["state"] == "placed" and recorded["order_id"] == row["id"]
+    assert len(stack.simulator.order_writes()) == 1
+
+
+def test_unknown_outcome_that_was_not_placed_becomes_absent_after_settling(stack):
+    stack.simulator.inject_fault("/order", "http500", place=False)
+    response = stack.post(stack.alert(alert_id="ghost-1"))
+    assert response.status_code == 502 and response.json_body["status"] == "unknown"
+    assert item("id:ghost-1")["state"] == "unknown"
+    run_sweep(stack)  # too early: still unknown
+    assert item("id:ghost-1")["state"] == "unknown"
+    report = run_sweep(stack, now=time.time() + 61)
+    assert report.absent == ["id:ghost-1"]
+    assert item("id:ghost-1")["state"] == "absent"
+    assert len(stack.simulator.order_writes()) == 1  # never resent
+
+
+# --- pacing ---------------------------------------------------------------------------------
+
+
+def test_burst_of_50_distinct_alerts_places_50_orders_without_a_429(stack):
+    relay = services.get().relay
+    bodies = [json.dumps(stack.alert(alert_id=f"burst-{n}")).encode() for n in range(50)]
+
+    def send(raw):
+        return relay.handle_alert(IncomingAlert(raw, {}), now=time.time()).body["status"]
+
+    with ThreadPoolExecutor(max_workers=25) as pool:
+        outcomes = list(pool.map(send, bodies))
+    assert outcomes == ["placed"] * 50
+    writes = stack.simulator.order_writes()
+    assert len(writes) == 50 and len(stack.simulator.orders) == 50
+    stamps = sorted(w.received_at for w in writes)
+    assert max(sum(1 for t in stamps if s <= t < s + 1.0) for s in stamps) <= 10
+    assert {item(f"id:burst-{n}")["state"] for n in range(50)} == {"placed"}
+
+
+def test_writes_over_the_pace_are_queued_then_sent_by_the_sweep(stack):
+    from chalicelib.pacing import WritePacer
+
+    relay = services.get().relay
+    relay.pacer = WritePacer(relay.pacer._state, max_wait_seconds=0.0)  # no waiting at all
+    statuses = [stack.post(stack.alert(alert_id=f"q-{n}")).json_body["status"] for n in range(3)]
+    assert statuses[0] == "placed" and "queued" in statuses
+    queued = [n for n, s in enumerate(statuses) if s == "queued"]
+    assert {item(f"id:q-{n}")["state"] for n in queued} == {"queued"}
+    relay.pacer = WritePacer(relay.pacer._state, max_wait_seconds=10)
+    run_sweep(stack)
+    assert {item(f"id:q-{n}")["state"] for n in range(3)} == {"placed"}
+    assert len(stack.simulator.order_writes()) == 3
+
+
+# --- after "placed" -------------------------------------------------------------------------
+
+
+def test_sweep_follows_placed_orders_to_a_terminal_status(stack):
+    filled = stack.post(stack.alert(alert_id="fill-1")).json_body["order_id"]
+    refused = stack.post(stack.alert(alert_id="fail-1")).json_body["order_id"]
+    stack.simulator.set_order_status(filled, "SUCCESS", traded_qty=1, traded_price="801.05")
+    stack.simulator.set_order_status(refused, "FAILED", extra_info="RMS: Blocked for trading")
+    report = run_sweep(stack)
+    assert set(report.finished) == {"id:fill-1", "id:fail-1"} and report.exchange_rejected == ["id:fail-1"]
+    done, failed = item("id:fill-1"), item("id:fail-1")
+    assert (done["broker_status"], done["traded_qty"], done["traded_price"]) == ("SUCCESS", "1", "801.05")
+    assert failed["broker_status"] == "FAILED" and "Blocked" in failed["exchange_message"]
+    assert "open" not in done and "open" not in failed
+    assert run_sweep(stack).examined == 0  # nothing left to follow
+    book_reads = stack.simulator.requests("/order-book")
+    assert len(book_reads) == 1  # one book read for the whole sweep
+
+
+# --- the journal ------------------------------------------------------------------------------
+
+
+def journal(stack, query="", key=SEEDED_ADMIN_KEY):
+    headers = {"X-Admin-Key": key} if key else {}
+    return stack.client.http.get("/orders" + query, headers=headers)
+
+
+def test_journal_needs_the_admin_key(stack):
+    assert journal(stack, key=None).status_code == 401
+    assert journal(stack, key="wrong-admin-key-1").status_code == 401
+
+
+def test_journal_lists_newest_first_with_filters(stack):
+    stack.post(stack.alert(alert_id="j-1"))
+    stack.simulator.inject_fault("/order", "rms_reject")
+    stack.post(stack.alert(alert_id="j-2"))
+    stack.post(stack.alert(alert_id="j-3", time=iso(-600)))
+    orders = journal(stack).json_body["orders"]
+    assert [o["alert_id"] for o in orders] == ["j-3", "j-2", "j-1"]
+    first = orders[-1]
+    for field in ("key", "state", "alert_id", "symbol", "side", "qty", "order_id", "received_at"):
+        assert field in first
+    assert [o["alert_id"] for o in journal(stack, "?status=rejected").json_body["orders"]] == ["j-3", "j-2"]
+    assert len(journal(stack, "?limit=1").json_body["orders"]) == 1
+    assert journal(stack, "?since=" + iso(60).replace("+", "%2B")).json_body["orders"] == []
+    bad = journal(stack, "?status=nonsense&limit=0")
+    assert bad.status_code == 400 and {d["field"] for d in bad.json_body["detail"]} == {"status", "limit"}
+
+
+def test_no_secret_or_token_in_any_ledger_item(stack):
+    stack.post(stack.alert(alert_id="s-1"))
+    stack.post(stack.alert(alert_id="s-2", time=iso(-600)))
+    stack.simulator.inject_fault("/order", "http500", place=False)
+    stack.post(stack.alert(alert_id="s-3"))
+    dump = json.dumps(ledger_items())
+    assert len(ledger_items()) == 3
+    assert SEEDED_SECRET not in dump and SEEDED_TOKEN not in dump and SEEDED_ADMIN_KEY not in dump
