@@ -242,6 +242,19 @@ class Alert(BaseModel):
         assert self.exchange is not None  # the validator always fills it
         return self.exchange
 
+    def summary(self) -> dict[str, Any]:
+        """The fields logs and the ledger record about an alert (never the secret)."""
+        described = {
+            "alert_id": self.alert_id,
+            "symbol": self.ticker,
+            "exchange": self.resolved_exchange.value,
+            "side": self.action.value,
+            "qty": self.quantity,
+            "order_type": self.order_type.value,
+            "product": self.product.value,
+        }
+        return {name: value for name, value in described.items() if value is not None}
+
 
 class ParsedBody:
     """A body split into fields, or the reason it could not be."""

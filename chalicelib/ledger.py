@@ -23,10 +23,10 @@ from decimal import Decimal
 from enum import Enum
 from typing import Any, Callable, Iterable
 
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import ClientError
 
 from chalicelib.alerts import Alert
-from chalicelib.errors import DependencyUnavailable
+from chalicelib.state import DynamoTable
 
 JOURNAL_INDEX = "journal"
 OPEN_INDEX = "open"
@@ -91,28 +91,12 @@ class Claim:
     existing: dict[str, Any] | None = None
 
 
-class Ledger:
+class Ledger(DynamoTable):
+    unavailable = "the order ledger is unavailable; the order was not sent"
+
     def __init__(self, client_factory: Callable[[], Any], table_name: str, retention_days: int = 7):
-        self._client_factory = client_factory
-        self._client: Any = None
-        self.table_name = table_name
+        super().__init__(client_factory, table_name)
         self._retention_seconds = retention_days * 86400
-
-    @property
-    def client(self) -> Any:
-        if self._client is None:
-            self._client = self._client_factory()
-        return self._client
-
-    def _call(self, operation: str, **kwargs: Any) -> Any:
-        try:
-            return getattr(self.client, operation)(TableName=self.table_name, **kwargs)
-        except ClientError as error:
-            if error.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
-                raise
-            raise DependencyUnavailable("the order ledger is unavailable; the order was not sent") from None
-        except BotoCoreError:
-            raise DependencyUnavailable("the order ledger is unavailable; the order was not sent") from None
 
     # --- claiming --------------------------------------------------------------------------
 
@@ -126,13 +110,7 @@ class Ledger:
             "received_epoch": round(now, 3),
             "updated_at": _iso(now),
             "expires_at": int(now) + self._retention_seconds,
-            "symbol": alert.ticker,
-            "exchange": alert.resolved_exchange.value,
-            "side": alert.action.value,
-            "qty": alert.quantity,
-            "order_type": alert.order_type.value,
-            "product": alert.product.value,
-            **({"alert_id": alert.alert_id} if alert.alert_id else {}),
+            **alert.summary(),
             **({"alert_time": alert.time.isoformat()} if alert.time else {}),
             **{name: value for name, value in fields.items() if value is not None},
         }

@@ -110,7 +110,7 @@ class Relay:
         assert parsed.fields is not None
         alert = validate_alert(parsed.fields)
         key = ledger_key(alert)
-        trail.note(key=key, **_describe(alert))
+        trail.note(key=key, **alert.summary())
 
         stale = _staleness(alert, now, self.settings.max_alert_age_seconds)
         claim = self.ledger.claim(
@@ -209,18 +209,6 @@ class Relay:
             broker_message=result.message or None,
         )
         return result
-
-
-def _describe(alert: Alert) -> dict[str, Any]:
-    return {
-        "alert_id": alert.alert_id,
-        "symbol": alert.ticker,
-        "exchange": alert.resolved_exchange.value,
-        "side": alert.action.value,
-        "qty": alert.quantity,
-        "order_type": alert.order_type.value,
-        "product": alert.product.value,
-    }
 
 
 _STATE_AFTER = {

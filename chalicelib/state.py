@@ -15,7 +15,11 @@ from botocore.exceptions import BotoCoreError, ClientError
 from chalicelib.errors import DependencyUnavailable
 
 
-class StateTable:
+class DynamoTable:
+    """One DynamoDB table behind a lazily created client; AWS failures become relay errors."""
+
+    unavailable = "the relay's state table is unavailable"
+
     def __init__(self, client_factory: Callable[[], Any], table_name: str):
         self._client_factory = client_factory
         self._client: Any = None
@@ -32,10 +36,14 @@ class StateTable:
             return getattr(self.client, operation)(TableName=self.table_name, **kwargs)
         except ClientError as error:
             if error.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
-                raise
-            raise DependencyUnavailable("the relay's state table is unavailable") from None
+                raise  # an answer, not a failure: callers decide what losing the race means
+            raise DependencyUnavailable(self.unavailable) from None
         except BotoCoreError:
-            raise DependencyUnavailable("the relay's state table is unavailable") from None
+            raise DependencyUnavailable(self.unavailable) from None
+
+
+class StateTable(DynamoTable):
+    """Failed-login windows, single-flight locks and the write-pacing schedule."""
 
     # --- failure windows (brute-force protection) -------------------------------------------
 
