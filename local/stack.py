@@ -1,0 +1,364 @@
+"""`make run`: the whole relay on this machine, in the foreground.
+
+    moto server (SSM, DynamoDB, SNS)  ←  chalice local (the real app.py)  →  INDstocks simulator
+                                              ↑
+                           the relay's scheduled functions, run on their schedules
+
+Nothing reaches the real broker unless INDSTOCKS_BASE_URL points there. `chalice local`
+overwrites its environment with the stage's `environment_variables`, so the stack writes a
+throwaway project (build/local-stack/: links to app.py and chalicelib/ plus a generated
+.chalice/config.json with a `local` stage) and never touches the committed configuration.
+
+Environment: RELAY_PORT (8000), INDSTOCKS_BASE_URL, WEBHOOK_SECRET, INDSTOCKS_TOKEN, ADMIN_KEY,
+INDSTOCKS_CLIENT_ID / INDSTOCKS_MPIN / INDSTOCKS_TOTP_SECRET, MAX_ALERT_AGE_SECONDS.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Callable
+
+import requests
+
+REPO = Path(__file__).resolve().parents[1]
+STAGE = "local"
+REGION = "ap-south-1"
+PREFIX = f"/indstocks-relay/{STAGE}"
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@dataclass
+class RotationCredentials:
+    client_id: str
+    mpin: str
+    totp_secret: str
+
+
+@dataclass
+class LocalStack:
+    relay_port: int = 8000  # 0: any free port
+    broker_url: str | None = None  # None: start the simulator
+    webhook_secret: str | None = None
+    token: str | None = None
+    admin_key: str | None = None
+    rotation: RotationCredentials | None = None
+    max_alert_age_seconds: int | None = None
+    run_schedules: bool = True
+    workdir: Path = REPO / "build" / "local-stack"
+
+    moto_url: str = field(init=False, default="")
+    simulator: Any = field(init=False, default=None)
+    _moto: Any = field(init=False, default=None)
+    _chalice: subprocess.Popen | None = field(init=False, default=None)
+    _scheduler: threading.Thread | None = field(init=False, default=None)
+    _stop: threading.Event = field(init=False, default_factory=threading.Event)
+
+    # --- what the stack exposes --------------------------------------------------------------
+
+    @property
+    def relay_url(self) -> str:
+        return f"http://127.0.0.1:{self.relay_port}"
+
+    @property
+    def webhook_url(self) -> str:
+        return self.relay_url + "/webhook"
+
+    @property
+    def token_page_url(self) -> str:
+        return self.relay_url + "/token"
+
+    def environment(self) -> dict[str, str]:
+        """The local stage's environment: what chalice local and the schedules run with."""
+        env = {
+            "RELAY_STAGE": STAGE,
+            "INDSTOCKS_BASE_URL": self.broker_url or "",
+            "TOKEN_PAGE_URL": self.token_page_url,
+            "INSTRUMENTS_CACHE_DIR": str(self.workdir / "cache"),
+            "AWS_ENDPOINT_URL": self.moto_url,
+            "AWS_DEFAULT_REGION": REGION,
+            "AWS_REGION": REGION,
+            "AWS_ACCESS_KEY_ID": "local-stack",
+            "AWS_SECRET_ACCESS_KEY": "local-stack",
+            "POWERTOOLS_SERVICE_NAME": "indstocks-relay",
+        }
+        if self.max_alert_age_seconds is not None:
+            env["MAX_ALERT_AGE_SECONDS"] = str(self.max_alert_age_seconds)
+        return env
+
+    # --- lifecycle ------------------------------------------------------------------------------
+
+    def start(self) -> LocalStack:
+        try:
+            self._start_moto()
+            self._start_broker()
+            self._seed()
+            self._start_chalice()
+            if self.run_schedules:
+                self._start_schedules()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._chalice is not None and self._chalice.poll() is None:
+            try:
+                os.killpg(self._chalice.pid, signal.SIGTERM)
+                self._chalice.wait(timeout=10)
+            except (ProcessLookupError, subprocess.TimeoutExpired):
+                try:
+                    os.killpg(self._chalice.pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+        if self._scheduler is not None:
+            self._scheduler.join(timeout=10)
+        if self.simulator is not None:
+            self.simulator.stop()
+        if self._moto is not None:
+            self._moto.stop()
+
+    def __enter__(self) -> LocalStack:
+        return self.start()
+
+    def __exit__(self, *_exc: object) -> None:
+        self.stop()
+
+    # --- the parts ------------------------------------------------------------------------------
+
+    def _start_moto(self) -> None:
+        import logging
+
+        from moto.server import ThreadedMotoServer
+
+        logging.getLogger("werkzeug").setLevel(logging.ERROR)  # no access log lines for AWS calls
+        port = free_port()
+        self._moto = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+        self._moto.start()
+        self.moto_url = f"http://127.0.0.1:{port}"
+
+    def _start_broker(self) -> None:
+        self.webhook_secret = self.webhook_secret or secrets.token_urlsafe(24)
+        self.token = self.token or "demo-" + secrets.token_urlsafe(18)
+        self.admin_key = self.admin_key or secrets.token_urlsafe(18)
+        if self.relay_port == 0:
+            self.relay_port = free_port()
+        if self.broker_url:
+            return
+        from local.simulator import IndstocksSimulator
+
+        self.simulator = IndstocksSimulator(tokens=(self.token,), log_requests=False).start()
+        if self.rotation is not None:
+            self.simulator.configure_generation(
+                client_id=self.rotation.client_id, mpin=self.rotation.mpin, totp_secret=self.rotation.totp_secret
+            )
+        self.broker_url = self.simulator.url
+
+    def _aws(self, service: str) -> Any:
+        import boto3
+
+        return boto3.client(
+            service, endpoint_url=self.moto_url, region_name=REGION,
+            aws_access_key_id="local-stack", aws_secret_access_key="local-stack",
+        )
+
+    def _seed(self) -> None:
+        """Parameters and tables the relay expects, as an operator would create them in AWS."""
+        from chalicelib.admin import hash_admin_key
+        from chalicelib.config import settings_from_env
+        from local.resources import create_orders_table, create_state_table
+
+        settings = settings_from_env(self.environment())
+        secure = {
+            settings.token_parameter: self.token,
+            settings.webhook_secret_parameter: self.webhook_secret,
+            settings.admin_key_parameter: hash_admin_key(self.admin_key or ""),
+        }
+        if self.rotation is not None:
+            secure.update({
+                settings.client_id_parameter: self.rotation.client_id,
+                settings.mpin_parameter: self.rotation.mpin,
+                settings.totp_secret_parameter: self.rotation.totp_secret,
+            })  # fmt: skip
+        ssm = self._aws("ssm")
+        for name, value in secure.items():
+            ssm.put_parameter(Name=name, Value=value or "", Type="SecureString", Overwrite=True)
+        dynamodb = self._aws("dynamodb")
+        create_state_table(dynamodb, settings.state_table)
+        create_orders_table(dynamodb, settings.orders_table)
+
+    def _write_project(self) -> Path:
+        project = self.workdir / "project"
+        if project.exists():
+            shutil.rmtree(project)
+        (project / ".chalice").mkdir(parents=True)
+        for name in ("app.py", "chalicelib"):
+            (project / name).symlink_to(REPO / name)
+        config = {
+            "version": "2.0",
+            "app_name": "indstocks-relay",
+            "stages": {STAGE: {"api_gateway_stage": "api", "environment_variables": self.environment()}},
+        }
+        (project / ".chalice" / "config.json").write_text(json.dumps(config, indent=2))
+        return project
+
+    def _start_chalice(self) -> None:
+        project = self._write_project()
+        env = {key: value for key, value in os.environ.items() if not key.startswith("AWS_")}
+        env.update(self.environment())
+        env["PYTHONUNBUFFERED"] = "1"
+        chalice = Path(sys.executable).with_name("chalice")
+        self._chalice = subprocess.Popen(
+            [str(chalice), "--project-dir", str(project), "local", "--host", "127.0.0.1",
+             "--port", str(self.relay_port), "--stage", STAGE, "--no-autoreload"],
+            env=env, start_new_session=True, stdout=sys.stdout, stderr=subprocess.PIPE, text=True,
+        )
+        self._drain(self._chalice.stderr)
+        deadline = time.monotonic() + 45
+        while time.monotonic() < deadline:
+            if self._chalice.poll() is not None:
+                raise RuntimeError("chalice local exited:\n" + "".join(self._stderr_tail))
+            try:
+                if requests.get(self.relay_url + "/health", timeout=1).status_code == 200:
+                    return
+            except requests.RequestException:
+                pass
+            time.sleep(0.2)
+        raise RuntimeError("chalice local did not answer /health in time:\n" + "".join(self._stderr_tail))
+
+    def _drain(self, stream: Any) -> None:
+        """Keep chalice's stderr flowing (a full pipe would block it) and keep its tail."""
+        self._stderr_tail: list[str] = []
+
+        def pump() -> None:
+            for line in stream:
+                self._stderr_tail = (self._stderr_tail + [line])[-40:]
+                sys.stderr.write(line)
+
+        threading.Thread(target=pump, daemon=True).start()
+
+    # --- schedules ------------------------------------------------------------------------------
+
+    def _start_schedules(self) -> None:
+        """Run the functions Chalice deploys with @app.schedule, on their UTC schedules."""
+        os.environ.update(self.environment())
+        import app as relay_app
+        from chalicelib import services
+
+        services.reset()
+        jobs: list[tuple[Callable[[datetime], bool], Any]] = [
+            (lambda now: True, relay_app.order_sweep),  # every minute
+            (lambda now: now.weekday() < 5 and (now.hour, now.minute) == (3, 0), relay_app.morning_token_rotation),
+            (lambda now: now.weekday() < 5 and (now.hour, now.minute) == (3, 15), relay_app.premarket_token_check),
+        ]
+
+        def loop() -> None:
+            last_minute = None
+            while not self._stop.wait(1.0):
+                now = datetime.now(timezone.utc)
+                minute = now.replace(second=0, microsecond=0)
+                if minute == last_minute:
+                    continue
+                last_minute = minute
+                for due, handler in jobs:
+                    if due(now):
+                        self._run_job(handler)
+
+        self._scheduler = threading.Thread(target=loop, name="local-schedules", daemon=True)
+        self._scheduler.start()
+
+    @staticmethod
+    def _run_job(handler: Any) -> None:
+        event = {"id": str(uuid.uuid4()), "detail-type": "Scheduled Event", "source": "aws.events",
+                 "account": "000000000000", "time": datetime.now(timezone.utc).isoformat(),
+                 "region": REGION, "resources": [], "detail": {}, "version": "0"}
+        try:
+            handler(event, None)
+        except Exception as error:  # a failing job must not stop the stack
+            print(f"scheduled job failed: {type(error).__name__}", file=sys.stderr)
+
+
+# --- `make run` -------------------------------------------------------------------------------
+
+
+def stack_from_env(environ: dict[str, str] | os._Environ[str] = os.environ) -> LocalStack:
+    rotation = None
+    if environ.get("INDSTOCKS_CLIENT_ID") and environ.get("INDSTOCKS_MPIN") and environ.get("INDSTOCKS_TOTP_SECRET"):
+        rotation = RotationCredentials(environ["INDSTOCKS_CLIENT_ID"], environ["INDSTOCKS_MPIN"], environ["INDSTOCKS_TOTP_SECRET"])
+    age = environ.get("MAX_ALERT_AGE_SECONDS")
+    return LocalStack(
+        relay_port=int(environ.get("RELAY_PORT") or 8000),
+        broker_url=environ.get("INDSTOCKS_BASE_URL") or None,
+        webhook_secret=environ.get("WEBHOOK_SECRET") or None,
+        token=environ.get("INDSTOCKS_TOKEN") or None,
+        admin_key=environ.get("ADMIN_KEY") or None,
+        rotation=rotation,
+        max_alert_age_seconds=int(age) if age else None,
+    )
+
+
+def banner(stack: LocalStack, generated: set[str]) -> str:
+    demo = {"secret": stack.webhook_secret, "symbol": "NSE:SBIN", "action": "buy", "quantity": 1,
+            "alert_id": "demo-" + secrets.token_hex(4)}
+    broker = "the built-in INDstocks simulator at " + str(stack.broker_url) if stack.simulator else (
+        f"!!! THE BROKER AT {stack.broker_url} (INDSTOCKS_BASE_URL): orders are real if that is INDstocks !!!")
+    lines = [
+        "",
+        "indstocks-relay is running locally",
+        f"  Webhook URL:    {stack.webhook_url}",
+        f"  Token page:     {stack.token_page_url}",
+        f"  Orders go to:   {broker}",
+        f"  AWS (moto):     {stack.moto_url}",
+        f"  Webhook secret: {stack.webhook_secret}{'  (generated)' if 'secret' in generated else ''}",
+        f"  Broker token:   {stack.token}{'  (generated)' if 'token' in generated else ''}",
+        f"  Admin key:      {stack.admin_key}{'  (generated)' if 'admin' in generated else ''}",
+        "",
+        "Place a demo order:",
+        f"  curl -s -X POST {stack.webhook_url} -H 'Content-Type: application/json' -d '{json.dumps(demo)}'",
+        "",
+        "Ctrl-C stops everything.",
+        f"READY {stack.webhook_url}",
+    ]
+    return "\n".join(lines)
+
+
+def main() -> None:
+    stack = stack_from_env()
+    generated = {name for name, value in (("secret", stack.webhook_secret), ("token", stack.token),
+                                          ("admin", stack.admin_key)) if not value}
+    stopping = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stopping.set())
+    try:
+        stack.start()
+    except Exception as error:
+        print(f"the local stack could not start: {error}", file=sys.stderr)
+        sys.exit(1)
+    print(banner(stack, generated), flush=True)
+    try:
+        stopping.wait()
+    finally:
+        print("stopping…", flush=True)
+        stack.stop()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,165 @@
+"""The local stack of `make run`, for real: moto server, the simulator, `chalice local` in its
+own process, real HTTP. Also `python -m local.stack` as a subprocess and the token page in
+headless Chromium at a phone's viewport."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+import requests
+
+from local.stack import LocalStack, free_port
+
+REPO = Path(__file__).resolve().parents[1]
+ARTIFACTS = REPO / "test-artifacts"
+
+
+@pytest.fixture(scope="module")
+def local():
+    # Schedules stay off here: they would run inside the test process.
+    with LocalStack(relay_port=0, run_schedules=False, workdir=REPO / "build" / "test-local-stack") as stack:
+        yield stack
+
+
+@pytest.fixture(autouse=True)
+def fresh_simulator(local):
+    local.simulator.reset()
+    local.simulator.set_tokens([local.token])
+
+
+def alert(stack, **fields):
+    body = {"secret": stack.webhook_secret, "symbol": "NSE:SBIN", "action": "buy", "quantity": 1,
+            "alert_id": f"local-{time.monotonic_ns()}"}
+    body.update(fields)
+    return body
+
+
+def test_json_alert_becomes_one_order(local):
+    response = requests.post(local.webhook_url, json=alert(local), timeout=10)
+    assert response.status_code == 200, response.text
+    assert response.json()["status"] == "placed" and response.json()["order_id"].startswith("EQ-")
+    [write] = local.simulator.order_writes()
+    assert write.path == "/order" and write.headers["authorization"] == local.token
+    assert (write.json["security_id"], write.json["qty"], write.json["txn_type"]) == ("3045", 1, "BUY")
+
+
+def test_text_plain_alert(local):
+    body = f"secret={local.webhook_secret} symbol=BSE:RELIANCE action=sell quantity=2 alert_id=plain-{time.monotonic_ns()}"
+    response = requests.post(local.webhook_url, data=body, headers={"Content-Type": "text/plain"}, timeout=10)
+    assert response.status_code == 200, response.text
+    [write] = local.simulator.order_writes()
+    assert (write.json["exchange"], write.json["security_id"]) == ("BSE", "500325")
+
+
+def test_wrong_secret_is_401_and_nothing_sent(local):
+    response = requests.post(local.webhook_url, json=alert(local, secret="nope"), timeout=10)
+    assert response.status_code == 401
+    assert local.simulator.order_writes() == []
+
+
+def test_concurrent_identical_alerts_place_exactly_one_order(local):
+    body = alert(local)
+
+    def send(_):
+        return requests.post(local.webhook_url, json=body, timeout=30).json()["status"]
+
+    with ThreadPoolExecutor(max_workers=25) as pool:
+        outcomes = list(pool.map(send, range(50)))
+    assert outcomes.count("placed") == 1 and outcomes.count("duplicate") == 49
+    assert len(local.simulator.order_writes()) == 1
+
+
+def test_journal_over_http(local):
+    requests.post(local.webhook_url, json=alert(local, alert_id="journal-local"), timeout=10)
+    response = requests.get(local.relay_url + "/orders?limit=5", headers={"X-Admin-Key": local.admin_key}, timeout=10)
+    assert response.status_code == 200
+    assert "journal-local" in [order.get("alert_id") for order in response.json()["orders"]]
+
+
+# --- the token page in a real browser -------------------------------------------------------
+
+
+def _chromium() -> str | None:
+    return shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+def test_token_page_in_a_phone_browser_then_an_alert_uses_the_new_token(local):
+    executable = _chromium()
+    if executable is None:
+        if os.environ.get("CI"):
+            pytest.fail("CI must install Chromium (.ci/run does)")
+        pytest.skip("Chromium is not installed on this machine")
+    from playwright.sync_api import sync_playwright
+
+    new_token = "tok-from-the-phone-" + str(time.monotonic_ns())
+    local.simulator.add_token(new_token)
+    ARTIFACTS.mkdir(exist_ok=True)
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=executable,
+            args=["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                  "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+        )
+        page = browser.new_page(viewport={"width": 390, "height": 844}, device_scale_factor=2, is_mobile=True, has_touch=True)
+        page.goto(local.token_page_url)
+        assert page.evaluate("document.documentElement.scrollWidth") <= 390  # no sideways scrolling
+        font_px = float(page.evaluate("getComputedStyle(document.querySelector('label')).fontSize").rstrip("px"))
+        assert font_px >= 16  # readable without zoom
+        page.fill("#admin_key", local.admin_key)
+        page.fill("#token", new_token)
+        page.click("button[type=submit]")
+        page.wait_for_selector("#message")
+        message = page.inner_text("#message")
+        page.screenshot(path=str(ARTIFACTS / "token-page-phone.png"), full_page=True)
+        browser.close()
+    assert "Token saved for Demo Trader" in message and "IST" in message
+
+    local.simulator.set_tokens([new_token])  # the old token is dead from now on
+    response = requests.post(local.webhook_url, json=alert(local), timeout=10)
+    assert response.status_code == 200, response.text
+    [write] = local.simulator.order_writes()
+    assert write.headers["authorization"] == new_token
+
+
+# --- `python -m local.stack`, as `make run` starts it ----------------------------------------
+
+
+def test_make_run_entry_point_starts_serves_and_stops_cleanly(tmp_path):
+    port = free_port()
+    env = {**os.environ, "RELAY_PORT": str(port), "WEBHOOK_SECRET": "whsec-subprocess-1234",
+           "INDSTOCKS_TOKEN": "tok-subprocess-5678", "ADMIN_KEY": "admin-subprocess-key"}
+    env.pop("CI", None)
+    process = subprocess.Popen([sys.executable, "-m", "local.stack"], cwd=REPO, env=env,
+                               stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    try:
+        lines = []
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:
+            line = process.stdout.readline()
+            if not line:
+                break
+            lines.append(line)
+            if line.startswith("READY "):
+                break
+        assert lines and lines[-1].startswith("READY "), "".join(lines)
+        printed = "".join(lines)
+        assert f"http://127.0.0.1:{port}/webhook" in printed and "curl -s -X POST" in printed
+        curl_json = printed.split("-d '", 1)[1].split("'", 1)[0]
+        response = requests.post(f"http://127.0.0.1:{port}/webhook", json=json.loads(curl_json), timeout=10)
+        assert response.status_code == 200 and response.json()["status"] == "placed"
+    finally:
+        process.send_signal(signal.SIGTERM)
+        code = process.wait(timeout=30)
+    assert code == 0
+    with socket.socket() as probe:
+        assert probe.connect_ex(("127.0.0.1", port)) != 0  # chalice local is gone too
