@@ -79,6 +79,21 @@ def test_concurrent_identical_alerts_place_exactly_one_order(local):
     assert len(local.simulator.order_writes()) == 1
 
 
+def test_burst_of_50_distinct_alerts_is_paced_without_a_single_429(local):
+    bodies = [alert(local, alert_id=f"burst-{n}-{time.monotonic_ns()}") for n in range(50)]
+
+    def send(body):
+        return requests.post(local.webhook_url, json=body, timeout=30).json()["status"]
+
+    with ThreadPoolExecutor(max_workers=25) as pool:
+        outcomes = list(pool.map(send, bodies))
+    assert outcomes == ["placed"] * 50
+    writes = local.simulator.order_writes()
+    assert len(writes) == 50 and len(local.simulator.orders) == 50  # the simulator 429s above 10/s
+    stamps = sorted(w.received_at for w in writes)
+    assert max(sum(1 for t in stamps if s <= t < s + 1.0) for s in stamps) <= 10
+
+
 def test_journal_over_http(local):
     requests.post(local.webhook_url, json=alert(local, alert_id="journal-local"), timeout=10)
     response = requests.get(local.relay_url + "/orders?limit=5", headers={"X-Admin-Key": local.admin_key}, timeout=10)
