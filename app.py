@@ -14,7 +14,7 @@ from urllib.parse import parse_qs
 
 from chalice import Chalice, Cron, Rate, Response
 
-from chalicelib import services, token_page
+from chalicelib import observability, services, token_page
 from chalicelib.errors import FieldProblem, InvalidRequest, RelayError
 from chalicelib.journal import journal_query
 from chalicelib.observability import logger
@@ -26,6 +26,18 @@ app = Chalice(app_name="indstocks-relay", configure_logs=False)
 
 _JSON = {"Content-Type": "application/json", "Cache-Control": "no-store"}
 _FORM = "application/x-www-form-urlencoded"
+
+
+@app.middleware("all")
+def _observe(event: Any, get_response: Callable[[Any], Any]) -> Any:
+    """Every invocation: correlation id on every log line, metrics flushed at the end."""
+    context = getattr(event, "context", None)
+    correlation = context.get("requestId") if isinstance(context, dict) else getattr(context, "aws_request_id", None)
+    observability.begin_invocation(correlation)
+    try:
+        return get_response(event)
+    finally:
+        observability.end_invocation()
 
 
 def _json(status_code: int, body: dict[str, Any]) -> Response:

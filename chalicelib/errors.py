@@ -49,6 +49,10 @@ class AlertRejected(InvalidRequest):
     message = "the alert is invalid"
 
 
+class StaleAlert(AlertRejected):
+    error = "stale_alert"
+
+
 class UnknownSymbol(AlertRejected):
     error = "unknown_symbol"
 

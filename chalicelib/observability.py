@@ -1,15 +1,22 @@
-"""Logging in one place: one structured JSON line per decision, CloudWatch-friendly.
+"""Logs and metrics in one place: one structured JSON line per decision, EMF metrics per outcome.
 
 Never pass tokens, the webhook secret, the admin key, raw bodies or headers to these helpers;
 callers hand over named, already-safe fields only.
+
+Every line of an invocation carries the correlation id (API Gateway request id); every line of
+an alert also carries its alert id and ledger key. POWERTOOLS_LOGGER_SAMPLE_RATE turns on DEBUG
+for that fraction of invocations. Metrics are CloudWatch EMF lines on stdout: no API calls,
+nothing through the NAT.
 """
 
 from __future__ import annotations
 
 import sys
+import warnings
 from typing import Any
 
-from aws_lambda_powertools import Logger
+from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools.metrics import MetricUnit
 
 
 class _CurrentStdout:
@@ -23,10 +30,60 @@ class _CurrentStdout:
 
 
 logger = Logger(service="indstocks-relay", stream=_CurrentStdout())  # type: ignore[arg-type]
+metrics = Metrics(service="indstocks-relay", namespace="IndstocksRelay")
+_cold_start = True
+
+# outcome of an alert → the metric that counts it
+_OUTCOME_METRICS = {
+    "placed": "OrdersPlaced",
+    "rejected": "OrdersRejected",
+    "unknown": "OrdersUnknown",
+    "not_sent": "OrdersNotSent",
+    "token_invalid": "OrdersNotSent",
+    "queued": "OrdersQueued",
+    "duplicate": "AlertsDuplicate",
+    "stale_alert": "AlertsStale",
+    "unauthorized": "AuthFailures",
+    "invalid_alert": "AlertsInvalid",
+    "unknown_symbol": "AlertsInvalid",
+    "token_unavailable": "TokenUnavailable",
+}
+
+
+def begin_invocation(correlation_id: str | None) -> None:
+    """Start each invocation clean: no keys or metrics left over from a warm predecessor."""
+    global _cold_start
+    logger.thread_safe_clear_keys()
+    logger.set_correlation_id(correlation_id)
+    logger.refresh_sample_rate_calculation()
+    if _cold_start:
+        _cold_start = False
+        metrics.add_metric(name="ColdStart", unit=MetricUnit.Count, value=1)
+
+
+def end_invocation() -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # an invocation without metrics is normal
+        metrics.flush_metrics()
+
+
+def tag_alert(**keys: Any) -> None:
+    """Put the alert's identity on every following line of this invocation."""
+    logger.thread_safe_append_keys(**{k: v for k, v in keys.items() if v is not None})
 
 
 def log_alert(outcome: str, **fields: Any) -> None:
-    """The one line that records what happened to an alert."""
+    """The one line that records what happened to an alert, and the metrics that count it."""
     clean = {key: value for key, value in fields.items() if value is not None}
-    level = logger.info if outcome in ("placed",) else logger.warning
+    level = logger.info if outcome == "placed" else logger.warning
     level("alert " + outcome, extra={"event": "alert", "outcome": outcome, **clean})
+    metrics.add_metric(name="AlertsReceived", unit=MetricUnit.Count, value=1)
+    metrics.add_metric(name=_OUTCOME_METRICS.get(outcome, "AlertsFailed"), unit=MetricUnit.Count, value=1)
+    for field, metric in (("latency_ms", "AlertLatency"), ("broker_latency_ms", "BrokerLatency"),
+                          ("to_broker_ms", "AlertToBrokerLatency")):
+        if isinstance(clean.get(field), (int, float)):
+            metrics.add_metric(name=metric, unit=MetricUnit.Milliseconds, value=float(clean[field]))
+
+
+def record_token_age(hours: float) -> None:
+    metrics.add_metric(name="TokenAgeHours", unit=MetricUnit.Count, value=round(hours, 2))

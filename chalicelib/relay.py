@@ -20,10 +20,10 @@ from chalicelib import auth
 from chalicelib.alerts import Alert, parse_body, validate_alert
 from chalicelib.broker import BrokerClient, OrderWrite, Outcome, WriteResult
 from chalicelib.config import Settings
-from chalicelib.errors import AlertRejected, FieldProblem, RelayError, TokenUnavailable
+from chalicelib.errors import AlertRejected, FieldProblem, RelayError, StaleAlert, TokenUnavailable
 from chalicelib.instruments import InstrumentMaster
 from chalicelib.ledger import Claim, Ledger, State, ledger_key
-from chalicelib.observability import log_alert
+from chalicelib.observability import log_alert, tag_alert
 from chalicelib.orders import build_order, remarks_tag
 from chalicelib.pacing import WritePacer
 from chalicelib.reconcile import find_order
@@ -51,6 +51,7 @@ class _Trail:
     """What the alert's log line will say; filled in as the alert moves along."""
 
     fields: dict[str, Any] = field(default_factory=dict)
+    started: float | None = None  # when the alert arrived (perf counter), for latencies
 
     def note(self, **values: Any) -> None:
         self.fields.update(values)
@@ -86,7 +87,7 @@ class Relay:
 
     def handle_alert(self, incoming: IncomingAlert, now: float) -> Answer:
         started = self._perf()
-        trail = _Trail({"source_ip": incoming.source_ip, "request_id": incoming.request_id})
+        trail = _Trail({"source_ip": incoming.source_ip, "request_id": incoming.request_id}, started)
         try:
             answer = self._place(incoming, now, trail)
         except RelayError as error:
@@ -111,6 +112,7 @@ class Relay:
         alert = validate_alert(parsed.fields)
         key = ledger_key(alert)
         trail.note(key=key, **alert.summary())
+        tag_alert(alert_id=alert.alert_id, ledger_key=key)
 
         stale = _staleness(alert, now, self.settings.max_alert_age_seconds)
         claim = self.ledger.claim(
@@ -199,6 +201,9 @@ class Relay:
 
     def _timed_place(self, token: str, write: OrderWrite, trail: _Trail) -> WriteResult:
         started = self._perf()
+        if trail.started is not None and "to_broker_ms" not in trail.fields:
+            # The relay's own cost: alert in → order request on its way out.
+            trail.note(to_broker_ms=round((started - trail.started) * 1000, 1))
         result = self.broker.place(token, write)
         trail.note(
             broker_latency_ms=round((self._perf() - started) * 1000, 1),
@@ -221,16 +226,16 @@ _STATE_AFTER = {
 _FUTURE_TOLERANCE_SECONDS = 10
 
 
-def _staleness(alert: Alert, now: float, max_age: int) -> AlertRejected | None:
+def _staleness(alert: Alert, now: float, max_age: int) -> StaleAlert | None:
     if alert.time is None:
         return None
     age = now - alert.time.timestamp()
     if age > max_age:
-        return AlertRejected(
+        return StaleAlert(
             "the alert is stale", detail=[FieldProblem("time", f"is {age:.0f} s old; alerts older than {max_age} s are not sent")]
         )
     if age < -_FUTURE_TOLERANCE_SECONDS:
-        return AlertRejected(
+        return StaleAlert(
             "the alert is from the future", detail=[FieldProblem("time", f"is {-age:.0f} s in the future; check the sender's clock")]
         )
     return None

@@ -28,7 +28,7 @@ from chalicelib.errors import (
     TokenUnavailable,
 )
 from chalicelib.notify import Notifier
-from chalicelib.observability import logger
+from chalicelib.observability import logger, record_token_age
 from chalicelib.state import StateTable
 from chalicelib.tokens import ParameterMissing, ParameterStore, TokenStore
 
@@ -191,6 +191,8 @@ class TokenService:
     def check(self, now: float) -> TokenHealth:
         """Is the live token usable for today's session? Warn the trader if not."""
         health = self._health(now)
+        if health.age_hours is not None:
+            record_token_age(health.age_hours)
         log = logger.info if health.healthy else logger.warning
         log("token check", extra={"event": "token_check", "healthy": health.healthy, "reason": health.reason,
                                   "age_hours": health.age_hours})
