@@ -225,11 +225,10 @@ class LocalStack:
         env = {key: value for key, value in os.environ.items() if not key.startswith("AWS_")}
         env.update(self.environment())
         env["PYTHONUNBUFFERED"] = "1"
-        chalice = Path(sys.executable).with_name("chalice")
         self._chalice = subprocess.Popen(
-            [str(chalice), "--project-dir", str(project), "local", "--host", "127.0.0.1",
+            [sys.executable, "-m", "local.chalice_local", "--project-dir", str(project), "local", "--host", "127.0.0.1",
              "--port", str(self.relay_port), "--stage", STAGE, "--no-autoreload"],
-            env=env, start_new_session=True, stdout=sys.stdout, stderr=subprocess.PIPE, text=True,
+            env=env, cwd=REPO, start_new_session=True, stdout=sys.stdout, stderr=subprocess.PIPE, text=True,
         )
         self._drain(self._chalice.stderr)
         deadline = time.monotonic() + 45
