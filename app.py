@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 import json
 import time
+import uuid
 from typing import Any, Callable
 from urllib.parse import parse_qs
 
@@ -31,13 +32,20 @@ _FORM = "application/x-www-form-urlencoded"
 @app.middleware("all")
 def _observe(event: Any, get_response: Callable[[Any], Any]) -> Any:
     """Every invocation: correlation id on every log line, metrics flushed at the end."""
-    context = getattr(event, "context", None)
-    correlation = context.get("requestId") if isinstance(context, dict) else getattr(context, "aws_request_id", None)
-    observability.begin_invocation(correlation)
+    observability.begin_invocation(_correlation_id(event))
     try:
         return get_response(event)
     finally:
         observability.end_invocation()
+
+
+def _correlation_id(event: Any) -> str:
+    """API Gateway's request id when there is one, else the Lambda request id."""
+    context = getattr(event, "context", None)
+    if isinstance(context, dict) and context.get("requestId"):
+        return str(context["requestId"])
+    lambda_context = getattr(event, "lambda_context", None) or getattr(event, "context", None)
+    return str(getattr(lambda_context, "aws_request_id", None) or uuid.uuid4())
 
 
 def _json(status_code: int, body: dict[str, Any]) -> Response:
