@@ -40,6 +40,11 @@ class Settings(BaseModel):
     reconcile_attempts: int = Field(default=2, ge=0, le=10)
     reconcile_interval_seconds: float = Field(default=0.5, ge=0, le=5)
     alerts_topic_arn: str = ""
+    telegram_bot_token_parameter: str = ""
+    telegram_chat_id_parameter: str = ""
+    telegram_api_url: str = "https://api.telegram.org"
+    # Which order outcomes the sweep announces (comma-separated); absent/exchange rejections always.
+    notify_outcomes: str = "placed,rejected,unknown"
     token_page_url: str = ""
     # The pre-market check warns when the token is older than this (tokens live 24 h).
     token_stale_hours: float = Field(default=20, gt=0, le=24)
@@ -82,6 +87,10 @@ _ENV_NAMES = {
     "reconcile_attempts": "RECONCILE_ATTEMPTS",
     "reconcile_interval_seconds": "RECONCILE_INTERVAL_SECONDS",
     "alerts_topic_arn": "ALERTS_TOPIC_ARN",
+    "telegram_bot_token_parameter": "TELEGRAM_BOT_TOKEN_PARAMETER",
+    "telegram_chat_id_parameter": "TELEGRAM_CHAT_ID_PARAMETER",
+    "telegram_api_url": "TELEGRAM_API_URL",
+    "notify_outcomes": "NOTIFY_OUTCOMES",
     "token_page_url": "TOKEN_PAGE_URL",
     "token_stale_hours": "TOKEN_STALE_HOURS",
     "broker_connect_timeout": "BROKER_CONNECT_TIMEOUT",
@@ -109,6 +118,8 @@ def settings_from_env(environ: dict[str, str] | os._Environ[str] = os.environ) -
     values.setdefault("client_id_parameter", f"{prefix}/indstocks-client-id")
     values.setdefault("mpin_parameter", f"{prefix}/indstocks-mpin")
     values.setdefault("totp_secret_parameter", f"{prefix}/indstocks-totp-secret")
+    values.setdefault("telegram_bot_token_parameter", f"{prefix}/telegram-bot-token")
+    values.setdefault("telegram_chat_id_parameter", f"{prefix}/telegram-chat-id")
     values.setdefault("state_table", f"indstocks-relay-{stage}-state")
     values.setdefault("orders_table", f"indstocks-relay-{stage}-orders")
     return Settings.model_validate(values)

@@ -1,25 +1,47 @@
-"""Telling the trader: SNS (email/SMS) when a topic is configured, and always a log line.
+"""Telling the trader: SNS (email/SMS) when a topic is configured, Telegram when a bot token and
+chat id are stored in SSM, and always a log line.
 
-Notification must never delay or break the caller: a failure to publish is logged and
-swallowed, and the SNS client has tight timeouts.
+Notification must never delay or break the caller: every channel has a tight timeout, and a
+failure is logged and counted, never raised. Order outcomes are announced by the minute sweep,
+never on the webhook's own path, so the webhook answer never waits for a notification.
 """
 
 from __future__ import annotations
 
 from typing import Any, Callable
 
-from chalicelib.observability import logger
+import requests
+from aws_lambda_powertools.metrics import MetricUnit
+
+from chalicelib.observability import logger, metrics
+
+TELEGRAM_API = "https://api.telegram.org"
 
 
 class Notifier:
-    def __init__(self, topic_arn: str, client_factory: Callable[[], Any]):
+    def __init__(
+        self,
+        topic_arn: str,
+        client_factory: Callable[[], Any],
+        *,
+        telegram_credentials: Callable[[], tuple[str, str] | None] = lambda: None,
+        telegram_api: str = TELEGRAM_API,
+        timeout: float = 2.0,
+    ):
         self.topic_arn = topic_arn
         self._client_factory = client_factory
         self._client: Any = None
+        self._telegram_credentials = telegram_credentials
+        self._telegram_api = telegram_api.rstrip("/")
+        self._timeout = timeout
 
     def warn(self, subject: str, message: str, **fields: Any) -> bool:
-        """Log the warning and publish it; True when SNS accepted it."""
+        """Log the warning and send it on every configured channel; True when one accepted it."""
         logger.warning(subject, extra={"event": "notification", **fields})
+        delivered = [self._sns(subject, message), self._telegram(subject, message)]
+        return any(delivered)
+
+    def _sns(self, subject: str, message: str) -> bool:
         if not self.topic_arn:
             return False
         try:
@@ -27,6 +49,30 @@ class Notifier:
                 self._client = self._client_factory()
             self._client.publish(TopicArn=self.topic_arn, Subject=subject[:100], Message=message)
         except Exception as error:  # never let a notification break the caller
-            logger.error("notification failed", extra={"event": "notification_failed", "error_type": type(error).__name__})
+            self._failed("sns", error)
             return False
         return True
+
+    def _telegram(self, subject: str, message: str) -> bool:
+        try:
+            credentials = self._telegram_credentials()
+            if credentials is None:
+                return False
+            bot_token, chat_id = credentials
+            reply = requests.post(
+                f"{self._telegram_api}/bot{bot_token}/sendMessage",
+                json={"chat_id": chat_id, "text": f"{subject}\n{message}", "disable_web_page_preview": True},
+                timeout=self._timeout,
+            )
+            if reply.status_code != 200:
+                raise RuntimeError(f"Telegram answered HTTP {reply.status_code}")
+        except Exception as error:  # the URL holds the bot token: log the error type only
+            self._failed("telegram", error)
+            return False
+        return True
+
+    @staticmethod
+    def _failed(channel: str, error: Exception) -> None:
+        logger.error("notification failed", extra={"event": "notification_failed", "channel": channel,
+                                                    "error_type": type(error).__name__})
+        metrics.add_metric(name="NotificationFailures", unit=MetricUnit.Count, value=1)

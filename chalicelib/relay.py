@@ -153,10 +153,13 @@ class Relay:
         result = self._send_once(token, write, trail)
         if result.outcome is Outcome.UNKNOWN:
             result = self._reconcile_now(token, write, result, trail)
+        state = _STATE_AFTER[result.outcome]
         self.ledger.update(
             key,
-            _STATE_AFTER[result.outcome],
+            state,
             time.time(),
+            # A broker rejection stays visible to the sweep until it has been announced.
+            still_open=True if state is State.REJECTED else None,
             order_id=result.order_id,
             broker_status=result.order_status,
             message=result.message or None,

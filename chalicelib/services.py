@@ -21,7 +21,7 @@ from chalicelib.relay import Relay
 from chalicelib.state import StateTable
 from chalicelib.sweep import Sweeper
 from chalicelib.token_renewal import TokenService
-from chalicelib.tokens import ParameterStore, TokenStore, WebhookSecret
+from chalicelib.tokens import ParameterMissing, ParameterStore, TokenStore, WebhookSecret
 
 # AWS calls on the alert path must fail fast rather than eat TradingView's 3 s.
 _AWS_CONFIG = Config(connect_timeout=2, read_timeout=3, retries={"max_attempts": 2, "mode": "standard"})
@@ -44,7 +44,12 @@ def build(settings: Settings) -> Services:
     parameters = ParameterStore(lambda: boto3.client("ssm", config=_AWS_CONFIG))
     state = StateTable(lambda: boto3.client("dynamodb", config=_AWS_CONFIG), settings.state_table)
     pacer = WritePacer(state, max_wait_seconds=settings.pacing_max_wait_seconds)
-    notifier = Notifier(settings.alerts_topic_arn, lambda: boto3.client("sns", config=_NOTIFY_CONFIG))
+    notifier = Notifier(
+        settings.alerts_topic_arn,
+        lambda: boto3.client("sns", config=_NOTIFY_CONFIG),
+        telegram_credentials=lambda: _telegram_credentials(parameters, settings),
+        telegram_api=settings.telegram_api_url,
+    )
     broker = BrokerClient(
         settings.indstocks_base_url,
         connect_timeout=settings.broker_connect_timeout,
@@ -77,8 +82,20 @@ def build(settings: Settings) -> Services:
         admin=AdminGuard(parameters, settings.admin_key_parameter, state),
         notifier=notifier,
         ledger=ledger,
-        sweeper=Sweeper(relay, ledger, notifier, settings.order_settle_seconds),
+        sweeper=Sweeper(relay, ledger, notifier, settings.order_settle_seconds,
+                        notify_outcomes=frozenset(filter(None, settings.notify_outcomes.split(",")))),
     )
+
+
+def _telegram_credentials(parameters: ParameterStore, settings: Settings) -> tuple[str, str] | None:
+    """The bot token and chat id, when both are stored; Telegram is optional."""
+    try:
+        return (
+            parameters.get(settings.telegram_bot_token_parameter, max_age=900),
+            parameters.get(settings.telegram_chat_id_parameter, max_age=900),
+        )
+    except ParameterMissing:
+        return None
 
 
 _services: Services | None = None

@@ -37,11 +37,19 @@ class SweepReport:
 
 
 class Sweeper:
-    def __init__(self, relay: Relay, ledger: Ledger, notifier: Notifier, settle_seconds: int):
+    def __init__(
+        self,
+        relay: Relay,
+        ledger: Ledger,
+        notifier: Notifier,
+        settle_seconds: int,
+        notify_outcomes: frozenset[str] = frozenset({"placed", "rejected", "unknown"}),
+    ):
         self._relay = relay
         self._ledger = ledger
         self._notifier = notifier
         self._settle = settle_seconds
+        self._notify_outcomes = notify_outcomes
 
     def run(self, now: float) -> SweepReport:
         report = SweepReport()
@@ -59,7 +67,19 @@ class Sweeper:
         logger.info("sweep", extra={"event": "sweep", **{k: len(v) if isinstance(v, list) else v for k, v in report.as_dict().items()}})
         return report
 
+    def _announce(self, item: dict[str, Any], now: float) -> None:
+        """Tell the trader about a webhook outcome once, here rather than on the webhook's path."""
+        state = item.get("state")
+        if state in self._notify_outcomes and item.get("announced") != state:
+            detail = item.get("order_id") or item.get("message") or ""
+            self._report(item, state, f"is {state}{': ' + str(detail) if detail else ''}")
+            self._ledger.update(item["key"], None, now, announced=state,
+                                still_open=False if state == State.REJECTED.value else None)
+        elif state == State.REJECTED.value:
+            self._ledger.update(item["key"], None, now, still_open=False)
+
     def _resolve(self, item: dict[str, Any], token: str, book: list[dict[str, Any]], now: float, report: SweepReport) -> None:
+        self._announce(item, now)
         state = item.get("state")
         key = item["key"]
         request = json.loads(item["request"]) if item.get("request") else None

@@ -1,0 +1,115 @@
+"""Notifications: SNS and Telegram, announced by the sweep, never on the webhook's path, and
+never able to break anything."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import boto3
+import pytest
+
+from chalicelib import services
+
+BOT_TOKEN = "123456:BOT-TOKEN-SECRET-abc"
+
+
+class TelegramDouble:
+    """Telegram's sendMessage at the HTTP layer, on loopback."""
+
+    def __init__(self, status: int = 200):
+        self.messages: list[tuple[str, dict]] = []
+        self.status = status
+        double = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):  # noqa: N802 - http.server's naming
+                length = int(self.headers.get("content-length", 0))
+                double.messages.append((self.path, json.loads(self.rfile.read(length))))
+                self.send_response(double.status)
+                self.send_header("Content-Type", "application/json")
+                self.end_headers()
+                self.wfile.write(b'{"ok":true}')
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.server.shutdown()
+
+
+@pytest.fixture
+def channels(stack):
+    telegram = TelegramDouble()
+    sns, sqs = boto3.client("sns"), boto3.client("sqs")
+    topic = sns.create_topic(Name="relay-alerts")["TopicArn"]
+    queue = sqs.create_queue(QueueName="inbox")["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=arn)
+    settings = stack.settings.model_copy(update={"alerts_topic_arn": topic, "telegram_api_url": telegram.url})
+    for name, value in ((settings.telegram_bot_token_parameter, BOT_TOKEN), (settings.telegram_chat_id_parameter, "4242")):
+        stack.ssm.put_parameter(Name=name, Value=value, Type="SecureString", Overwrite=True)
+    services.install(services.build(settings))
+
+    def sns_messages():
+        found = sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10).get("Messages", [])
+        return [json.loads(m["Body"])["Message"] for m in found]
+
+    yield telegram, sns_messages
+    telegram.close()
+
+
+def test_outcomes_are_announced_by_the_sweep_not_the_webhook(stack, channels):
+    telegram, sns_messages = channels
+    placed = stack.post(stack.alert(alert_id="n-placed")).json_body
+    stack.simulator.inject_fault("/order", "rms_reject")
+    stack.post(stack.alert(alert_id="n-rejected"))
+    assert telegram.messages == [] and sns_messages() == []  # the webhook sent nothing
+
+    services.get().sweeper.run(time.time())
+    texts = [body["text"] for _, body in telegram.messages]
+    assert any("placed" in t and placed["order_id"] in t and "n-placed" in t for t in texts)
+    assert any("rejected" in t and "RMS" in t for t in texts)
+    assert all(path == f"/bot{BOT_TOKEN}/sendMessage" for path, _ in telegram.messages)
+    assert {body["chat_id"] for _, body in telegram.messages} == {"4242"}
+    assert len(sns_messages()) == 2
+
+    services.get().sweeper.run(time.time())  # announced once only
+    assert len(telegram.messages) == 2
+
+
+def test_a_broken_channel_changes_nothing_else(stack, channels, capsys):
+    telegram, sns_messages = channels
+    telegram.status = 500
+    response = stack.post(stack.alert(alert_id="n-broken"))
+    assert response.status_code == 200
+    report = services.get().sweeper.run(time.time())
+    assert report.examined == 1
+    assert len(sns_messages()) == 1  # the other channel still delivered
+    from chalicelib import observability
+
+    observability.end_invocation()  # what the middleware does after every invocation
+    out = capsys.readouterr().out
+    assert '"channel":"telegram"' in out and "NotificationFailures" in out
+    assert BOT_TOKEN not in out
+
+
+def test_unreachable_telegram_times_out_quickly(stack):
+    from chalicelib.notify import Notifier
+
+    notifier = Notifier("", lambda: None, telegram_credentials=lambda: ("t", "c"),
+                        telegram_api="http://10.255.255.1:9", timeout=0.3)
+    started = time.monotonic()
+    assert notifier.warn("subject", "message") is False
+    assert time.monotonic() - started < 2
+
+
+def test_no_channels_configured_is_just_a_log_line(stack, capsys):
+    assert services.get().notifier.warn("Order absent", "text", outcome="absent") is False
+    assert '"event":"notification"' in capsys.readouterr().out
