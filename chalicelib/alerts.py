@@ -338,7 +338,10 @@ def _short(name: str, limit: int = 64) -> str:
 
 
 def _field_name(loc: tuple[Any, ...]) -> str:
-    return _short(".".join(str(part) for part in loc)) if loc else "body"
+    if not loc:
+        return "body"
+    name = ".".join(str(part) for part in loc)
+    return _short(name) if name.strip() else repr(name)  # an empty or blank key still gets a name
 
 
 def _message(error: dict[str, Any]) -> str:
