@@ -10,7 +10,8 @@ import functools
 import json
 import time
 import uuid
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 from urllib.parse import parse_qs
 
 from chalice import Chalice, Cron, Rate, Response
@@ -70,7 +71,7 @@ def _answer_errors(view: Callable[..., Response]) -> Callable[..., Response]:
             if _wants_page():
                 return _page(error.status_code, error.public_message)
             return _json(error.status_code, error.body())
-        except Exception as error:  # a bug: answer cleanly, log the type only (no payloads)
+        except Exception as error:  # noqa: BLE001 - a bug: answer cleanly, log the type only (no payloads)
             logger.error("unhandled error", extra={"error_type": type(error).__name__})
             return _json(500, {"error": "internal_error", "message": "internal error"})
 

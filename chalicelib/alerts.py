@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from enum import Enum
 from typing import Annotated, Any
@@ -230,7 +230,7 @@ class Alert(BaseModel):
     def _aware_time(cls, value: datetime | None) -> datetime | None:
         # TradingView's {{timenow}} is UTC; a time without an offset is read as UTC.
         if value is not None and value.tzinfo is None:
-            return value.replace(tzinfo=timezone.utc)
+            return value.replace(tzinfo=UTC)
         return value
 
     @property
@@ -344,7 +344,7 @@ def _field_name(loc: tuple[Any, ...]) -> str:
     return _short(name) if name.strip() else repr(name)  # an empty or blank key still gets a name
 
 
-def _message(error: dict[str, Any]) -> str:
+def _message(error: Any) -> str:
     if error["type"] == "extra_forbidden":
         return "is not a known alert field (check the spelling)"
     if error["type"] == "missing":

@@ -16,9 +16,10 @@ from __future__ import annotations
 import json
 import re
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import Enum
-from typing import Any, Callable
+from typing import Any
 
 import requests
 from urllib3.exceptions import ConnectTimeoutError
@@ -33,7 +34,7 @@ _TOKEN_ERROR_KINDS = {"TokenException"}
 class Outcome(str, Enum):
     PLACED = "placed"
     REJECTED = "rejected"
-    TOKEN_INVALID = "token_invalid"
+    TOKEN_INVALID = "token_invalid"  # noqa: S105 - an outcome name, not a secret
     UNKNOWN = "unknown"
     NOT_SENT = "not_sent"
 

@@ -53,7 +53,7 @@ class Settings(BaseModel):
     broker_read_timeout: float = Field(default=2.5, gt=0, le=25)
     # Instrument master downloads are larger and not on the 3 s clock when pre-warmed.
     instruments_timeout: float = Field(default=20.0, gt=0, le=60)
-    instruments_cache_dir: str = "/tmp"
+    instruments_cache_dir: str = "/tmp"  # noqa: S108 - Lambda's only writable directory
     token_cache_seconds: int = Field(default=60, ge=0, le=300)
     secret_cache_seconds: int = Field(default=300, ge=0, le=3600)
     # SL-M has no market-on-trigger at INDstocks: we send a trigger-limit this far beyond the

@@ -14,11 +14,11 @@ import io
 import logging
 import os
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import Callable
 
 from chalicelib.errors import DependencyUnavailable, FieldProblem, UnknownSymbol
 

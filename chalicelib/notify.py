@@ -8,7 +8,8 @@ never on the webhook's own path, so the webhook answer never waits for a notific
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import requests
 from aws_lambda_powertools.metrics import MetricUnit
@@ -48,7 +49,7 @@ class Notifier:
             if self._client is None:
                 self._client = self._client_factory()
             self._client.publish(TopicArn=self.topic_arn, Subject=subject[:100], Message=message)
-        except Exception as error:  # never let a notification break the caller
+        except Exception as error:  # noqa: BLE001 - never let a notification break the caller
             self._failed("sns", error)
             return False
         return True
@@ -66,7 +67,7 @@ class Notifier:
             )
             if reply.status_code != 200:
                 raise RuntimeError(f"Telegram answered HTTP {reply.status_code}")
-        except Exception as error:  # the URL holds the bot token: log the error type only
+        except Exception as error:  # noqa: BLE001 - the URL holds the bot token: log the error type only
             self._failed("telegram", error)
             return False
         return True

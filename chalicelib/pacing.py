@@ -9,7 +9,7 @@ sweep instead of being sent late or dropped.
 from __future__ import annotations
 
 import time
-from typing import Callable
+from collections.abc import Callable
 
 from chalicelib.state import StateTable
 

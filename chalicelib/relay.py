@@ -12,9 +12,10 @@ from __future__ import annotations
 import json
 import secrets
 import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
-from typing import Any, Callable, Mapping
+from typing import Any
 
 from chalicelib import auth
 from chalicelib.alerts import Alert, parse_body, validate_alert

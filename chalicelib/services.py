@@ -7,6 +7,7 @@ not wait for clients it may not need). Tests call `reset()` or `install()`.
 from __future__ import annotations
 
 from dataclasses import dataclass
+
 import boto3
 from botocore.config import Config
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import pyotp
@@ -104,7 +104,7 @@ class TokenService:
             raise BrokerUnreachable() from None
 
     def _store(self, token: str, profile: dict[str, Any], now: float, source: str) -> StoredToken:
-        stored_at = datetime.fromtimestamp(now, timezone.utc)
+        stored_at = datetime.fromtimestamp(now, UTC)
         stored = StoredToken(
             account_name=_account_name(profile),
             user_id=str(profile.get("user_id") or ""),

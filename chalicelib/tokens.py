@@ -7,13 +7,15 @@ instance reaches every warm instance within a minute; a broker 401/403 forces a 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
-from typing import Any, Callable
+from typing import Any
 
 from aws_lambda_powertools.utilities.parameters import SSMProvider
 from aws_lambda_powertools.utilities.parameters.exceptions import GetParameterError
 
 from chalicelib.errors import DependencyUnavailable, NotConfigured, TokenUnavailable
+
 
 class ParameterMissing(Exception):
     """The parameter does not exist in SSM."""
@@ -52,17 +54,24 @@ class ParameterStore:
         return str(value)
 
     def put_secure(self, name: str, value: str) -> None:
-        self.provider.set(name, value, overwrite=True, parameter_type="SecureString")
+        """Overwrite a SecureString (the account's default aws/ssm key) and forget cached values."""
+        self._put(name, value, "SecureString")
         self.provider.clear_cache()
 
     def put_plain(self, name: str, value: str) -> None:
-        self.provider.set(name, value, overwrite=True, parameter_type="String")
+        self._put(name, value, "String")
+
+    def _put(self, name: str, value: str, kind: str) -> None:
+        try:
+            self._client().put_parameter(Name=name, Value=value, Type=kind, Overwrite=True)
+        except Exception:  # noqa: BLE001 - botocore raises several kinds
+            raise DependencyUnavailable("the parameter store is unavailable; nothing was stored") from None
 
     def modified_at(self, name: str) -> datetime | None:
         """When the parameter was last written (SSM's own record), or None if it is absent."""
         try:
             reply = self._client().get_parameter(Name=name, WithDecryption=False)
-        except Exception as error:
+        except Exception as error:  # noqa: BLE001 - botocore raises several kinds
             if _is_not_found(error):
                 return None
             raise DependencyUnavailable("the parameter store is unavailable") from None

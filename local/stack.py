@@ -26,10 +26,11 @@ import sys
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import requests
 
@@ -177,7 +178,7 @@ class LocalStack:
 
         return boto3.client(
             service, endpoint_url=self.moto_url, region_name=REGION,
-            aws_access_key_id="local-stack", aws_secret_access_key="local-stack",
+            aws_access_key_id="local-stack", aws_secret_access_key="local-stack",  # noqa: S106 - moto's dummy
         )
 
     def _seed(self) -> None:
@@ -272,7 +273,7 @@ class LocalStack:
         def loop() -> None:
             last_minute = None
             while not self._stop.wait(1.0):
-                now = datetime.now(timezone.utc)
+                now = datetime.now(UTC)
                 minute = now.replace(second=0, microsecond=0)
                 if minute == last_minute:
                     continue
@@ -287,11 +288,11 @@ class LocalStack:
     @staticmethod
     def _run_job(handler: Any) -> None:
         event = {"id": str(uuid.uuid4()), "detail-type": "Scheduled Event", "source": "aws.events",
-                 "account": "000000000000", "time": datetime.now(timezone.utc).isoformat(),
+                 "account": "000000000000", "time": datetime.now(UTC).isoformat(),
                  "region": REGION, "resources": [], "detail": {}, "version": "0"}
         try:
             handler(event, None)
-        except Exception as error:  # a failing job must not stop the stack
+        except Exception as error:  # noqa: BLE001 - a failing job must not stop the stack
             print(f"scheduled job failed: {type(error).__name__}", file=sys.stderr)
 
 
@@ -348,7 +349,7 @@ def main() -> None:
         signal.signal(signum, lambda *_: stopping.set())
     try:
         stack.start()
-    except Exception as error:
+    except Exception as error:  # noqa: BLE001 - report any start failure in one line
         print(f"the local stack could not start: {error}", file=sys.stderr)
         sys.exit(1)
     print(banner(stack, generated), flush=True)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
@@ -173,7 +173,7 @@ def test_bad_alert_ids(alert_id):
 
 
 def test_time_is_parsed_and_naive_means_utc():
-    assert alert(time="2026-11-25T03:45:00Z").time == datetime(2026, 11, 25, 3, 45, tzinfo=timezone.utc)
+    assert alert(time="2026-11-25T03:45:00Z").time == datetime(2026, 11, 25, 3, 45, tzinfo=UTC)
     assert alert(time="2026-11-25T03:45:00").time.tzinfo is not None
     assert "time" in problems(time="yesterday")
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import time
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import boto3
 import pytest
@@ -31,7 +31,7 @@ def run_sweep(stack, now=None):
 
 
 def iso(delta_seconds=0.0):
-    return (datetime.now(timezone.utc) + timedelta(seconds=delta_seconds)).isoformat()
+    return (datetime.now(UTC) + timedelta(seconds=delta_seconds)).isoformat()
 
 
 # --- duplicates ---------------------------------------------------------------------------
