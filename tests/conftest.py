@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -27,7 +28,43 @@ ORDERS_TABLE = "indstocks-relay-test-orders"
 ADMIN_KEY_PARAMETER = "/indstocks-relay/test/admin-key-hash"
 SEEDED_ADMIN_KEY = "admin-SEEDED-0a9b8c7d6e"
 SEEDED_TOKEN = "tok-SEEDED-5f1d2c9a7e"
+SEEDED_MPIN = "mpin-SEEDED-4711"
+SEEDED_TOTP_SECRET = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXQ"
 SEEDED_SECRET = "whsec-SEEDED-8c3b1e6f42"
+
+
+# --- secret hygiene, over the whole suite -------------------------------------------------
+# Every log line (captured output of every test phase) and every ledger/state item any test
+# leaves in DynamoDB is scanned for the seeded secrets; one hit fails the run.
+
+SECRETS_TO_SCAN = (SEEDED_SECRET, SEEDED_TOKEN, SEEDED_ADMIN_KEY, SEEDED_MPIN, SEEDED_TOTP_SECRET)
+_leaks: list[str] = []
+
+
+def _scan(where: str, text: str) -> None:
+    for value in SECRETS_TO_SCAN:
+        if value in text:
+            _leaks.append(f"{where}: contains a seeded secret ({value[:4]}…)")
+
+
+def pytest_runtest_logreport(report):
+    for section, content in report.sections:
+        _scan(f"{report.nodeid} [{section}]", content)
+
+
+def pytest_sessionfinish(session, exitstatus):
+    if _leaks:
+        print("\nSECRET HYGIENE FAILED:\n  " + "\n  ".join(sorted(set(_leaks))))
+        session.exitstatus = 1
+
+
+def _scan_tables() -> None:
+    import boto3
+
+    dynamodb = boto3.client("dynamodb")
+    for table in dynamodb.list_tables()["TableNames"]:
+        for item in dynamodb.scan(TableName=table)["Items"]:
+            _scan(f"DynamoDB table {table}", json.dumps(item))
 
 
 @pytest.fixture
@@ -39,6 +76,7 @@ def aws() -> Iterator[None]:
     services.reset()
     with mock_aws():
         yield
+        _scan_tables()
     services.reset()
 
 

@@ -11,7 +11,7 @@ import boto3
 import pyotp
 import pytest
 
-from tests.conftest import SEEDED_ADMIN_KEY, SEEDED_TOKEN, TOKEN_PARAMETER
+from tests.conftest import SEEDED_ADMIN_KEY, SEEDED_MPIN, SEEDED_TOKEN, SEEDED_TOTP_SECRET, TOKEN_PARAMETER
 
 NEW_TOKEN = "tok-PASTED-77aa11bb22"
 FORM = "application/x-www-form-urlencoded"
@@ -125,7 +125,7 @@ def test_lockout_after_five_failures(stack):
 
 # --- rotation -------------------------------------------------------------------------------
 
-TOTP_SECRET = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
+TOTP_SECRET = SEEDED_TOTP_SECRET
 
 
 @pytest.fixture
@@ -133,11 +133,11 @@ def rotation(stack):
     names = stack.settings
     for name, value in (
         (names.client_id_parameter, "CLIENT-123"),
-        (names.mpin_parameter, "9828"),
+        (names.mpin_parameter, SEEDED_MPIN),
         (names.totp_secret_parameter, TOTP_SECRET),
     ):
         stack.ssm.put_parameter(Name=name, Value=value, Type="SecureString", Overwrite=True)
-    stack.simulator.configure_generation(client_id="CLIENT-123", mpin="9828", totp_secret=TOTP_SECRET)
+    stack.simulator.configure_generation(client_id="CLIENT-123", mpin=SEEDED_MPIN, totp_secret=TOTP_SECRET)
     return stack
 
 
@@ -148,7 +148,7 @@ def test_rotation_mints_validates_and_stores(rotation):
     assert new_token != SEEDED_TOKEN and rotation.simulator.live_tokens == {new_token}
     [call] = rotation.simulator.requests("/generate/token")
     assert call.headers["x-api-key"] == "CLIENT-123"
-    assert call.json["mpin"] == "9828" and pyotp.TOTP(TOTP_SECRET).verify(call.json["totp"], valid_window=1)
+    assert call.json["mpin"] == SEEDED_MPIN and pyotp.TOTP(TOTP_SECRET).verify(call.json["totp"], valid_window=1)
     assert stored_meta(rotation)["source"] == "rotation"
 
 
@@ -158,7 +158,7 @@ def test_rotation_accepts_the_admin_key_header(rotation):
 
 
 def test_wrong_totp_is_reported_not_retried(rotation):
-    rotation.simulator.configure_generation(client_id="CLIENT-123", mpin="9828", totp_secret=pyotp.random_base32())
+    rotation.simulator.configure_generation(client_id="CLIENT-123", mpin=SEEDED_MPIN, totp_secret=pyotp.random_base32())
     response = post_json(rotation, "/token/rotate", {"admin_key": SEEDED_ADMIN_KEY})
     assert response.status_code == 502 and "Invalid TOTP" in response.json_body["message"]
     assert len(rotation.simulator.requests("/generate/token")) == 1
