@@ -73,9 +73,9 @@ def test_concurrent_identical_alerts_place_exactly_one_order(local):
     def send(_):
         return requests.post(local.webhook_url, json=body, timeout=30).json()["status"]
 
-    with ThreadPoolExecutor(max_workers=25) as pool:
-        outcomes = list(pool.map(send, range(50)))
-    assert outcomes.count("placed") == 1 and outcomes.count("duplicate") == 49
+    with ThreadPoolExecutor(max_workers=50) as pool:
+        outcomes = list(pool.map(send, range(100)))
+    assert outcomes.count("placed") == 1 and outcomes.count("duplicate") == 99
     assert len(local.simulator.order_writes()) == 1
 
 
