@@ -783,6 +783,9 @@ def _index_instruments(text: str) -> dict[tuple[str, str], _Instrument]:
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    # Answers go out in several small writes; with Nagle on, a keep-alive client waits ~40 ms
+    # for each (delayed ACK). A real broker answers at once, so neither should we.
+    disable_nagle_algorithm = True
     server: _Server
 
     def _serve(self) -> None:

@@ -1,0 +1,249 @@
+"""`make bench`: what the relay itself costs, each figure beside a baseline measured in the same
+run. Prints a table and writes bench/results.json. Not part of CI's pass/fail.
+
+    python -m bench.run [--alerts 1000] [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+import zipfile
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+RESULTS = REPO / "bench" / "results.json"
+
+os.environ.update({"AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench", "AWS_DEFAULT_REGION": "ap-south-1"})
+for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL"):
+    os.environ.pop(name, None)
+
+
+def pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(q / 100 * (len(ordered) - 1))))]
+
+
+def summary(values: list[float]) -> dict[str, float]:
+    return {"p50": round(pct(values, 50), 3), "p99": round(pct(values, 99), 3), "n": len(values)}
+
+
+@contextmanager
+def in_process_stack(alerts_cache: str):
+    """The app in-process (chalice.test.Client) against moto and the simulator, pacing off."""
+    from chalice.test import Client
+    from moto import mock_aws
+
+    from local.simulator import IndstocksSimulator
+
+    with mock_aws(), IndstocksSimulator(tokens=("bench-token",)) as simulator:
+        import boto3
+
+        from app import app
+        from chalicelib import services
+        from chalicelib.config import settings_from_env
+        from chalicelib.pacing import WritePacer
+        from local.resources import create_orders_table, create_state_table
+
+        simulator.rate_limit_writes = None
+        ssm = boto3.client("ssm")
+        settings = settings_from_env({"RELAY_STAGE": "bench", "INDSTOCKS_BASE_URL": simulator.url,
+                                      "INSTRUMENTS_CACHE_DIR": alerts_cache})
+        ssm.put_parameter(Name=settings.token_parameter, Value="bench-token", Type="SecureString")
+        ssm.put_parameter(Name=settings.webhook_secret_parameter, Value="bench-secret", Type="SecureString")
+        dynamodb = boto3.client("dynamodb")
+        create_state_table(dynamodb, settings.state_table)
+        create_orders_table(dynamodb, settings.orders_table)
+        built = services.build(settings)
+        # Pacing spaces real writes 150 ms apart; here we measure the relay, not the pace.
+        built.relay.pacer = WritePacer(built.relay.pacer._state, max_wait_seconds=10, spacing=0.0)
+        services.install(built)
+
+        @app.route("/bench-baseline")
+        def baseline() -> dict[str, Any]:
+            return {"value": len(ssm.get_parameter(Name=settings.token_parameter, WithDecryption=True)["Parameter"]["Value"])}
+
+        with Client(app, stage_name="dev") as client:
+            yield client, simulator
+
+
+def warm_overhead(alerts: int) -> dict[str, Any]:
+    import io
+    from contextlib import redirect_stdout
+
+    with tempfile.TemporaryDirectory() as cache, in_process_stack(cache) as (client, simulator):
+        def alert(n: int) -> str:
+            return json.dumps({"secret": "bench-secret", "symbol": "NSE:SBIN", "action": "buy", "quantity": 1,
+                               "alert_id": f"bench-{n}"})
+
+        with redirect_stdout(io.StringIO()):
+            client.http.post("/webhook", headers={"Content-Type": "application/json"}, body=alert(-1))  # warm
+            client.http.get("/bench-baseline")
+            relay_ms, baseline_ms, own_ms = [], [], []
+            for n in range(alerts):
+                started = time.perf_counter()
+                response = client.http.post("/webhook", headers={"Content-Type": "application/json"}, body=alert(n))
+                relay_ms.append((time.perf_counter() - started) * 1000)
+                assert response.status_code == 200, response.body
+                started = time.perf_counter()
+                client.http.get("/bench-baseline")
+                baseline_ms.append((time.perf_counter() - started) * 1000)
+        own_ms = own_processing(alerts)
+        placed = len(simulator.orders)
+    relay, base = summary(relay_ms), summary(baseline_ms)
+    return {
+        "relay_ms": relay, "baseline_one_ssm_read_ms": base,
+        "ratio_p50": round(relay["p50"] / base["p50"], 2), "ratio_p99": round(relay["p99"] / base["p99"], 2),
+        "own_processing_ms": summary(own_ms), "orders_placed": placed,
+    }
+
+
+def own_processing(runs: int) -> list[float]:
+    """Alert parsed → exact broker request ready: the relay's own CPU work, no I/O."""
+    from chalicelib import auth
+    from chalicelib.alerts import parse_body, validate_alert
+    from chalicelib.config import Settings
+    from chalicelib.instruments import InstrumentIndex
+    from chalicelib.ledger import ledger_key
+    from chalicelib.orders import build_order, remarks_tag
+
+    settings = Settings()
+    index = InstrumentIndex({("NSE", "SBIN"): ("3045", "0.05")})
+    timings = []
+    for n in range(runs):
+        raw = json.dumps({"secret": "bench-secret", "symbol": "NSE:SBIN", "action": "buy", "quantity": "5",
+                          "order_type": "LIMIT", "price": 812.33, "alert_id": f"own-{n}"}).encode()
+        started = time.perf_counter()
+        parsed = parse_body(raw)
+        auth.authenticate(raw_body=raw, claimed_secret=parsed.claimed_secret, signature=None, secret="bench-secret",
+                          now=time.time(), max_age_seconds=300)
+        alert = validate_alert(parsed.fields or {})
+        ledger_key(alert)
+        write = build_order(alert, index.resolve("NSE", alert.ticker), remarks_tag(alert.alert_id, "abc123"), settings)
+        json.dumps(write.body)
+        timings.append((time.perf_counter() - started) * 1000)
+    return timings
+
+
+def cold_start(runs: int) -> dict[str, Any]:
+    def timed(code: str) -> list[float]:
+        out = []
+        for _ in range(runs):
+            started = time.perf_counter()
+            subprocess.run([sys.executable, "-c", code], cwd=REPO, check=True, capture_output=True)
+            out.append((time.perf_counter() - started) * 1000)
+        return out
+
+    app_ms = timed("import app")
+    base_ms = timed("import chalice, boto3, requests, pydantic")
+    first_second = subprocess.run([sys.executable, "-m", "bench.first_alert"], cwd=REPO, check=True,
+                                  capture_output=True, text=True).stdout.strip().splitlines()[-1]
+    return {"import_app_ms": summary(app_ms), "import_baseline_ms": summary(base_ms),
+            "ratio_p50": round(pct(app_ms, 50) / pct(base_ms, 50), 2), "first_vs_second_alert_ms": json.loads(first_second)}
+
+
+def package_size() -> dict[str, Any]:
+    with tempfile.TemporaryDirectory() as out:
+        env = {**os.environ, "AWS_DEFAULT_REGION": "ap-south-1"}
+        started = time.perf_counter()
+        chalice = str(Path(sys.executable).with_name("chalice"))
+        result = subprocess.run([chalice, "package", "--stage", "prod", out], cwd=REPO,
+                                env=env, capture_output=True, text=True)
+        if result.returncode != 0:
+            return {"error": result.stderr.strip().splitlines()[-1:]}
+        archive = Path(out) / "deployment.zip"
+        with zipfile.ZipFile(archive) as zipped:
+            unzipped = sum(info.file_size for info in zipped.infolist())
+        return {"zip_mb": round(archive.stat().st_size / 1e6, 2), "unzipped_mb": round(unzipped / 1e6, 2),
+                "package_seconds": round(time.perf_counter() - started, 1), "target_zip_mb": 5}
+
+
+def symbol_lookup() -> dict[str, Any]:
+    from chalicelib.instruments import InstrumentIndex
+    from local.simulator import DEFAULT_INSTRUMENTS_CSV
+
+    header = DEFAULT_INSTRUMENTS_CSV.splitlines()[0]
+    big = [header] + [f"NSE,E,{100000 + n},EQUITY,,SYM{n},1,SYM{n},,,,0.05,,ES,EQ,NAME {n}" for n in range(100_000)]
+    results = {}
+    for label, text, probe in (("real_sample", DEFAULT_INSTRUMENTS_CSV, "SBIN"), ("generated_100k", "\n".join(big), "SYM99999")):
+        started = time.perf_counter()
+        index = InstrumentIndex.from_csv(text)
+        load_ms = (time.perf_counter() - started) * 1000
+        lookups = []
+        for _ in range(10_000):
+            started = time.perf_counter()
+            index.resolve("NSE", probe)
+            lookups.append((time.perf_counter() - started) * 1e6)
+        results[label] = {"rows": len(text.splitlines()) - 1, "cold_load_ms": round(load_ms, 1),
+                          "warm_lookup_us": summary(lookups)}
+    return results
+
+
+def burst() -> dict[str, Any]:
+    from concurrent.futures import ThreadPoolExecutor
+
+    import requests
+
+    from local.stack import LocalStack
+
+    with tempfile.TemporaryDirectory() as work, LocalStack(relay_port=0, run_schedules=False, workdir=Path(work)) as stack:
+        bodies = [{"secret": stack.webhook_secret, "symbol": "NSE:SBIN", "action": "buy", "quantity": 1,
+                   "alert_id": f"burst-{n}"} for n in range(50)]
+        started = time.perf_counter()
+
+        def send(body: dict[str, Any]) -> str:
+            return requests.post(stack.webhook_url, json=body, timeout=30).json()["status"]
+
+        with ThreadPoolExecutor(max_workers=50) as pool:
+            outcomes = list(pool.map(send, bodies))
+        elapsed = time.perf_counter() - started
+        stamps = sorted(w.received_at for w in stack.simulator.order_writes())
+        busiest = max(sum(1 for t in stamps if s <= t < s + 1.0) for s in stamps)
+        journal = requests.get(stack.relay_url + "/orders?limit=100", headers={"X-Admin-Key": stack.admin_key}, timeout=10).json()
+        return {"alerts": 50, "placed": outcomes.count("placed"), "orders_in_book": len(stack.simulator.orders),
+                "busiest_second_writes": busiest, "seconds_to_drain": round(elapsed, 2),
+                "ledger_items": len(journal["orders"])}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--alerts", type=int, default=1000)
+    parser.add_argument("--cold-runs", type=int, default=10)
+    options = parser.parse_args()
+    results = {
+        "machine": {"python": platform.python_version(), "platform": platform.platform(), "cpus": os.cpu_count()},
+        "warm": warm_overhead(options.alerts),
+        "cold": cold_start(options.cold_runs),
+        "package": package_size(),
+        "symbols": symbol_lookup(),
+        "burst": burst(),
+    }
+    RESULTS.write_text(json.dumps(results, indent=2) + "\n")
+    w, c = results["warm"], results["cold"]
+    rows = [
+        ("warm alert → answer, p50/p99 ms", f"{w['relay_ms']['p50']:.2f} / {w['relay_ms']['p99']:.2f}",
+         f"{w['baseline_one_ssm_read_ms']['p50']:.2f} / {w['baseline_one_ssm_read_ms']['p99']:.2f}",
+         f"{w['ratio_p50']}× / {w['ratio_p99']}×"),
+        ("own processing, p50/p99 ms", f"{w['own_processing_ms']['p50']:.3f} / {w['own_processing_ms']['p99']:.3f}", "—", "target p99 ≤ 20 ms"),
+        ("import, p50 ms", f"{c['import_app_ms']['p50']:.0f}", f"{c['import_baseline_ms']['p50']:.0f}", f"{c['ratio_p50']}×"),
+        ("first / second alert in a fresh process, ms", f"{c['first_vs_second_alert_ms']['first']:.0f} / {c['first_vs_second_alert_ms']['second']:.0f}", "—", ""),
+        ("deployment zip / unzipped, MB", f"{results['package'].get('zip_mb')} / {results['package'].get('unzipped_mb')}", "—", "target zip ≤ 5 MB"),
+        ("100k-row master: load ms / lookup p99 µs", f"{results['symbols']['generated_100k']['cold_load_ms']} / {results['symbols']['generated_100k']['warm_lookup_us']['p99']}", "—", ""),
+        ("burst of 50: placed / busiest second / drain s", f"{results['burst']['placed']} / {results['burst']['busiest_second_writes']} / {results['burst']['seconds_to_drain']}", "—", "≤ 10 writes/s"),
+    ]
+    print(f"{'measure':48} {'relay':>22} {'baseline':>16}  ratio / target")
+    for name, relay, baseline, ratio in rows:
+        print(f"{name:48} {relay:>22} {baseline:>16}  {ratio}")
+    print(f"\nwritten to {RESULTS.relative_to(REPO)}")
+
+
+if __name__ == "__main__":
+    main()
