@@ -7,7 +7,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint bench venv clean
+.PHONY: run test lint bench audit venv clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11+ is required")'
@@ -26,6 +26,11 @@ test: lint
 
 bench: $(STAMP)
 	$(PY) -m bench.run
+
+# Needs a vulnerability database (PyPI's JSON API or OSV); not part of the offline CI.
+audit: $(STAMP)
+	$(PY) -m pip install --quiet pip-audit==2.10.1
+	$(VENV)/bin/pip-audit --requirement requirements.txt --strict
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

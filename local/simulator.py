@@ -274,6 +274,7 @@ class IndstocksSimulator:
         self.host, self.port = host, port
         self.log_requests = log_requests
         self.rate_limit_writes: int | None = 10
+        self.rate_window_seconds = 1.0  # tests widen it so "within the window" never races the clock
         self.bse_algo_ids: set[str] = {BSE_ALGO_ID}
         # Last price per security id, for TRIGGER checks and MARKET rows; an id not here skips the check.
         self.ltp: dict[str, Decimal] = dict(DEFAULT_LTP)
@@ -499,7 +500,7 @@ class IndstocksSimulator:
         """At most `rate_limit_writes` order writes per rolling second, all tokens together."""
         now = time.monotonic()
         with self._lock:
-            while self._write_times and self._write_times[0] <= now - 1.0:
+            while self._write_times and self._write_times[0] <= now - self.rate_window_seconds:
                 self._write_times.popleft()
             if self.rate_limit_writes is not None and len(self._write_times) >= self.rate_limit_writes:
                 raise _Rejected(_RATE_LIMITED)
