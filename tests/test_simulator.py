@@ -29,6 +29,8 @@ from local.openapi import request_body_schema, request_errors, schema_errors, sp
 from local.simulator import INSTRUMENT_COLUMNS, IndstocksSimulator
 
 TOKEN = "tok-SIM-TEST-4b1e"
+# The rejected "Bearer <token>" form (INDstocks wants the raw token), kept as data.
+BEARER_FORM = "Bearer " + TOKEN
 AUTH = {"Authorization": TOKEN}
 REPO = Path(__file__).resolve().parents[1]
 TOKEN_ERROR = {"status": "error", "message": "Invalid or expired token", "error_type": "TokenException"}
@@ -74,14 +76,14 @@ def assert_error(response: requests.Response, status: int, error_type: str, mess
 # --- authentication ---------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("headers", [{}, {"Authorization": "wrong"}, {"Authorization": f"Bearer {TOKEN}"}])
+@pytest.mark.parametrize("headers", [{}, {"Authorization": "wrong"}, {"Authorization": BEARER_FORM}])
 @pytest.mark.parametrize("path", ["/user/profile", "/order-book", "/market/instruments?source=equity"])
 def test_reads_need_the_raw_live_token(sim, headers, path):
     response = get(sim, path, headers=headers)
     assert response.status_code == 403 and response.json() == TOKEN_ERROR
 
 
-@pytest.mark.parametrize("headers", [{}, {"Authorization": "wrong"}, {"Authorization": f"Bearer {TOKEN}"}])
+@pytest.mark.parametrize("headers", [{}, {"Authorization": "wrong"}, {"Authorization": BEARER_FORM}])
 def test_order_writes_need_the_raw_live_token_and_are_not_placed(sim, headers):
     response = requests.post(sim.url + "/order", json=order(), headers=headers, timeout=5)
     assert response.status_code == 403 and response.json() == TOKEN_ERROR
