@@ -8,12 +8,15 @@ stage lives here; nothing else in the relay reads `os.environ`.
 from __future__ import annotations
 
 import os
+from datetime import timedelta, timezone
 from decimal import Decimal
 from functools import lru_cache
 
 from pydantic import BaseModel, ConfigDict, Field
 
 DEFAULT_BASE_URL = "https://api.indstocks.com"
+# Indian Standard Time: the exchanges' clock, the trader's, and the day the instrument master is for.
+IST = timezone(timedelta(hours=5, minutes=30), "IST")
 
 
 class Settings(BaseModel):

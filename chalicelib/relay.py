@@ -14,13 +14,13 @@ import secrets
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime
 from typing import Any
 
 from chalicelib import auth
 from chalicelib.alerts import Alert, parse_body, validate_alert
 from chalicelib.broker import BrokerClient, OrderWrite, Outcome, WriteResult
-from chalicelib.config import Settings
+from chalicelib.config import IST, Settings
 from chalicelib.errors import AlertRejected, FieldProblem, RelayError, StaleAlert, TokenUnavailable
 from chalicelib.instruments import InstrumentMaster
 from chalicelib.ledger import Claim, Ledger, State, ledger_key
@@ -29,8 +29,6 @@ from chalicelib.orders import build_order, remarks_tag
 from chalicelib.pacing import WritePacer
 from chalicelib.reconcile import find_order
 from chalicelib.tokens import TokenStore, WebhookSecret
-
-IST = timezone(timedelta(hours=5, minutes=30), "IST")
 
 
 @dataclass(frozen=True)

@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pyotp
 
 from chalicelib.broker import BrokerClient
-from chalicelib.config import Settings
+from chalicelib.config import IST, Settings
 from chalicelib.errors import (
     BrokerUnreachable,
     DependencyUnavailable,
@@ -32,7 +32,6 @@ from chalicelib.observability import logger, record_token_age
 from chalicelib.state import StateTable
 from chalicelib.tokens import ParameterMissing, ParameterStore, TokenStore
 
-IST = timezone(timedelta(hours=5, minutes=30), "IST")
 TOKEN_LIFETIME = timedelta(hours=24)
 GENERATION_SPACING_SECONDS = 61  # INDstocks: one token per 60 s; a second one kills the first
 
