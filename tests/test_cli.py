@@ -1,0 +1,358 @@
+"""The `relay` operator CLI against the running local stack (moto server, the INDstocks simulator,
+`chalice local`), in-process through `relay_cli.cli.main` and once as `python -m relay_cli`."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime
+
+import boto3
+import pytest
+
+from chalicelib.admin import hash_admin_key, verify_admin_key
+from chalicelib.config import settings_from_env
+from chalicelib.ledger import State
+from local.stack import REGION, LocalStack, free_port
+from relay_cli import cli
+from relay_cli.queries import LOG_QUERIES, is_stage_log_group, log_group_prefix
+
+from .test_local_stack import REPO
+
+SETTINGS = settings_from_env({"RELAY_STAGE": "local"})
+
+
+@pytest.fixture(scope="module")
+def stack():
+    with LocalStack(relay_port=0, run_schedules=False, workdir=REPO / "build" / "test-cli-stack") as running:
+        yield running
+
+
+@pytest.fixture(autouse=True)
+def clean_environment(monkeypatch):
+    """Nothing from the developer's shell may steer the CLI (monkeypatch restores it all)."""
+    for name in ("RELAY_URL", "RELAY_ADMIN_KEY", "WEBHOOK_SECRET", "INDSTOCKS_BASE_URL", "AWS_ENDPOINT_URL", "AWS_PROFILE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setattr(sys, "stdin", io.StringIO(""))
+
+
+def aws(stack, service):
+    return boto3.client(service, endpoint_url=stack.moto_url, region_name=REGION,
+                        aws_access_key_id="local-stack", aws_secret_access_key="local-stack")
+
+
+def run(capsys, *argv, stage="local", endpoint=None, url=None, stdin=None, monkeypatch=None):
+    """`relay …` in-process: (exit code, stdout, stderr)."""
+    if stdin is not None:
+        monkeypatch.setattr(sys, "stdin", io.StringIO(stdin))
+    options = ["--stage", stage, "--region", REGION]
+    if endpoint:
+        options += ["--endpoint-url", endpoint]
+    if url:
+        options += ["--url", url]
+    code = cli.main([*options, *argv])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def relay(capsys, stack, *argv, **kwargs):
+    kwargs.setdefault("endpoint", stack.moto_url)
+    kwargs.setdefault("url", stack.relay_url)
+    return run(capsys, *argv, **kwargs)
+
+
+def assert_no_secrets(stack, *texts):
+    for text in texts:
+        for value in (stack.token, stack.webhook_secret, stack.admin_key):
+            assert value not in text
+
+
+def assert_one_line_error(code, out, err, *words):
+    assert code == 2, (out, err)
+    assert "Traceback" not in out + err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("relay: error: "), err
+    for word in words:
+        assert word in lines[0]
+
+
+# --- status -----------------------------------------------------------------------------------
+
+
+def test_status_shows_the_token_present_valid_and_its_age_never_the_token(capsys, stack):
+    code, out, err = relay(capsys, stack, "status", "--broker-url", stack.simulator.url)
+    assert code == 0, out + err
+    token_line = next(line for line in out.splitlines() if line.strip().startswith("token"))
+    assert "present" in token_line and SETTINGS.token_parameter in token_line and "age" in token_line
+    assert "valid: Demo Trader" in out
+    assert "egress IP" in out and "unknown (no stack indstocks-relay-local-network)" in out
+    assert f"ok at {stack.relay_url}" in out
+    assert_no_secrets(stack, out, err)
+
+
+def test_status_reads_the_egress_ip_from_the_network_stack(capsys, stack):
+    cloudformation = aws(stack, "cloudformation")
+    template = {"Resources": {"Topic": {"Type": "AWS::SNS::Topic", "Properties": {"TopicName": "cli-egress-test"}}},
+                "Outputs": {"EgressIp": {"Value": "203.0.113.7"}}}
+    cloudformation.create_stack(StackName="indstocks-relay-local-network", TemplateBody=json.dumps(template))
+    try:
+        code, out, err = relay(capsys, stack, "status", "--no-broker")
+    finally:
+        cloudformation.delete_stack(StackName="indstocks-relay-local-network")
+    assert code == 0, out + err
+    assert "203.0.113.7 (stack indstocks-relay-local-network)" in out
+    assert "validity" not in out  # --no-broker
+
+
+def test_status_of_a_stage_with_nothing_in_it_says_what_is_missing(capsys, stack):
+    code, out, err = relay(capsys, stack, "status", stage="cli-empty")
+    assert code == 1, out + err
+    assert "MISSING: no parameter /indstocks-relay/cli-empty/indstocks-token" in out
+    assert "the orders table indstocks-relay-cli-empty-orders does not exist" in out
+
+
+def test_status_says_when_the_broker_rejects_the_token(capsys, stack):
+    stack.simulator.set_tokens(["some-other-token"])
+    try:
+        code, out, err = relay(capsys, stack, "status", "--broker-url", stack.simulator.url)
+    finally:
+        stack.simulator.set_tokens([stack.token])
+    assert code == 1
+    assert "REJECTED by INDstocks" in out
+    assert_no_secrets(stack, out, err)
+
+
+# --- test-alert and orders ------------------------------------------------------------------
+
+
+def test_test_alert_is_signed_and_places_exactly_one_order(capsys, stack):
+    stack.simulator.reset()
+    alert_id = f"cli-test-{time.monotonic_ns()}"
+    code, out, err = relay(capsys, stack, "test-alert", "--symbol", "SBIN", "--action", "buy", "--quantity", "1",
+                           "--exchange", "NSE", "--alert-id", alert_id)
+    assert code == 0, out + err
+    assert "HTTP 200: placed" in out and "order_id: EQ-" in out
+    [write] = stack.simulator.order_writes()
+    assert (write.json["security_id"], write.json["qty"], write.json["txn_type"]) == ("3045", 1, "BUY")
+    assert alert_id in write.json["remarks"]
+    assert_no_secrets(stack, out, err)
+
+
+def test_test_alert_with_a_wrong_secret_is_refused_and_nothing_is_sent(capsys, stack):
+    stack.simulator.reset()
+    code, out, err = relay(capsys, stack, "test-alert", "--secret", "not-the-webhook-secret")
+    assert code == 1
+    assert "HTTP 401: unauthorized" in out
+    assert stack.simulator.order_writes() == []
+
+
+def test_orders_lists_the_ledger_newest_first_and_filters_by_state(capsys, stack):
+    placed_id, rejected_id = f"cli-placed-{time.monotonic_ns()}", f"cli-rejected-{time.monotonic_ns()}"
+    assert relay(capsys, stack, "test-alert", "--alert-id", placed_id, "--quantity", "2")[0] == 0
+    stack.simulator.inject_fault("/order", "rms_reject")
+    code, out, _ = relay(capsys, stack, "test-alert", "--alert-id", rejected_id, "--action", "sell")
+    assert code == 1 and "HTTP 422: rejected" in out
+
+    code, out, err = relay(capsys, stack, "orders")
+    assert code == 0, err
+    lines = out.splitlines()
+    assert lines[0].split()[:3] == ["TIME", "(IST)", "ALERT"]
+    [rejected_line] = [line for line in lines if rejected_id in line]
+    [placed_line] = [line for line in lines if placed_id in line]
+    assert lines.index(rejected_line) < lines.index(placed_line)  # newest first
+    assert "NSE:SBIN" in placed_line and "BUY" in placed_line and " 2 " in placed_line and "placed" in placed_line
+    assert "EQ-" in placed_line
+    assert "SELL" in rejected_line and "rejected" in rejected_line
+    shown = datetime.strptime(placed_line[:19], "%Y-%m-%d %H:%M:%S").replace(tzinfo=cli.IST)
+    assert abs(shown.timestamp() - time.time()) < 120  # the time is shown in IST
+
+    code, out, _ = relay(capsys, stack, "orders", "--status", "rejected")
+    assert code == 0 and rejected_id in out and placed_id not in out
+    code, out, _ = relay(capsys, stack, "orders", "--today", "--limit", "1")
+    assert code == 0 and rejected_id in out and placed_id not in out and "1 alert(s)" in out
+    code, out, _ = relay(capsys, stack, "orders", "--since", "10m", "--json")
+    items = json.loads(out)
+    assert {placed_id, rejected_id} <= {item["alert_id"] for item in items}
+    code, out, _ = relay(capsys, stack, "orders", "--since", "2000-01-01T09:00", "--status", "absent")
+    assert code == 0 and "no alerts" in out
+
+
+def test_status_shows_the_last_alert(capsys, stack):
+    alert_id = f"cli-last-{time.monotonic_ns()}"
+    assert relay(capsys, stack, "test-alert", "--alert-id", alert_id)[0] == 0
+    code, out, _ = relay(capsys, stack, "status", "--no-broker")
+    [line] = [line for line in out.splitlines() if "last alert" in line]
+    assert alert_id in line and "placed" in line and "IST" in line
+
+
+# --- paste-token and set-admin-key ------------------------------------------------------------
+
+
+def test_paste_token_stores_the_new_token_through_the_relay(capsys, stack, monkeypatch):
+    new_token = f"tok-cli-{time.monotonic_ns()}"
+    stack.simulator.add_token(new_token)
+    ssm = aws(stack, "ssm")
+
+    code, out, err = relay(capsys, stack, "paste-token", "--admin-key", "wrong-admin-key-0000",
+                           stdin=new_token + "\n", monkeypatch=monkeypatch)
+    assert code == 1 and "NOT stored (HTTP 401)" in err
+    assert ssm.get_parameter(Name=SETTINGS.token_parameter, WithDecryption=True)["Parameter"]["Value"] == stack.token
+
+    monkeypatch.setenv("RELAY_ADMIN_KEY", stack.admin_key)
+    code, out, err = relay(capsys, stack, "paste-token", stdin=new_token + "\n", monkeypatch=monkeypatch)
+    assert code == 0, out + err
+    assert "Token stored for Demo Trader" in out and "IST" in out
+    assert ssm.get_parameter(Name=SETTINGS.token_parameter, WithDecryption=True)["Parameter"]["Value"] == new_token
+    assert new_token not in out + err
+    assert_no_secrets(stack, out, err)
+
+
+def test_paste_token_refuses_plain_http_to_a_remote_host(capsys, stack, monkeypatch):
+    code, out, err = relay(capsys, stack, "paste-token", "--admin-key", "x" * 16, url="http://relay.example.com/api",
+                           stdin="tok\n", monkeypatch=monkeypatch)
+    assert_one_line_error(code, out, err, "plain http")
+
+
+def test_set_admin_key_stores_a_verifiable_hash(capsys, stack, monkeypatch):
+    ssm = aws(stack, "ssm")
+    name = SETTINGS.admin_key_parameter
+    new_key = f"new-admin-key-{time.monotonic_ns()}"
+    try:
+        code, out, err = relay(capsys, stack, "set-admin-key", stdin=new_key + "\n", monkeypatch=monkeypatch)
+        assert code == 0, out + err
+        parameter = ssm.get_parameter(Name=name, WithDecryption=True)["Parameter"]
+        assert parameter["Type"] == "SecureString"
+        assert verify_admin_key(new_key, parameter["Value"]) and new_key not in parameter["Value"]
+        assert name in out and new_key not in out + err
+
+        code, out, err = relay(capsys, stack, "set-admin-key", stdin="short\n", monkeypatch=monkeypatch)
+        assert_one_line_error(code, out, err, "at least 12 characters")
+        assert ssm.get_parameter(Name=name, WithDecryption=True)["Parameter"]["Value"] == parameter["Value"]
+    finally:  # leave the stack's admin key in place for the other tests
+        ssm.put_parameter(Name=name, Value=hash_admin_key(stack.admin_key), Type="SecureString", Overwrite=True)
+
+
+# --- clear errors ---------------------------------------------------------------------------------
+
+
+def test_unreachable_aws_endpoint_is_one_line_and_exit_2(capsys, stack, monkeypatch):
+    dead = f"http://127.0.0.1:{free_port()}"
+    for command, service in ((["status"], "ssm"), (["orders"], "dynamodb"), (["logs"], "logs"),
+                             (["set-admin-key"], "ssm"), (["test-alert"], "ssm")):
+        code, out, err = relay(capsys, stack, *command, endpoint=dead, stdin="an-admin-key-long-enough\n",
+                               monkeypatch=monkeypatch)
+        assert_one_line_error(code, out, err, f"cannot reach {service} at {dead}")
+
+
+def test_missing_table_url_and_relay_are_one_line_and_exit_2(capsys, stack):
+    assert_one_line_error(*relay(capsys, stack, "orders", stage="cli-empty"),
+                          "orders table indstocks-relay-cli-empty-orders does not exist")
+    assert_one_line_error(*run(capsys, "test-alert", endpoint=stack.moto_url), "no relay URL", "--url")
+    dead = f"http://127.0.0.1:{free_port()}"
+    assert_one_line_error(*relay(capsys, stack, "test-alert", url=dead), "cannot reach the relay", dead)
+    assert_one_line_error(*relay(capsys, stack, "test-alert", stage="cli-empty"), "/indstocks-relay/cli-empty/webhook-secret")
+    assert_one_line_error(*relay(capsys, stack, "test-alert", "--yes", url="not a url"), "not an http(s) URL")
+
+
+def test_a_remote_test_alert_needs_yes(capsys, stack):
+    assert_one_line_error(*relay(capsys, stack, "test-alert", url="https://relay.example.com/api"), "without --yes")
+
+
+def test_missing_aws_credentials_are_one_line_and_exit_2(capsys, stack, monkeypatch, tmp_path):
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    assert_one_line_error(*relay(capsys, stack, "orders"), "no AWS credentials")
+    assert_one_line_error(*relay(capsys, stack, "status", "--profile", "no-such-profile"), "no-such-profile")
+
+
+# --- logs -------------------------------------------------------------------------------------------
+
+
+def test_log_queries_cover_the_documented_names_and_stay_single_line_commands():
+    assert {"rejections", "today", "unknown", "slow", "auth", "token"} <= set(LOG_QUERIES)
+    for name, text in LOG_QUERIES.items():
+        lines = text.splitlines()
+        assert all(line.startswith("| ") for line in lines[1:]), name
+        assert "secret" not in text and "admin_key" not in text
+    assert log_group_prefix("prod") == "/aws/lambda/indstocks-relay-prod"
+    assert is_stage_log_group("/aws/lambda/indstocks-relay-prod-order_sweep", "prod")
+    assert not is_stage_log_group("/aws/lambda/indstocks-relay-prod2", "prod")
+
+
+def test_logs_show_query_needs_no_aws(capsys):
+    code, out, err = run(capsys, "logs", "--query", "rejections", "--show-query", endpoint="http://127.0.0.1:9")
+    assert code == 0 and LOG_QUERIES["rejections"] in out and "/aws/lambda/indstocks-relay-local*" in out
+
+
+def test_logs_runs_insights_queries_as_far_as_moto_goes(capsys, stack):
+    code, out, err = relay(capsys, stack, "logs", stage="cli-nologs")
+    assert_one_line_error(code, out, err, "no log groups /aws/lambda/indstocks-relay-cli-nologs*")
+
+    logs = aws(stack, "logs")
+    group = "/aws/lambda/indstocks-relay-local"
+    logs.create_log_group(logGroupName=group)
+    logs.create_log_stream(logGroupName=group, logStreamName="cli")
+    now_ms = int(time.time() * 1000)
+    lines = [{"event": "alert", "outcome": "rejected", "alert_id": "cli-log-1"}, {"event": "alert", "outcome": "placed"}]
+    logs.put_log_events(logGroupName=group, logStreamName="cli",
+                        logEvents=[{"timestamp": now_ms - 1000 + i, "message": json.dumps(line)} for i, line in enumerate(lines)])
+    try:
+        for name in LOG_QUERIES:  # every query text is accepted and runs to completion
+            code, out, err = relay(capsys, stack, "logs", "--query", name, "--since", "1h")
+            assert code == 0, (name, err)
+            assert out.startswith(f"{name}: ") and "1 log group(s)" in out
+        code, out, err = relay(capsys, stack, "logs", "--query", "errors", "--since", "1h")
+        assert "@timestamp" in out and "@logStream" in out and "2 result(s)" in out  # moto ignores filters
+        code, out, err = relay(capsys, stack, "logs", "--since", "1s")  # both lines are older than that
+        assert code == 0 and "no matching log lines" in out
+    finally:
+        logs.delete_log_group(logGroupName=group)
+
+
+# --- helpers -----------------------------------------------------------------------------------------
+
+
+def test_cli_states_are_the_ledger_states():
+    assert set(cli.STATES) == {state.value for state in State}
+
+
+def test_since_accepts_durations_today_and_ist_times():
+    now = datetime(2026, 11, 25, 6, 0, tzinfo=UTC).timestamp()  # 11:30 IST
+    assert cli.parse_since("2h", now) == now - 7200
+    assert cli.parse_since("30m", now) == now - 1800
+    assert cli.parse_since("today", now) == datetime(2026, 11, 24, 18, 30, tzinfo=UTC).timestamp()
+    assert cli.parse_since("2026-11-25T09:00", now) == datetime(2026, 11, 25, 3, 30, tzinfo=UTC).timestamp()
+    assert cli.parse_since("2026-11-25T09:00Z", now) == datetime(2026, 11, 25, 9, 0, tzinfo=UTC).timestamp()
+    with pytest.raises(Exception, match="neither a duration"):
+        cli.parse_since("yesterday-ish", now)
+
+
+def test_usage_errors_exit_2_without_a_traceback(capsys):
+    assert cli.main(["orders", "--since", "soon"]) == 2
+    assert cli.main(["orders", "--status", "bogus"]) == 2
+    assert cli.main([]) == 2
+    assert "Traceback" not in capsys.readouterr().err
+
+
+# --- the real command --------------------------------------------------------------------------------
+
+
+def test_python_m_relay_cli_as_a_subprocess(stack):
+    env = {key: value for key, value in os.environ.items() if key not in ("AWS_ENDPOINT_URL", "RELAY_URL", "AWS_PROFILE")}
+    base = [sys.executable, "-m", "relay_cli", "--stage", "local", "--region", REGION, "--endpoint-url", stack.moto_url]
+    done = subprocess.run([*base, "status", "--url", stack.relay_url, "--broker-url", stack.simulator.url],
+                          cwd=REPO, env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "valid: Demo Trader" in done.stdout and "age" in done.stdout
+    assert_no_secrets(stack, done.stdout, done.stderr)
+
+    dead = f"http://127.0.0.1:{free_port()}"
+    done = subprocess.run([*base[:-1], dead, "orders"], cwd=REPO, env=env, capture_output=True, text=True, timeout=60)
+    assert_one_line_error(done.returncode, done.stdout, done.stderr, "cannot reach dynamodb")
