@@ -1,0 +1,199 @@
+"""Build the app stack's CloudFormation template, offline: `python -m infra.build --stage prod`.
+
+`chalice package` writes deployment.zip and sam.json; this script then adds what Chalice cannot
+express (its docs' merge-template idea, done in code so the additions are computed once for
+every function):
+
+- VpcConfig from the network stack's exports on EVERY function: all of them talk to INDstocks
+  (orders, token generation, profile checks), so all must leave through the static IP;
+- explicit log groups with 30-day retention for every function and for API access logs (this is
+  also the fix for Chalice issue 2079, whose generated log-group name points at a missing logical
+  id);
+- the TradingView allowlist as the REST API resource policy (POST /webhook only from
+  TradingView's four senders; /token and the rest stay reachable);
+- stage throttling and access logs without bodies; reserved concurrency;
+- the DynamoDB state and orders tables (TTL, point-in-time recovery), the SNS alerts topic;
+- alarms (unknown/absent orders, rejections, stale token, API 5xx, Lambda errors/throttles);
+- the saved Logs Insights queries the `relay logs` command runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from relay_cli.queries import LOG_QUERIES  # noqa: E402 - the one place the query texts live
+
+TRADINGVIEW_IPS = ["52.89.214.238/32", "34.212.75.30/32", "54.218.53.128/32", "52.32.178.7/32"]
+LOG_RETENTION_DAYS = 30
+
+
+def _import(stage: str, name: str) -> dict[str, Any]:
+    return {"Fn::ImportValue": f"indstocks-relay-{stage}-{name}"}
+
+
+def package(stage: str, out: Path) -> dict[str, Any]:
+    env = {**os.environ, "AWS_DEFAULT_REGION": os.environ.get("AWS_DEFAULT_REGION", "ap-south-1")}
+    chalice = str(Path(sys.executable).with_name("chalice"))
+    subprocess.run([chalice, "package", "--stage", stage, str(out)], cwd=REPO, env=env, check=True,  # noqa: S603
+                   stdout=subprocess.DEVNULL)
+    return json.loads((out / "sam.json").read_text())
+
+
+def tables(stage: str) -> dict[str, Any]:
+    common = {
+        "BillingMode": "PAY_PER_REQUEST",
+        "PointInTimeRecoverySpecification": {"PointInTimeRecoveryEnabled": True},
+        "SSESpecification": {"SSEEnabled": True},
+        "TimeToLiveSpecification": {"AttributeName": "expires_at", "Enabled": True},
+    }
+    index = lambda name, partition: {  # noqa: E731
+        "IndexName": name,
+        "KeySchema": [{"AttributeName": partition, "KeyType": "HASH"}, {"AttributeName": "received_at", "KeyType": "RANGE"}],
+        "Projection": {"ProjectionType": "ALL"},
+    }
+    return {
+        "StateTable": {"Type": "AWS::DynamoDB::Table", "DeletionPolicy": "Retain", "UpdateReplacePolicy": "Retain",
+                       "Properties": {**common, "TableName": f"indstocks-relay-{stage}-state",
+                                      "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}],
+                                      "AttributeDefinitions": [{"AttributeName": "pk", "AttributeType": "S"}]}},
+        "OrdersTable": {"Type": "AWS::DynamoDB::Table", "DeletionPolicy": "Retain", "UpdateReplacePolicy": "Retain",
+                        "Properties": {**common, "TableName": f"indstocks-relay-{stage}-orders",
+                                       "KeySchema": [{"AttributeName": "key", "KeyType": "HASH"}],
+                                       "AttributeDefinitions": [{"AttributeName": n, "AttributeType": "S"}
+                                                                for n in ("key", "journal", "open", "received_at")],
+                                       "GlobalSecondaryIndexes": [index("journal", "journal"), index("open", "open")]}},
+    }
+
+
+def alarm(name: str, description: str, metric: dict[str, Any], threshold: float, *, period: int = 300,
+          comparison: str = "GreaterThanOrEqualToThreshold") -> dict[str, Any]:
+    return {"Type": "AWS::CloudWatch::Alarm", "Properties": {
+        "AlarmName": name, "AlarmDescription": description, "ComparisonOperator": comparison,
+        "EvaluationPeriods": 1, "Threshold": threshold, "Period": period, "TreatMissingData": "notBreaching",
+        "AlarmActions": [{"Ref": "AlertsTopic"}], **metric,
+    }}
+
+
+def build(stage: str, out: Path, allowlist: list[str] | None) -> dict[str, Any]:
+    template = package(stage, out)
+    resources = template["Resources"]
+    functions = [name for name, res in resources.items() if res["Type"] == "AWS::Serverless::Function"]
+    prefix = f"indstocks-relay-{stage}"
+    token_page = {"Fn::Sub": "https://${RestAPI}.execute-api.${AWS::Region}.amazonaws.com/api/token"}
+
+    for name in functions:
+        props = resources[name]["Properties"]
+        props["VpcConfig"] = {
+            "SubnetIds": [_import(stage, "PrivateSubnetA"), _import(stage, "PrivateSubnetB")],
+            "SecurityGroupIds": [_import(stage, "LambdaSecurityGroup")],
+        }
+        props["Environment"]["Variables"].update({
+            "STATE_TABLE": {"Ref": "StateTable"}, "ORDERS_TABLE": {"Ref": "OrdersTable"},
+            "ALERTS_TOPIC_ARN": {"Ref": "AlertsTopic"}, "TOKEN_PAGE_URL": token_page,
+            "POWERTOOLS_METRICS_NAMESPACE": "IndstocksRelay",
+        })
+        # The webhook scales with alerts but stays bounded; schedules need exactly one at a time.
+        props["ReservedConcurrentExecutions"] = 10 if name == "APIHandler" else 1
+        resources[f"{name}LogGroup"] = {
+            "Type": "AWS::Logs::LogGroup", "DeletionPolicy": "Retain", "UpdateReplacePolicy": "Retain",
+            "Properties": {"LogGroupName": {"Fn::Sub": f"/aws/lambda/${{{name}}}"}, "RetentionInDays": LOG_RETENTION_DAYS},
+        }
+    resources.pop("ApiHandlerLogGroup", None)  # Chalice issue 2079: replaced by APIHandlerLogGroup above
+
+    api = resources["RestAPI"]["Properties"]
+    if allowlist:
+        api["DefinitionBody"]["x-amazon-apigateway-policy"] = {
+            "Version": "2012-10-17",
+            "Statement": [
+                {"Effect": "Allow", "Principal": "*", "Action": "execute-api:Invoke", "Resource": "execute-api:/*"},
+                {"Effect": "Deny", "Principal": "*", "Action": "execute-api:Invoke",
+                 "Resource": "execute-api:/*/POST/webhook", "Condition": {"NotIpAddress": {"aws:SourceIp": allowlist}}},
+            ],
+        }
+    api["MethodSettings"] = [{"ResourcePath": "/*", "HttpMethod": "*", "ThrottlingBurstLimit": 20,
+                              "ThrottlingRateLimit": 10, "MetricsEnabled": True, "DataTraceEnabled": False}]
+    api["AccessLogSetting"] = {
+        "DestinationArn": {"Fn::GetAtt": ["ApiAccessLogGroup", "Arn"]},
+        # Request metadata only: never bodies (the webhook body holds the secret).
+        "Format": json.dumps({"requestId": "$context.requestId", "ip": "$context.identity.sourceIp",
+                              "time": "$context.requestTime", "method": "$context.httpMethod",
+                              "path": "$context.resourcePath", "status": "$context.status",
+                              "latencyMs": "$context.responseLatency", "integrationMs": "$context.integrationLatency"}),
+    }
+    resources["ApiAccessLogGroup"] = {"Type": "AWS::Logs::LogGroup", "DeletionPolicy": "Retain",
+                                      "UpdateReplacePolicy": "Retain",
+                                      "Properties": {"LogGroupName": f"/aws/apigateway/{prefix}",
+                                                     "RetentionInDays": LOG_RETENTION_DAYS}}
+    resources.update(tables(stage))
+    resources["AlertsTopic"] = {"Type": "AWS::SNS::Topic", "Properties": {
+        "TopicName": f"{prefix}-alerts", "KmsMasterKeyId": "alias/aws/sns"}}
+
+    # Alarms: outcomes from the relay's JSON log lines, platform errors from AWS metrics.
+    outcomes = {"Unknown": "unknown", "Absent": "absent", "Rejected": "rejected"}
+    for label, outcome in outcomes.items():
+        resources[f"Orders{label}Filter"] = {"Type": "AWS::Logs::MetricFilter", "Properties": {
+            "LogGroupName": {"Ref": "APIHandlerLogGroup"} if outcome != "absent" else {"Ref": "OrderSweepLogGroup"},
+            "FilterPattern": f'{{ ($.event = "alert" || $.event = "notification") && $.outcome = "{outcome}" }}',
+            "MetricTransformations": [{"MetricName": f"LogOrders{label}", "MetricNamespace": "IndstocksRelay/Logs",
+                                       "MetricValue": "1", "DefaultValue": 0}]}}
+        threshold = 3 if outcome == "rejected" else 1
+        resources[f"Orders{label}Alarm"] = alarm(
+            f"{prefix}-orders-{outcome}", f"{label} orders: check the journal (relay orders --status {outcome})",
+            {"Namespace": "IndstocksRelay/Logs", "MetricName": f"LogOrders{label}", "Statistic": "Sum"}, threshold)
+    resources["TokenStaleFilter"] = {"Type": "AWS::Logs::MetricFilter", "Properties": {
+        "LogGroupName": {"Ref": "PremarketTokenCheckLogGroup"},
+        "FilterPattern": '{ $.event = "token_check" && $.healthy IS FALSE }',
+        "MetricTransformations": [{"MetricName": "TokenStale", "MetricNamespace": "IndstocksRelay/Logs",
+                                   "MetricValue": "1", "DefaultValue": 0}]}}
+    resources["TokenStaleAlarm"] = alarm(f"{prefix}-token-stale", "The INDstocks token is missing, rejected or stale before the open",
+                                         {"Namespace": "IndstocksRelay/Logs", "MetricName": "TokenStale", "Statistic": "Sum"}, 1, period=3600)
+    resources["Api5xxAlarm"] = alarm(f"{prefix}-api-5xx", "The relay answered 5xx",
+                                     {"Namespace": "AWS/ApiGateway", "MetricName": "5XXError", "Statistic": "Sum",
+                                      "Dimensions": [{"Name": "ApiName", "Value": "indstocks-relay"}]}, 1)
+    for name in functions:
+        for metric in ("Errors", "Throttles"):
+            resources[f"{name}{metric}Alarm"] = alarm(
+                {"Fn::Sub": f"{prefix}-${{{name}}}-{metric.lower()}"}, f"Lambda {metric.lower()}",
+                {"Namespace": "AWS/Lambda", "MetricName": metric, "Statistic": "Sum",
+                 "Dimensions": [{"Name": "FunctionName", "Value": {"Ref": name}}]}, 1)
+
+    for key, query in LOG_QUERIES.items():
+        logical = "Query" + "".join(part.capitalize() for part in key.replace("-", "_").split("_"))
+        resources[logical] = {"Type": "AWS::Logs::QueryDefinition", "Properties": {
+            "Name": f"{prefix}/{key}", "QueryString": query,
+            "LogGroupNames": [{"Ref": f"{name}LogGroup"} for name in functions]}}
+
+    template.setdefault("Outputs", {}).update({
+        "WebhookUrl": {"Value": {"Fn::Sub": "https://${RestAPI}.execute-api.${AWS::Region}.amazonaws.com/api/webhook"}},
+        "TokenPageUrl": {"Value": token_page},
+        "AlertsTopicArn": {"Value": {"Ref": "AlertsTopic"}},
+    })
+    (out / "sam.json").write_text(json.dumps(template, indent=2))
+    return template
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--stage", default="prod")
+    parser.add_argument("--out", default=None)
+    parser.add_argument("--allow-ips", default=",".join(TRADINGVIEW_IPS),
+                        help="comma-separated CIDRs allowed to POST /webhook; 'off' disables the allowlist")
+    options = parser.parse_args()
+    out = Path(options.out or REPO / "build" / options.stage)
+    out.mkdir(parents=True, exist_ok=True)
+    allowlist = None if options.allow_ips == "off" else options.allow_ips.split(",")
+    build(options.stage, out, allowlist)
+    print(f"built {out / 'sam.json'} and {out / 'deployment.zip'}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,151 @@
+"""The CloudFormation the relay deploys, checked offline: static egress IP retained, every
+function in the VPC, the TradingView allowlist, least privilege, retention, throttling, alarms,
+saved queries."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+
+from infra.build import TRADINGVIEW_IPS, build
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def app(tmp_path_factory):
+    out = tmp_path_factory.mktemp("prod")
+    return build("prod", out, TRADINGVIEW_IPS)
+
+
+@pytest.fixture(scope="module")
+def network():
+    return yaml.safe_load((REPO / "infra" / "network.yaml").read_text())
+
+
+def of_type(template, kind):
+    return {name: res for name, res in template["Resources"].items() if res["Type"] == kind}
+
+
+def test_one_retained_elastic_ip_behind_the_nat(network):
+    eip = network["Resources"]["EgressIp"]
+    assert eip["Type"] == "AWS::EC2::EIP"
+    assert eip["DeletionPolicy"] == "Retain" and eip["UpdateReplacePolicy"] == "Retain"
+    nat = network["Resources"]["NatGateway"]["Properties"]
+    assert nat["AllocationId"]["Fn::If"][1] == {"Fn::GetAtt": ["EgressIp", "AllocationId"]}
+    assert nat["AllocationId"]["Fn::If"][2] == {"Ref": "ExistingEipAllocationId"}
+    assert network["Resources"]["NatInstance"]["Properties"]["SourceDestCheck"] is False
+    assert network["Parameters"]["EgressMode"]["AllowedValues"] == ["nat-gateway", "nat-instance"]
+    assert network["Outputs"]["EgressIp"]["Export"]
+
+
+def test_lambda_security_group_has_no_ingress_and_https_out_only(network):
+    group = network["Resources"]["LambdaSecurityGroup"]["Properties"]
+    assert "SecurityGroupIngress" not in group
+    assert [(rule["IpProtocol"], rule["FromPort"], rule["ToPort"]) for rule in group["SecurityGroupEgress"]] == [("tcp", 443, 443)]
+
+
+def test_two_private_subnets_in_two_zones_route_through_the_nat(network):
+    resources = network["Resources"]
+    zones = [resources[name]["Properties"]["AvailabilityZone"]["Fn::Select"][0] for name in ("PrivateSubnetA", "PrivateSubnetB")]
+    assert zones == [0, 1]
+    route = resources["PrivateDefaultRoute"]["Properties"]
+    assert route["DestinationCidrBlock"] == "0.0.0.0/0" and "NatGatewayId" in route
+    assert resources["DynamoDbEndpoint"]["Properties"]["VpcEndpointType"] == "Gateway"
+
+
+def test_every_function_runs_in_the_vpc(app):
+    functions = of_type(app, "AWS::Serverless::Function")
+    assert set(functions) == {"APIHandler", "MorningTokenRotation", "PremarketTokenCheck", "OrderSweep"}
+    for function in functions.values():
+        vpc = function["Properties"]["VpcConfig"]
+        assert vpc["SubnetIds"] == [{"Fn::ImportValue": "indstocks-relay-prod-PrivateSubnetA"},
+                                    {"Fn::ImportValue": "indstocks-relay-prod-PrivateSubnetB"}]
+        assert vpc["SecurityGroupIds"] == [{"Fn::ImportValue": "indstocks-relay-prod-LambdaSecurityGroup"}]
+        assert function["Properties"]["ReservedConcurrentExecutions"] >= 1
+
+
+def test_webhook_only_from_tradingview_while_token_stays_open(app):
+    policy = app["Resources"]["RestAPI"]["Properties"]["DefinitionBody"]["x-amazon-apigateway-policy"]
+    allow, deny = policy["Statement"]
+    assert allow["Effect"] == "Allow" and allow["Resource"] == "execute-api:/*"
+    assert deny["Effect"] == "Deny" and deny["Resource"] == "execute-api:/*/POST/webhook"
+    assert deny["Condition"]["NotIpAddress"]["aws:SourceIp"] == [
+        "52.89.214.238/32", "34.212.75.30/32", "54.218.53.128/32", "52.32.178.7/32"]
+
+
+def test_allowlist_can_be_turned_off(tmp_path):
+    template = build("dev", tmp_path, None)
+    assert "x-amazon-apigateway-policy" not in template["Resources"]["RestAPI"]["Properties"]["DefinitionBody"]
+
+
+def test_regional_endpoint_throttling_and_bodiless_access_logs(app):
+    api = app["Resources"]["RestAPI"]["Properties"]
+    assert api["EndpointConfiguration"] == "REGIONAL" or api["EndpointConfiguration"]["Type"] == "REGIONAL"
+    [settings] = api["MethodSettings"]
+    assert settings["ThrottlingRateLimit"] > 0 and settings["ThrottlingBurstLimit"] > 0
+    assert settings["DataTraceEnabled"] is False
+    assert "requestBody" not in api["AccessLogSetting"]["Format"] and "$context.requestId" in api["AccessLogSetting"]["Format"]
+
+
+def test_every_log_group_keeps_30_days(app):
+    groups = of_type(app, "AWS::Logs::LogGroup")
+    for function in of_type(app, "AWS::Serverless::Function"):
+        assert groups[f"{function}LogGroup"]["Properties"]["LogGroupName"] == {"Fn::Sub": f"/aws/lambda/${{{function}}}"}
+    assert "ApiHandlerLogGroup" not in app["Resources"]  # Chalice issue 2079's broken name is gone
+    assert {group["Properties"]["RetentionInDays"] for group in groups.values()} == {30}
+
+
+def test_tables_topic_alarms_and_saved_queries(app):
+    tables = of_type(app, "AWS::DynamoDB::Table")
+    assert {t["Properties"]["TableName"] for t in tables.values()} == {"indstocks-relay-prod-state", "indstocks-relay-prod-orders"}
+    for table in tables.values():
+        assert table["Properties"]["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"] is True
+        assert table["Properties"]["TimeToLiveSpecification"] == {"AttributeName": "expires_at", "Enabled": True}
+    assert of_type(app, "AWS::SNS::Topic")
+    alarms = of_type(app, "AWS::CloudWatch::Alarm")
+    for expected in ("OrdersUnknownAlarm", "OrdersAbsentAlarm", "OrdersRejectedAlarm", "TokenStaleAlarm", "Api5xxAlarm",
+                     "APIHandlerErrorsAlarm", "APIHandlerThrottlesAlarm"):
+        assert expected in alarms
+    queries = {q["Properties"]["Name"] for q in of_type(app, "AWS::Logs::QueryDefinition").values()}
+    for name in ("today", "rejections", "unknown", "slow", "auth", "token"):
+        assert f"indstocks-relay-prod/{name}" in queries
+
+
+def test_functions_know_their_tables_and_topic(app):
+    variables = app["Resources"]["APIHandler"]["Properties"]["Environment"]["Variables"]
+    assert variables["STATE_TABLE"] == {"Ref": "StateTable"} and variables["ORDERS_TABLE"] == {"Ref": "OrdersTable"}
+    assert variables["ALERTS_TOPIC_ARN"] == {"Ref": "AlertsTopic"}
+
+
+@pytest.mark.parametrize("stage", ["dev", "prod"])
+def test_policies_have_no_wildcard_ssm_or_dynamodb_resources(stage):
+    policy = json.loads((REPO / ".chalice" / f"policy-{stage}.json").read_text())
+    for statement in policy["Statement"]:
+        resources = statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
+        services = {action.split(":")[0] for action in statement["Action"]}
+        if services & {"ssm", "dynamodb", "sns", "logs"}:
+            assert all(resource != "*" for resource in resources), statement
+            assert all(f"indstocks-relay/{stage}/" in r or f"indstocks-relay-{stage}-" in r for r in resources), statement
+        if "*" in resources:
+            assert services == {"ec2"}, statement  # only the VPC network-interface actions
+
+
+def test_the_app_uses_the_hand_written_policy(app):
+    config = json.loads((REPO / ".chalice" / "config.json").read_text())
+    assert config["autogen_policy"] is False
+    roles = of_type(app, "AWS::IAM::Role")
+    assert roles
+    for role in roles.values():
+        statements = [s for p in role["Properties"]["Policies"] for s in p["PolicyDocument"]["Statement"]]
+        assert not any(s.get("Resource") == "*" and any(a.startswith(("ssm:", "dynamodb:")) for a in s["Action"])
+                       for s in statements)
+
+
+def test_packaging_interpreter_decides_the_runtime(app):
+    runtime = app["Resources"]["APIHandler"]["Properties"]["Runtime"]
+    assert runtime.startswith("python3.")
+    assert app["Resources"]["APIHandler"]["Properties"]["Architectures"] == ["x86_64"]
