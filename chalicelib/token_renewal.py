@@ -115,6 +115,12 @@ class TokenService:
         meta = {key: value for key, value in stored.as_dict().items() if key != "status"}
         self._parameters.put_plain(_meta_name(self.settings.token_parameter), json.dumps(meta))
         self._tokens.forget()  # the very next order in this process uses the new token
+        self._notifier.warn(
+            "INDstocks token renewed",
+            f"A new INDstocks token for {stored.account_name} was stored ({source}); "
+            f"it expires {stored.as_dict()['expires_at_ist']}.",
+            outcome="token_renewed",
+        )
         logger.info(
             "token stored",
             extra={"event": "token", "outcome": "stored", "source": source, "user_id": stored.user_id,

@@ -13,7 +13,7 @@ warnings sent to the trader log `event = "notification"`; the minute sweep logs 
 from __future__ import annotations
 
 # An alert slower than this (ms, alert in → answer out) counts as slow; TradingView gives up at 3 s.
-SLOW_ALERT_MS = 1000
+SLOW_ALERT_MS = 1500
 
 _ALERT_FIELDS = "@timestamp, outcome, alert_id, symbol, side, qty, order_type, status_code, order_id, latency_ms"
 
@@ -50,7 +50,7 @@ LOG_QUERIES: dict[str, str] = {
 | limit 200""",
     # The daily token: stored, rotated, checked, missing, rejected, stale.
     "token": """fields @timestamp, event, outcome, source, healthy, reason, age_hours, expires_at, user_id
-| filter event in ["token", "token_check"] or (event = "notification" and outcome in ["token_stale", "rotation_failed"]) or (event = "alert" and outcome in ["token_unavailable", "token_invalid"])
+| filter event in ["token", "token_check"] or (event = "notification" and outcome in ["token_renewed", "token_stale", "rotation_failed"]) or (event = "alert" and outcome in ["token_unavailable", "token_invalid"])
 | sort @timestamp desc
 | limit 200""",
     # Errors of any kind, including Lambda's own (timeouts, crashes).

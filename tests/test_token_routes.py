@@ -281,3 +281,10 @@ def test_check_warns_when_the_token_is_old(stack, topic):
     health = renewal.check(time.time() + 21 * 3600)
     assert health.healthy is False and "hours old" in health.reason and health.notified
     assert len(topic()) == 1
+
+
+def test_a_stored_token_is_announced(stack, topic):
+    stack.simulator.add_token(NEW_TOKEN)
+    assert post_json(stack, "/token", {"admin_key": SEEDED_ADMIN_KEY, "token": NEW_TOKEN}).status_code == 200
+    [message] = topic()
+    assert "Demo Trader" in message and "IST" in message and NEW_TOKEN not in message
