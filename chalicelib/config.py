@@ -72,42 +72,9 @@ class Settings(BaseModel):
     broker_idle_reset_seconds: int = Field(default=240, ge=0, le=3600)
 
 
-_ENV_NAMES = {
-    "stage": "RELAY_STAGE",
-    "indstocks_base_url": "INDSTOCKS_BASE_URL",
-    "token_parameter": "TOKEN_PARAMETER",
-    "webhook_secret_parameter": "WEBHOOK_SECRET_PARAMETER",
-    "admin_key_parameter": "ADMIN_KEY_PARAMETER",
-    "client_id_parameter": "CLIENT_ID_PARAMETER",
-    "mpin_parameter": "MPIN_PARAMETER",
-    "totp_secret_parameter": "TOTP_SECRET_PARAMETER",
-    "state_table": "STATE_TABLE",
-    "orders_table": "ORDERS_TABLE",
-    "order_retention_days": "ORDER_RETENTION_DAYS",
-    "max_alert_age_seconds": "MAX_ALERT_AGE_SECONDS",
-    "pacing_max_wait_seconds": "PACING_MAX_WAIT_SECONDS",
-    "order_settle_seconds": "ORDER_SETTLE_SECONDS",
-    "reconcile_attempts": "RECONCILE_ATTEMPTS",
-    "reconcile_interval_seconds": "RECONCILE_INTERVAL_SECONDS",
-    "alerts_topic_arn": "ALERTS_TOPIC_ARN",
-    "telegram_bot_token_parameter": "TELEGRAM_BOT_TOKEN_PARAMETER",
-    "telegram_chat_id_parameter": "TELEGRAM_CHAT_ID_PARAMETER",
-    "telegram_api_url": "TELEGRAM_API_URL",
-    "notify_outcomes": "NOTIFY_OUTCOMES",
-    "token_page_url": "TOKEN_PAGE_URL",
-    "token_stale_hours": "TOKEN_STALE_HOURS",
-    "broker_connect_timeout": "BROKER_CONNECT_TIMEOUT",
-    "broker_read_timeout": "BROKER_READ_TIMEOUT",
-    "instruments_timeout": "INSTRUMENTS_TIMEOUT",
-    "instruments_cache_dir": "INSTRUMENTS_CACHE_DIR",
-    "token_cache_seconds": "TOKEN_CACHE_SECONDS",
-    "secret_cache_seconds": "SECRET_CACHE_SECONDS",
-    "sl_m_protection_pct": "SL_M_PROTECTION_PCT",
-    "signature_max_age_seconds": "SIGNATURE_MAX_AGE_SECONDS",
-    "nse_algo_id": "NSE_ALGO_ID",
-    "bse_algo_id": "BSE_ALGO_ID",
-    "broker_idle_reset_seconds": "BROKER_IDLE_RESET_SECONDS",
-}
+# Each setting comes from the environment variable of its name in upper case (TOKEN_PARAMETER,
+# MAX_ALERT_AGE_SECONDS, …); only the stage has a name of its own.
+_ENV_NAMES = {field: field.upper() for field in Settings.model_fields} | {"stage": "RELAY_STAGE"}
 
 
 def settings_from_env(environ: dict[str, str] | os._Environ[str] = os.environ) -> Settings:
