@@ -215,3 +215,23 @@ def test_no_secret_or_token_in_any_ledger_item(stack):
     dump = json.dumps(ledger_items())
     assert len(ledger_items()) == 3
     assert SEEDED_SECRET not in dump and SEEDED_TOKEN not in dump and SEEDED_ADMIN_KEY not in dump
+
+
+def test_a_placed_item_records_the_decision_and_expires_in_seven_days(stack):
+    response = stack.post(stack.alert(alert_id="rec-1", quantity=3, order_type="LIMIT", price="812.35"))
+    recorded = item("id:rec-1")
+    assert recorded["state"] == "placed"
+    assert (recorded["symbol"], recorded["side"], recorded["qty"], recorded["order_type"]) == ("SBIN", "BUY", "3", "LIMIT")
+    assert recorded["order_id"] == response.json_body["order_id"]
+    assert recorded["remarks"] == response.json_body["remarks"] and recorded["remarks"].startswith("tvr:rec-1:")
+    assert json.loads(recorded["request"])["limit_price"] == 812.35
+    assert float(recorded["latency_ms"]) >= 0 and recorded["received_at"]
+    expires = int(recorded["expires_at"]) - float(recorded["received_epoch"])
+    assert 7 * 86400 - 5 <= expires <= 7 * 86400 + 5
+
+
+def test_rejected_item_keeps_the_brokers_message(stack):
+    stack.simulator.inject_fault("/order", "rms_reject")
+    stack.post(stack.alert(alert_id="rec-2"))
+    recorded = item("id:rec-2")
+    assert recorded["state"] == "rejected" and recorded["message"].startswith("RMS:")
