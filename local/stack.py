@@ -150,6 +150,9 @@ class LocalStack:
 
         from moto.server import ThreadedMotoServer
 
+        from local.moto_atomic import make_dynamodb_writes_atomic
+
+        make_dynamodb_writes_atomic()  # concurrent alerts must race the way they do on DynamoDB
         logging.getLogger("werkzeug").setLevel(logging.ERROR)  # no access log lines for AWS calls
         port = free_port()
         self._moto = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)

@@ -72,7 +72,9 @@ def aws() -> Iterator[None]:
     from moto import mock_aws
 
     from chalicelib import services
+    from local.moto_atomic import make_dynamodb_writes_atomic
 
+    make_dynamodb_writes_atomic()  # the test threads race like Lambda instances do
     services.reset()
     with mock_aws():
         yield
