@@ -9,6 +9,10 @@ through explicit states:
     received → failed                       (nothing was sent; the alert may be sent again)
     received → rejected                     (stale, unknown symbol, …: never sent)
 
+Only one caller may move an item into `sent`: the move is conditional on the state it leaves,
+so a sweep delivered twice (EventBridge delivers at least once) cannot send a queued alert twice.
+An item left `received` by an invocation that died before sending is found by the sweep.
+
 Items carry what a trader needs to review a decision, never the secret or the token, and
 expire (DynamoDB TTL) after ORDER_RETENTION_DAYS.
 """
@@ -44,8 +48,9 @@ class State(str, Enum):
     FAILED = "failed"
 
 
-# Items the sweep must still look at (sparse index membership).
-OPEN_STATES = {State.QUEUED, State.SENT, State.UNKNOWN}
+# Items the sweep must still look at (sparse index membership). `received` is open so that an
+# invocation that dies between the claim and the send leaves an item the sweep can settle.
+OPEN_STATES = {State.RECEIVED, State.QUEUED, State.SENT, State.UNKNOWN}
 
 
 def ledger_key(alert: Alert) -> str:
@@ -114,6 +119,7 @@ class Ledger(DynamoTable):
             **alert.summary(),
             **({"alert_time": alert.time.isoformat()} if alert.time else {}),
             **{name: value for name, value in fields.items() if value is not None},
+            **({"open": "open"} if state in OPEN_STATES else {}),
         }
         try:
             self._call(
@@ -129,11 +135,15 @@ class Ledger(DynamoTable):
 
     # --- moving through states -------------------------------------------------------------
 
-    def update(self, key: str, state: State | None, now: float, *, still_open: bool | None = None, **fields: Any) -> None:
-        """Move the item to `state` (None: keep it) and record fields.
+    def update(
+        self, key: str, state: State | None, now: float, *, still_open: bool | None = None,
+        expect: State | None = None, **fields: Any,
+    ) -> bool:
+        """Move the item to `state` (None: keep it) and record fields; False when `expect` is given
+        and the item is no longer in that state (somebody else moved it first).
 
-        An item stays in the sweep's sparse index while it is open: queued, sent or unknown, and
-        placed until the broker reports a terminal status.
+        An item stays in the sweep's sparse index while it is open: received, queued, sent or
+        unknown, and placed until the broker reports a terminal status.
         """
         values = {"updated_at": _iso(now), **{k: v for k, v in fields.items() if v is not None}}
         if state is not None:
@@ -149,8 +159,21 @@ class Ledger(DynamoTable):
         elif still_open is False:
             expression += " REMOVE #open"
             names["#open"] = "open"
-        self._call("update_item", Key={"key": {"S": key}}, UpdateExpression=expression,
-                   ExpressionAttributeNames=names, ExpressionAttributeValues=attrs)
+        condition: dict[str, str] = {}
+        if expect is not None:
+            names["#expected"], attrs[":expected"] = "state", {"S": expect.value}
+            condition["ConditionExpression"] = "#expected = :expected"
+        try:
+            self._call("update_item", Key={"key": {"S": key}}, UpdateExpression=expression,
+                       ExpressionAttributeNames=names, ExpressionAttributeValues=attrs, **condition)
+        except ClientError:  # only a failed condition reaches here (see DynamoTable._call)
+            return False
+        return True
+
+    def begin_send(self, key: str, expect: State, now: float, **fields: Any) -> bool:
+        """Mark the item `sent` before its one write; False when it has left `expect` (another
+        invocation sent or settled it), and then the caller must not write."""
+        return self.update(key, State.SENT, now, expect=expect, sent_epoch=round(now, 3), **fields)
 
     # --- reading ---------------------------------------------------------------------------
 

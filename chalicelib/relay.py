@@ -135,20 +135,29 @@ class Relay:
         request = {"endpoint": write.path, "request": json.dumps(write.body), "remarks": write.body["remarks"],
                    "security_id": instrument.security_id}
 
-        if not self.pacer.wait_for_slot():
+        slot = self.pacer.reserve()
+        if slot is None:
             self.ledger.update(key, State.QUEUED, now, **request)
             return Answer(202, {"status": "queued", "key": key, "remarks": write.body["remarks"],
                                 "message": "over the order pace; the sweep will send it within a minute"})
-        result = self.send_recorded(key, token, write, trail, extra=request)
+        result = self.send_recorded(key, token, write, State.RECEIVED, slot, trail, extra=request)
+        if result is None:  # settled elsewhere while this invocation waited: never write twice
+            return _duplicate(Claim(key, False, self.ledger.get(key)))
         return _answer(result, write)
 
     def send_recorded(
-        self, key: str, token: str, write: OrderWrite, trail: _Trail | None = None, extra: dict[str, Any] | None = None
-    ) -> WriteResult:
-        """Mark the item sent, write once, reconcile an unknown outcome, record the result."""
+        self, key: str, token: str, write: OrderWrite, expect: State, slot: float,
+        trail: _Trail | None = None, extra: dict[str, Any] | None = None,
+    ) -> WriteResult | None:
+        """Mark the item sent (only if it is still in `expect`), write once in its pacing slot,
+        reconcile an unknown outcome, record the result. None: another invocation had already
+        moved the item, and nothing was written."""
         trail = trail or _Trail({"key": key})
-        sent_at = time.time()
-        self.ledger.update(key, State.SENT, sent_at, sent_epoch=round(sent_at, 3), **(extra or {}))
+        if not self.ledger.begin_send(key, expect, time.time(), **(extra or {})):
+            trail.note(send_skipped=f"no longer {expect.value}")
+            return None
+        # The wait comes after the mark so that the write follows its slot as closely as possible.
+        self.pacer.wait_for(slot)
         result = self._send_once(token, write, trail)
         if result.outcome is Outcome.UNKNOWN:
             result = self._reconcile_now(token, write, result, trail)
@@ -198,6 +207,7 @@ class Relay:
             fresh = self.tokens.reread()
             if fresh != token:
                 trail.note(token_reread=True)
+                self.pacer.wait_for()  # a second write needs its own slot
                 result = self._timed_place(fresh, write, trail)
         return result
 

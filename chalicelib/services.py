@@ -83,7 +83,7 @@ def build(settings: Settings) -> Services:
         admin=AdminGuard(parameters, settings.admin_key_parameter, state),
         notifier=notifier,
         ledger=ledger,
-        sweeper=Sweeper(relay, ledger, notifier, settings.order_settle_seconds,
+        sweeper=Sweeper(relay, ledger, state, notifier, settings.order_settle_seconds,
                         notify_outcomes=frozenset(filter(None, settings.notify_outcomes.split(",")))),
     )
 

@@ -91,6 +91,16 @@ class StateTable(DynamoTable):
             return False
         return True
 
+    def release(self, name: str, holder: str) -> None:
+        """Give the lock back early, only if this holder still has it."""
+        try:
+            self._call(
+                "delete_item", Key={"pk": {"S": f"lock#{name}"}},
+                ConditionExpression="holder = :holder", ExpressionAttributeValues={":holder": {"S": holder}},
+            )
+        except ClientError:
+            pass  # it expired and somebody else holds it now: theirs to release
+
     # --- write pacing ---------------------------------------------------------------------------
 
     def reserve_slot(self, name: str, now: float, spacing: float) -> float:

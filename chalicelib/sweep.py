@@ -1,16 +1,21 @@
 """The minute sweep: resolves what the webhook could not, with one order-book read.
 
 - queued alerts (over the write pace) are sent, paced like any other write;
+- alerts left `received` by an invocation that died before sending are marked failed (nothing
+  was sent) and reported, for the trader to send again if still wanted;
 - sent/unknown alerts are looked up in the order book by their remarks tag: found → placed
   with the broker's order id; still missing after the settle time → absent, and reported;
 - placed orders are followed to a terminal broker status (fills, exchange rejections).
 
-Nothing is ever resent: an absent order is reported for the trader to decide.
+Nothing is ever resent: an absent order is reported for the trader to decide. One sweep runs at
+a time (a lock in the state table: EventBridge may deliver a schedule twice), and every move into
+`sent` is conditional besides, so even two sweeps could not send one alert twice.
 """
 
 from __future__ import annotations
 
 import json
+import secrets
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,12 +26,21 @@ from chalicelib.notify import Notifier
 from chalicelib.observability import logger
 from chalicelib.reconcile import find_order, order_by_id, progress
 from chalicelib.relay import Relay
+from chalicelib.state import StateTable
+
+# Longer than the webhook function can live (its timeout is 30 s): an item still `received` after
+# this was claimed by an invocation that died before its write.
+STUCK_AFTER_SECONDS = 120
+# Shorter than the schedule's minute, longer than the sweep function's 30 s timeout.
+SWEEP_LOCK_SECONDS = 50
 
 
 @dataclass
 class SweepReport:
     examined: int = 0
+    skipped: bool = False  # another sweep held the lock
     sent: list[str] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)
     reconciled: list[str] = field(default_factory=list)
     absent: list[str] = field(default_factory=list)
     finished: list[str] = field(default_factory=list)
@@ -41,17 +55,29 @@ class Sweeper:
         self,
         relay: Relay,
         ledger: Ledger,
+        state: StateTable,
         notifier: Notifier,
         settle_seconds: int,
         notify_outcomes: frozenset[str] = frozenset({"placed", "rejected", "unknown"}),
     ):
         self._relay = relay
         self._ledger = ledger
+        self._state = state
         self._notifier = notifier
         self._settle = settle_seconds
         self._notify_outcomes = notify_outcomes
 
     def run(self, now: float) -> SweepReport:
+        holder = secrets.token_hex(8)
+        if not self._state.acquire("sweep", now, SWEEP_LOCK_SECONDS, holder=holder):
+            logger.info("sweep skipped: another sweep is running", extra={"event": "sweep", "outcome": "busy"})
+            return SweepReport(skipped=True)
+        try:
+            return self._sweep(now)
+        finally:
+            self._state.release("sweep", holder)
+
+    def _sweep(self, now: float) -> SweepReport:
         report = SweepReport()
         items = self._ledger.open_items()
         report.examined = len(items)
@@ -83,11 +109,20 @@ class Sweeper:
         state = item.get("state")
         key = item["key"]
         request = json.loads(item["request"]) if item.get("request") else None
+        if state == State.RECEIVED.value:
+            if now - float(item.get("received_epoch") or now) >= STUCK_AFTER_SECONDS and self._ledger.update(
+                key, State.FAILED, now, expect=State.RECEIVED,
+                message="the relay stopped before sending it; nothing was placed",
+            ):
+                report.failed.append(key)
+                self._report(item, "failed", "was never sent: the relay stopped before sending it; nothing was placed")
+            return
         if state == State.QUEUED.value and request is not None:
-            if self._relay.pacer.wait_for_slot():
+            slot = self._relay.pacer.reserve()
+            if slot is not None:  # else it stays queued for the next sweep
                 write = OrderWrite(item["endpoint"], request)
-                self._relay.send_recorded(key, token, write)
-                report.sent.append(key)
+                if self._relay.send_recorded(key, token, write, State.QUEUED, slot) is not None:
+                    report.sent.append(key)
             return
         if state in (State.SENT.value, State.UNKNOWN.value):
             row = find_order(book, request) if request else None

@@ -13,7 +13,7 @@ import pytest
 
 from chalicelib import services
 from chalicelib.relay import IncomingAlert
-from tests.conftest import ORDERS_TABLE, SEEDED_ADMIN_KEY, SEEDED_SECRET, SEEDED_TOKEN
+from tests.conftest import ORDERS_TABLE, SEEDED_ADMIN_KEY, SEEDED_SECRET, SEEDED_TOKEN, STATE_TABLE
 
 
 def ledger_items():
@@ -156,6 +156,84 @@ def test_writes_over_the_pace_are_queued_then_sent_by_the_sweep(stack):
     run_sweep(stack)
     assert {item(f"id:q-{n}")["state"] for n in range(3)} == {"placed"}
     assert len(stack.simulator.order_writes()) == 3
+
+
+def queue_one(stack, alert_id):
+    """An alert over the pace: answered `queued`, left for the sweep."""
+    from chalicelib.pacing import WritePacer
+
+    relay = services.get().relay
+    relay.pacer = WritePacer(relay.pacer._state, max_wait_seconds=0.0)
+    stack.post(stack.alert(alert_id="pace-filler"))  # takes the free slot
+    assert stack.post(stack.alert(alert_id=alert_id)).json_body["status"] == "queued"
+    relay.pacer = WritePacer(relay.pacer._state, max_wait_seconds=10)
+    return f"id:{alert_id}"
+
+
+def writes_for(stack, key):
+    remarks = item(key)["remarks"]
+    return [w for w in stack.simulator.order_writes() if w.json.get("remarks") == remarks]
+
+
+def test_a_queued_alert_moves_into_sent_once_however_often_it_is_sent(stack):
+    from chalicelib.broker import OrderWrite
+    from chalicelib.ledger import State
+
+    key = queue_one(stack, "twice-1")
+    queued = item(key)
+    write = OrderWrite(queued["endpoint"], json.loads(queued["request"]))
+    relay = services.get().relay
+    first = relay.send_recorded(key, SEEDED_TOKEN, write, State.QUEUED, relay.pacer.reserve())
+    second = relay.send_recorded(key, SEEDED_TOKEN, write, State.QUEUED, relay.pacer.reserve())  # e.g. a sweep delivered twice
+    assert first is not None and first.order_id and second is None
+    assert len(writes_for(stack, key)) == 1
+    assert item(key)["state"] == "placed" and item(key)["order_id"] == first.order_id
+
+
+def test_two_sweeps_at_once_send_a_queued_alert_once(stack):
+    import threading
+
+    key = queue_one(stack, "twice-2")
+    start = threading.Barrier(2)
+
+    def sweep(_):
+        start.wait()
+        return run_sweep(stack)
+
+    with ThreadPoolExecutor(2) as pool:
+        reports = list(pool.map(sweep, range(2)))
+    assert sorted(r.sent for r in reports) == [[], [key]]
+    assert len(writes_for(stack, key)) == 1 and item(key)["state"] == "placed"
+
+
+def test_a_sweep_that_finds_another_one_running_does_nothing(stack):
+    key = queue_one(stack, "busy-1")
+    from chalicelib.state import StateTable
+
+    state = StateTable(lambda: boto3.client("dynamodb"), STATE_TABLE)
+    assert state.acquire("sweep", time.time(), 50, holder="someone-else")
+    report = run_sweep(stack)
+    assert report.skipped and report.examined == 0 and item(key)["state"] == "queued"
+    state.release("sweep", "someone-else")
+    assert run_sweep(stack).sent == [key]
+
+
+def test_an_alert_left_received_by_a_dead_invocation_is_failed_reported_and_sendable_again(stack):
+    from chalicelib.alerts import validate_alert
+
+    body = stack.alert(alert_id="died-1")
+    alert = validate_alert(dict(body))
+    now = time.time()
+    assert services.get().ledger.claim("id:died-1", alert, now).won  # the invocation died here
+    assert run_sweep(stack, now=now + 30).failed == []  # it might still be alive
+    assert item("id:died-1")["state"] == "received"
+    report = run_sweep(stack, now=now + 121)
+    assert report.failed == ["id:died-1"]
+    recorded = item("id:died-1")
+    assert recorded["state"] == "failed" and "nothing was placed" in recorded["message"] and "open" not in recorded
+    assert stack.simulator.order_writes() == []
+    resent = stack.post(body)  # a failed alert may be sent again
+    assert resent.json_body["status"] == "placed" and len(stack.simulator.order_writes()) == 1
 
 
 # --- after "placed" -------------------------------------------------------------------------

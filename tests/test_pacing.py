@@ -1,0 +1,121 @@
+"""Write pacing: the shared slot schedule in the state table (moto DynamoDB), a queue decision
+when the wait would be too long, and late writers taking a fresh slot instead of crowding."""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import boto3
+import pytest
+
+from chalicelib.pacing import LATE_TOLERANCE, WRITE_SPACING, WritePacer
+from chalicelib.state import StateTable
+from tests.conftest import STATE_TABLE
+
+
+class FakeTime:
+    """A clock that only moves when somebody sleeps; `oversleep` makes the next sleeps run long."""
+
+    def __init__(self, start: float = 1_800_000_000.0):
+        self.now = start
+        self.sleeps: list[float] = []
+        self.oversleep: list[float] = []
+        self.while_asleep = lambda: None  # what other writers do meanwhile
+
+    def clock(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.now += seconds + (self.oversleep.pop(0) if self.oversleep else 0.0)
+        self.while_asleep()
+
+
+@pytest.fixture
+def state(dynamodb):
+    return StateTable(lambda: boto3.client("dynamodb"), STATE_TABLE)
+
+
+def pacer(state, fake, max_wait=10.0):
+    return WritePacer(state, max_wait_seconds=max_wait, clock=fake.clock, sleep=fake.sleep)
+
+
+def next_slot(state):
+    item = boto3.client("dynamodb").get_item(TableName=STATE_TABLE, Key={"pk": {"S": "pace#order-writes"}})["Item"]
+    return float(item["next_slot"]["N"])
+
+
+def test_slots_are_spaced_and_shared(state):
+    fake = FakeTime()
+    first, second = pacer(state, fake), pacer(state, fake)  # two instances, one schedule
+    slots = [first.reserve(), second.reserve(), first.reserve()]
+    assert slots == pytest.approx([fake.now, fake.now + WRITE_SPACING, fake.now + 2 * WRITE_SPACING])
+
+
+def test_a_slot_beyond_the_allowed_wait_is_refused(state):
+    fake = FakeTime()
+    paced = pacer(state, fake, max_wait=0.2)
+    assert [paced.reserve() is not None for _ in range(3)] == [True, True, False]  # 0, .15 ok; .30 > .2
+
+
+def test_an_on_time_writer_sleeps_until_its_slot_and_keeps_it(state):
+    fake = FakeTime()
+    paced = pacer(state, fake)
+    paced.reserve()
+    slot = paced.reserve()
+    paced.wait_for(slot)
+    assert fake.now == pytest.approx(slot) and fake.sleeps == pytest.approx([WRITE_SPACING])
+    assert next_slot(state) == pytest.approx(slot + WRITE_SPACING)  # no extra reservation
+
+
+def test_a_writer_that_wakes_late_takes_a_fresh_slot(state):
+    fake = FakeTime()
+    paced = pacer(state, fake)
+    slots = [paced.reserve() for _ in range(3)]
+    fake.oversleep = [LATE_TOLERANCE + 0.2]
+    paced.wait_for(slots[-1])
+    woke = slots[-1] + LATE_TOLERANCE + 0.2
+    # The schedule had run dry by then: the fresh slot is "now", and the write goes at once.
+    assert fake.now == pytest.approx(woke)
+    assert next_slot(state) == pytest.approx(woke + WRITE_SPACING)
+
+
+def test_a_writer_late_again_and_again_writes_in_the_end(state):
+    fake = FakeTime()
+    paced, others = pacer(state, fake), pacer(state, fake)
+    fake.while_asleep = lambda: [others.reserve() for _ in range(3)]  # the schedule never runs dry
+    fake.while_asleep()
+    fake.oversleep = [1.0] * 10
+    paced.wait_for(paced.reserve())
+    assert len(fake.sleeps) == 5  # a bounded number of fresh slots, then the write goes
+
+
+def test_writers_that_wake_late_at_random_never_put_more_than_nine_writes_in_a_second(state):
+    """Real threads, real clock, sleeps that overrun by up to 0.6 s: the writes still spread out."""
+    rng = random.Random(7)
+    overruns = [rng.uniform(0, 0.6) if rng.random() < 0.5 else 0.0 for _ in range(30)]
+    lock = threading.Lock()
+
+    def late_sleep(seconds: float) -> None:
+        with lock:
+            extra = overruns.pop() if overruns else 0.0
+        time.sleep(seconds + extra)
+
+    paced = WritePacer(state, max_wait_seconds=30, sleep=late_sleep)
+    written: list[float] = []
+
+    def write(_):
+        slot = paced.reserve()
+        assert slot is not None
+        paced.wait_for(slot)
+        with lock:
+            written.append(time.time())
+
+    with ThreadPoolExecutor(15) as pool:
+        list(pool.map(write, range(30)))
+    written.sort()
+    assert len(written) == 30
+    assert max(sum(1 for t in written if start <= t < start + 1.0) for start in written) <= 9
