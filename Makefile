@@ -23,7 +23,7 @@ venv: $(STAMP)
 run: $(STAMP)
 	$(PY) -m local.stack
 
-test: lint lint-infra
+test: lint lint-infra audit
 	$(PY) -m pytest -q
 
 # Packaging runs on the newest Python >= 3.12 found (Chalice takes the Lambda runtime from it).
@@ -53,10 +53,10 @@ destroy:
 bench: $(STAMP)
 	$(PY) -m bench.run
 
-# Needs a vulnerability database (PyPI's JSON API or OSV); not part of the offline CI.
+# pip-audit on the runtime requirements: fails on a known vulnerability, warns about every
+# package the vulnerability service could not check (AUDIT_REQUIRED=1 makes that fail too).
 audit: $(STAMP)
-	$(PY) -m pip install --quiet pip-audit==2.10.1
-	$(VENV)/bin/pip-audit --requirement requirements.txt --strict
+	$(PY) .ci/audit.py
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
