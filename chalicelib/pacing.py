@@ -3,7 +3,7 @@
 A 429 on an order write is an unknown outcome (the order may exist), so the relay must never
 provoke one. Writes are spaced at least WRITE_SPACING apart through a shared schedule in the
 state table; a write whose slot lies further ahead than the allowed wait is queued for the
-sweep instead of being sent late or dropped.
+sweep instead of being sent late or dropped, and leaves the schedule as it found it.
 
 A slot only keeps its promise if the write goes out on time: a writer that wakes late would
 land among the writers after it. One that is more than LATE_TOLERANCE behind its slot takes a
@@ -48,15 +48,15 @@ class WritePacer:
         """The moment this write may go, reserved in the shared schedule; None when that is
         further ahead than the allowed wait (queue the write for the sweep instead)."""
         now = self._clock()
-        slot = self._state.reserve_slot(_SCHEDULE, now, self._spacing)
-        return None if slot - now > self._max_wait else slot
+        return self._state.reserve_slot(_SCHEDULE, now, self._spacing, latest=now + self._max_wait)
 
     def wait_for(self, slot: float | None = None) -> None:
         """Sleep until `slot` (None: reserve one, however far ahead), then make sure the write is
         not late for it; a late writer takes a fresh slot rather than crowd the ones after it."""
         for _ in range(_MAX_FRESH_SLOTS):
             if slot is None:
-                slot = self._state.reserve_slot(_SCHEDULE, self._clock(), self._spacing)
+                granted = self._state.reserve_slot(_SCHEDULE, self._clock(), self._spacing)
+                slot = granted if granted is not None else self._clock()  # no `latest`: never refused
             now = self._clock()
             if slot > now:
                 self._sleep(slot - now)

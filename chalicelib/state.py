@@ -103,11 +103,14 @@ class StateTable(DynamoTable):
 
     # --- write pacing ---------------------------------------------------------------------------
 
-    def reserve_slot(self, name: str, now: float, spacing: float) -> float:
-        """The earliest moment this caller may write, at least `spacing` after the previous one.
+    def reserve_slot(self, name: str, now: float, spacing: float, latest: float | None = None) -> float | None:
+        """The earliest moment this caller may write, at least `spacing` after the previous one;
+        None, and the schedule untouched, when that moment would fall after `latest`.
 
         Two atomic updates at most: restart the schedule when it lies in the past, else push it
-        back by one spacing and take the slot just freed. Slots are shared by every instance.
+        back by one spacing and take the slot just freed. Slots are shared by every instance. A
+        refused caller must not push the schedule: under a long burst, refusals would otherwise
+        leave gaps that the writers after them wait through for nothing.
         """
         key = {"pk": {"S": f"pace#{name}"}}
         try:
@@ -121,10 +124,18 @@ class StateTable(DynamoTable):
             return now
         except ClientError:
             pass
-        reply = self._call(
-            "update_item", Key=key, UpdateExpression="SET next_slot = next_slot + :spacing",
-            ExpressionAttributeValues={":spacing": {"N": _number(spacing)}}, ReturnValues="UPDATED_NEW",
-        )
+        condition: dict[str, Any] = {}
+        values = {":spacing": {"N": _number(spacing)}}
+        if latest is not None:
+            condition["ConditionExpression"] = "next_slot <= :latest"
+            values[":latest"] = {"N": _number(latest)}
+        try:
+            reply = self._call(
+                "update_item", Key=key, UpdateExpression="SET next_slot = next_slot + :spacing",
+                ExpressionAttributeValues=values, ReturnValues="UPDATED_NEW", **condition,
+            )
+        except ClientError:  # only a failed condition reaches here: the slot lies after `latest`
+            return None
         return float(reply["Attributes"]["next_slot"]["N"]) - spacing
 
 

@@ -119,3 +119,14 @@ def test_writers_that_wake_late_at_random_never_put_more_than_nine_writes_in_a_s
     written.sort()
     assert len(written) == 30
     assert max(sum(1 for t in written if start <= t < start + 1.0) for start in written) <= 9
+
+
+def test_a_refused_reservation_leaves_the_schedule_as_it_was(state):
+    fake = FakeTime()
+    paced = pacer(state, fake, max_wait=0.2)
+    granted = [paced.reserve(), paced.reserve()]
+    before = next_slot(state)
+    assert [paced.reserve() for _ in range(5)] == [None] * 5  # a long burst, all queued
+    assert next_slot(state) == pytest.approx(before)
+    fake.now = granted[-1]  # once the last granted write has gone, the next one is right behind it
+    assert paced.reserve() == pytest.approx(granted[-1] + WRITE_SPACING)
