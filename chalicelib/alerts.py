@@ -145,6 +145,9 @@ class Alert(BaseModel):
     validity: Annotated[Validity, BeforeValidator(_upper_word)] = Field(
         default=Validity.DAY, validate_default=True
     )
+    # After-market order: INDstocks refuses an order outside market hours unless it carries
+    # is_amo (validation AmoMustBeTrue). Only /order has the flag; smart (stop) orders do not.
+    amo: Annotated[bool, BeforeValidator(_refuse_placeholder)] = False
     alert_id: Annotated[str | None, BeforeValidator(_refuse_placeholder)] = None
     time: datetime | None = None
 
@@ -215,6 +218,18 @@ class Alert(BaseModel):
             raise _problem("validity", f"{order_type.value} orders can only be DAY orders")
         return value
 
+    @field_validator("amo")
+    @classmethod
+    def _amo_is_market_or_limit(cls, value: bool, info: ValidationInfo) -> bool:
+        order_type = info.data.get("order_type")
+        if value and order_type is not None and order_type.is_stop:
+            raise _problem(
+                "amo",
+                f"after-market {order_type.value} orders are not possible at INDstocks "
+                "(stop orders are smart orders, which have no AMO flag); use MARKET or LIMIT",
+            )
+        return value
+
     @field_validator("alert_id")
     @classmethod
     def _alert_id_shape(cls, value: str | None) -> str | None:
@@ -252,6 +267,7 @@ class Alert(BaseModel):
             "qty": self.quantity,
             "order_type": self.order_type.value,
             "product": self.product.value,
+            "amo": self.amo or None,
         }
         return {name: value for name, value in described.items() if value is not None}
 

@@ -71,15 +71,16 @@ def build_order(alert: Alert, instrument: Instrument, remarks: str, settings: Se
         "algo_id": algo_id(exchange, settings),
         "remarks": remarks,
     }
+    amo = {"is_amo": True} if alert.amo else {}  # sent only when set: the broker's default is false
     tick = instrument.tick_size
     if alert.order_type is OrderType.MARKET:
-        return OrderWrite("/order", {**common, "order_type": "MARKET", "validity": alert.validity.value})
+        return OrderWrite("/order", {**common, "order_type": "MARKET", "validity": alert.validity.value, **amo})
     if alert.order_type is OrderType.LIMIT:
         assert alert.price is not None
         limit = _positive(round_to_tick(alert.price, tick, _limit_rounding(alert.action)), "price")
         return OrderWrite(
             "/order",
-            {**common, "order_type": "LIMIT", "validity": alert.validity.value, "limit_price": _as_number(limit)},
+            {**common, "order_type": "LIMIT", "validity": alert.validity.value, "limit_price": _as_number(limit), **amo},
         )
 
     assert alert.trigger_price is not None

@@ -33,6 +33,10 @@ from chalicelib.state import StateTable
 STUCK_AFTER_SECONDS = 120
 # Shorter than the schedule's minute, longer than the sweep function's 30 s timeout.
 SWEEP_LOCK_SECONDS = 50
+# The order book lists today's orders only. A placed order missing from it this long after it
+# was sent (an after-market order outlives one book) is no longer followed; otherwise the sweep
+# would read the book every minute until the item expired.
+FOLLOW_PLACED_SECONDS = 36 * 3600
 
 
 @dataclass
@@ -44,6 +48,7 @@ class SweepReport:
     reconciled: list[str] = field(default_factory=list)
     absent: list[str] = field(default_factory=list)
     finished: list[str] = field(default_factory=list)
+    unfollowed: list[str] = field(default_factory=list)  # left the order book before a final status
     exchange_rejected: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
@@ -139,6 +144,12 @@ class Sweeper:
         if state == State.PLACED.value and item.get("order_id"):
             row = order_by_id(book, item["order_id"])
             if row is None:
+                if now - float(item.get("sent_epoch") or item.get("received_epoch") or now) >= FOLLOW_PLACED_SECONDS:
+                    self._ledger.update(key, None, now, still_open=False,
+                                        follow_message="no longer in the order book; its final status was not seen")
+                    report.unfollowed.append(key)
+                    logger.info("placed order no longer followed", extra={"event": "sweep", "key": key,
+                                                                           "outcome": "unfollowed"})
                 return
             seen = progress(row)
             self._ledger.update(

@@ -276,6 +276,9 @@ class IndstocksSimulator:
         self.rate_limit_writes: int | None = 10
         self.rate_window_seconds = 1.0  # tests widen it so "within the window" never races the clock
         self.bse_algo_ids: set[str] = {BSE_ALGO_ID}
+        # Sessions are not modelled unless a test sets this: False = outside market hours, where
+        # INDstocks refuses an order without is_amo (validation AmoMustBeTrue, api doc §11).
+        self.market_open: bool | None = None
         # Last price per security id, for TRIGGER checks and MARKET rows; an id not here skips the check.
         self.ltp: dict[str, Decimal] = dict(DEFAULT_LTP)
         self._lock = threading.RLock()
@@ -404,6 +407,11 @@ class IndstocksSimulator:
     def orders(self) -> list[dict[str, Any]]:
         with self._lock:
             return [dict(row) for row in self._orders]
+
+    def new_trading_day(self) -> None:
+        """The order book lists today's orders only: start an empty one."""
+        with self._lock:
+            self._orders.clear()
 
     def set_order_status(
         self,
@@ -595,6 +603,8 @@ class IndstocksSimulator:
         if remarks is not None and "".join(remarks.split()).upper() == "TV-TERMINAL":
             raise _reject(400, "RequestValidationException", "remarks value is reserved")
         instrument = self._instrument(exchange, body["segment"], body["security_id"])
+        if self.market_open is False and not body.get("is_amo"):
+            raise _reject(400, "OrderException", "AmoMustBeTrue: the market is closed; place an after-market order")
         if body["order_type"] == "LIMIT" and "limit_price" not in body:
             raise _reject(400, "InputException", "limit_price is required for a LIMIT order")
         if body["order_type"] == "TRIGGER" and "trigger_price" not in body:
@@ -654,7 +664,7 @@ class IndstocksSimulator:
                 "sl_limit_price": "",
                 "tgt_trigger_price": target_trigger,
                 "tgt_limit_price": target_limit,
-                "status": "CREATED" if smart else "INITIATED",
+                "status": "CREATED" if smart else "O-PENDING" if body.get("is_amo") else "INITIATED",
                 "extra_info": "",
                 "created_at": now,
                 "updated_at": now,

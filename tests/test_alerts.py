@@ -37,7 +37,7 @@ def test_defaults():
     a = alert()
     assert (a.ticker, a.resolved_exchange, a.action, a.quantity) == ("SBIN", Exchange.NSE, Side.BUY, 1)
     assert (a.order_type, a.product, a.validity) == (OrderType.MARKET, Product.INTRADAY, Validity.DAY)
-    assert a.alert_id is None and a.time is None
+    assert a.alert_id is None and a.time is None and a.amo is False
 
 
 @pytest.mark.parametrize(
@@ -150,6 +150,21 @@ def test_stops_are_refused_on_bse():
 
 def test_stops_are_day_only():
     assert "validity" in problems(order_type="SL-M", trigger_price=800, validity="IOC")
+
+
+@pytest.mark.parametrize("amo, expected", [(True, True), ("true", True), ("FALSE", False), (False, False), (1, True)])
+def test_amo_flag(amo, expected):
+    assert alert(amo=amo, order_type="LIMIT", price=800).amo is expected
+
+
+@pytest.mark.parametrize("amo", ["maybe", 2, [], "{{amo}}", None])
+def test_bad_amo_values_are_named(amo):
+    assert "amo" in problems(amo=amo)
+
+
+@pytest.mark.parametrize("order_type, extra", [("SL", {"price": 800, "trigger_price": 799}), ("SL-M", {"trigger_price": 800})])
+def test_amo_stop_orders_are_refused(order_type, extra):
+    assert "no AMO flag" in problems(amo=True, order_type=order_type, **extra)["amo"]
 
 
 @pytest.mark.parametrize("product, expected", [("cnc", Product.CNC), ("MIS", Product.INTRADAY), ("nrml", Product.MARGIN), ("INTRADAY", Product.INTRADAY)])

@@ -91,6 +91,20 @@ def test_stop_orders_are_trigger_smart_orders(stack, fields, trigger, limit):
     assert_spec_valid(stack)
 
 
+def test_after_market_alert_is_an_amo_order_and_a_plain_one_is_refused(stack):
+    stack.simulator.market_open = False
+    refused = stack.post(stack.alert(alert_id="evening-1"))
+    assert refused.status_code == 422 and "AmoMustBeTrue" in refused.json_body["message"]
+    placed = stack.post(stack.alert(alert_id="evening-2", amo="true", order_type="LIMIT", price=812.35))
+    assert placed.status_code == 200, placed.body
+    assert placed.json_body["status"] == "placed" and placed.json_body["order_status"] == "O-PENDING"
+    first, second = writes(stack)
+    assert "is_amo" not in first.json and second.json["is_amo"] is True
+    [row] = stack.simulator.orders
+    assert row["off_mkt_flag"] == "true" and row["id"] == placed.json_body["order_id"]
+    assert_spec_valid(stack)
+
+
 def test_signed_request_needs_no_body_secret(stack):
     raw = json.dumps(stack.alert(secret=None)).encode()
     header = auth.sign(raw, SEEDED_SECRET, int(time.time()))

@@ -255,6 +255,18 @@ def test_sweep_follows_placed_orders_to_a_terminal_status(stack):
     assert len(book_reads) == 1  # one book read for the whole sweep
 
 
+def test_a_placed_order_that_leaves_the_order_book_is_followed_for_36_hours_then_let_go(stack):
+    stack.post(stack.alert(alert_id="amo-1", amo=True))
+    stack.simulator.new_trading_day()  # the next day's book no longer lists it
+    now = time.time()
+    assert run_sweep(stack, now=now + 3600).unfollowed == [] and "open" in item("id:amo-1")
+    report = run_sweep(stack, now=now + 36 * 3600 + 1)
+    assert report.unfollowed == ["id:amo-1"]
+    left = item("id:amo-1")
+    assert left["state"] == "placed" and "open" not in left and "not seen" in left["follow_message"]
+    assert run_sweep(stack, now=now + 36 * 3600 + 61).examined == 0
+
+
 # --- the journal ------------------------------------------------------------------------------
 
 

@@ -87,6 +87,15 @@ def test_fine_tick_instruments_keep_their_precision():
     assert write.body["limit_price"] == 22.89
 
 
+@pytest.mark.parametrize("extra", [{}, {"order_type": "LIMIT", "price": 812.33}])
+def test_amo_alert_sets_is_amo_and_nothing_else(extra):
+    plain = order({"symbol": "SBIN", "action": "buy", "quantity": 1, **extra})
+    amo = order({"symbol": "SBIN", "action": "buy", "quantity": 1, "amo": True, **extra})
+    assert amo.path == plain.path == "/order"
+    assert amo.body == {**plain.body, "is_amo": True}
+    assert "is_amo" not in plain.body  # the broker's default (false) is never sent explicitly
+
+
 def test_sl_order_is_a_trigger_smart_order():
     write = order({"symbol": "SBIN", "action": "buy", "quantity": 3, "order_type": "SL",
                    "price": "815.02", "trigger_price": "814.98", "product": "CNC"})
