@@ -33,4 +33,9 @@ output() { aws cloudformation describe-stacks --region "$REGION" --stack-name "$
 echo
 echo "Webhook URL (TradingView):   $(output "$APP" WebhookUrl)"
 echo "Token page:                  $(output "$APP" TokenPageUrl)"
-echo "Static IP to whitelist at INDstocks (API access tokens page): $(output "$NETWORK" EgressIp)"
+EGRESS_IP=$(output "$NETWORK" EgressIp)
+if ! [[ "$EGRESS_IP" =~ ^[0-9]+\.[0-9]+\.[0-9]+\.[0-9]+$ ]]; then  # a reused EIP: ask EC2 for its address
+  EGRESS_IP=$(aws ec2 describe-addresses --region "$REGION" --allocation-ids "$(output "$NETWORK" EgressAllocationId)" \
+    --query 'Addresses[0].PublicIp' --output text)
+fi
+echo "Static IP to whitelist at INDstocks (API access tokens page): $EGRESS_IP"

@@ -17,6 +17,7 @@ broker or the status check said no, 2 something to fix first (credentials, URL, 
 from __future__ import annotations
 
 import argparse
+import ipaddress
 import json
 import os
 import re
@@ -266,10 +267,31 @@ def _egress_ip(ctx: Context) -> str:
         return f"unknown ({error})"
     if not reply or not reply.get("Stacks"):
         return f"unknown (no stack {stack})"
-    for output in reply["Stacks"][0].get("Outputs") or []:
-        if output.get("OutputKey") == "EgressIp" and output.get("OutputValue"):
-            return f"{output['OutputValue']} (stack {stack})"
+    outputs = {o.get("OutputKey"): o.get("OutputValue") for o in reply["Stacks"][0].get("Outputs") or []}
+    shown, allocation = outputs.get("EgressIp"), outputs.get("EgressAllocationId")
+    if shown and _is_ip(shown):
+        return f"{shown} (stack {stack})"
+    if allocation:  # a reused Elastic IP: CloudFormation cannot output its address, EC2 can
+        try:
+            found = ctx.call("ec2", "describe_addresses", f"reading the Elastic IP {allocation}",
+                             missing=("InvalidAllocationID.NotFound",), AllocationIds=[allocation])
+        except CliError as error:
+            return f"unknown ({error})"
+        address = ((found or {}).get("Addresses") or [{}])[0].get("PublicIp")
+        if address:
+            return f"{address} (Elastic IP {allocation}, stack {stack})"
+        return f"unknown (the Elastic IP {allocation} of stack {stack} no longer exists)"
+    if shown:
+        return f"{shown} (stack {stack})"
     return f"unknown (stack {stack} has no EgressIp output)"
+
+
+def _is_ip(text: str) -> bool:
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True
 
 
 def cmd_orders(ctx: Context, args: argparse.Namespace, out: TextIO) -> int:

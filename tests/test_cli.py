@@ -108,6 +108,21 @@ def test_status_reads_the_egress_ip_from_the_network_stack(capsys, stack):
     assert "validity" not in out  # --no-broker
 
 
+def test_status_resolves_a_reused_elastic_ip_from_its_allocation(capsys, stack):
+    allocation = aws(stack, "ec2").allocate_address(Domain="vpc")
+    template = {"Resources": {"Topic": {"Type": "AWS::SNS::Topic", "Properties": {"TopicName": "cli-eip-test"}}},
+                "Outputs": {"EgressIp": {"Value": f"(existing allocation {allocation['AllocationId']})"},
+                            "EgressAllocationId": {"Value": allocation["AllocationId"]}}}
+    cloudformation = aws(stack, "cloudformation")
+    cloudformation.create_stack(StackName="indstocks-relay-local-network", TemplateBody=json.dumps(template))
+    try:
+        code, out, err = relay(capsys, stack, "status", "--no-broker")
+    finally:
+        cloudformation.delete_stack(StackName="indstocks-relay-local-network")
+    assert code == 0, out + err
+    assert f"{allocation['PublicIp']} (Elastic IP {allocation['AllocationId']}" in out
+
+
 def test_status_of_a_stage_with_nothing_in_it_says_what_is_missing(capsys, stack):
     code, out, err = relay(capsys, stack, "status", stage="cli-empty")
     assert code == 1, out + err

@@ -40,6 +40,8 @@ def test_one_retained_elastic_ip_behind_the_nat(network):
     assert network["Resources"]["NatInstance"]["Properties"]["SourceDestCheck"] is False
     assert network["Parameters"]["EgressMode"]["AllowedValues"] == ["nat-gateway", "nat-instance"]
     assert network["Outputs"]["EgressIp"]["Export"]
+    # a reused EIP's address cannot be output; its allocation is, for the CLI and deploy to resolve
+    assert network["Outputs"]["EgressAllocationId"]["Value"]["Fn::If"][2] == {"Ref": "ExistingEipAllocationId"}
 
 
 def test_lambda_security_group_has_no_ingress_and_https_out_only(network):
