@@ -94,15 +94,20 @@ def test_status_shows_the_token_present_valid_and_its_age_never_the_token(capsys
     assert_no_secrets(stack, out, err)
 
 
-def test_status_reads_the_egress_ip_from_the_network_stack(capsys, stack):
+def status_with_network_outputs(capsys, stack, outputs: dict[str, str]):
+    """`relay status --no-broker` while a network stack with these outputs exists."""
     cloudformation = aws(stack, "cloudformation")
-    template = {"Resources": {"Topic": {"Type": "AWS::SNS::Topic", "Properties": {"TopicName": "cli-egress-test"}}},
-                "Outputs": {"EgressIp": {"Value": "203.0.113.7"}}}
+    template = {"Resources": {"Topic": {"Type": "AWS::SNS::Topic", "Properties": {"TopicName": "cli-network-test"}}},
+                "Outputs": {name: {"Value": value} for name, value in outputs.items()}}
     cloudformation.create_stack(StackName="indstocks-relay-local-network", TemplateBody=json.dumps(template))
     try:
-        code, out, err = relay(capsys, stack, "status", "--no-broker")
+        return relay(capsys, stack, "status", "--no-broker")
     finally:
         cloudformation.delete_stack(StackName="indstocks-relay-local-network")
+
+
+def test_status_reads_the_egress_ip_from_the_network_stack(capsys, stack):
+    code, out, err = status_with_network_outputs(capsys, stack, {"EgressIp": "203.0.113.7"})
     assert code == 0, out + err
     assert "203.0.113.7 (stack indstocks-relay-local-network)" in out
     assert "validity" not in out  # --no-broker
@@ -110,15 +115,8 @@ def test_status_reads_the_egress_ip_from_the_network_stack(capsys, stack):
 
 def test_status_resolves_a_reused_elastic_ip_from_its_allocation(capsys, stack):
     allocation = aws(stack, "ec2").allocate_address(Domain="vpc")
-    template = {"Resources": {"Topic": {"Type": "AWS::SNS::Topic", "Properties": {"TopicName": "cli-eip-test"}}},
-                "Outputs": {"EgressIp": {"Value": f"(existing allocation {allocation['AllocationId']})"},
-                            "EgressAllocationId": {"Value": allocation["AllocationId"]}}}
-    cloudformation = aws(stack, "cloudformation")
-    cloudformation.create_stack(StackName="indstocks-relay-local-network", TemplateBody=json.dumps(template))
-    try:
-        code, out, err = relay(capsys, stack, "status", "--no-broker")
-    finally:
-        cloudformation.delete_stack(StackName="indstocks-relay-local-network")
+    code, out, err = status_with_network_outputs(capsys, stack, {
+        "EgressIp": f"(existing allocation {allocation['AllocationId']})", "EgressAllocationId": allocation["AllocationId"]})
     assert code == 0, out + err
     assert f"{allocation['PublicIp']} (Elastic IP {allocation['AllocationId']}" in out
 
