@@ -53,11 +53,18 @@ class State(str, Enum):
 OPEN_STATES = {State.RECEIVED, State.QUEUED, State.SENT, State.UNKNOWN}
 
 
+_ADDED_FIELD_DEFAULTS: dict[str, Any] = {"amo": False}
+
+
 def ledger_key(alert: Alert) -> str:
     """The alert's identity: its alert_id, else a hash of the whole alert minus the secret."""
     if alert.alert_id:
         return f"id:{alert.alert_id}"
-    canonical = json.dumps(alert.model_dump(mode="json", exclude={"secret"}), sort_keys=True, separators=(",", ":"))
+    # Fields added after release stay out of the hash while they hold their default, so a replay
+    # that straddles an upgrade still hashes to the key its first copy claimed.
+    later_defaults = {name for name, default in _ADDED_FIELD_DEFAULTS.items() if getattr(alert, name) == default}
+    canonical = json.dumps(alert.model_dump(mode="json", exclude={"secret", *later_defaults}),
+                           sort_keys=True, separators=(",", ":"))
     return "sha256:" + hashlib.sha256(canonical.encode()).hexdigest()
 
 

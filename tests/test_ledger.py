@@ -325,3 +325,19 @@ def test_rejected_item_keeps_the_brokers_message(stack):
     stack.post(stack.alert(alert_id="rec-2"))
     recorded = item("id:rec-2")
     assert recorded["state"] == "rejected" and recorded["message"].startswith("RMS:")
+
+
+# --- key stability ----------------------------------------------------------------------------
+
+
+def test_the_key_of_an_alert_without_alert_id_does_not_change_across_releases():
+    """A replay that straddles an upgrade must still be a duplicate: this hash is the one the
+    first release computed for this alert, before `amo` existed."""
+    from chalicelib.alerts import validate_alert
+    from chalicelib.ledger import ledger_key
+
+    body = {"symbol": "NSE:SBIN", "action": "buy", "quantity": 5, "order_type": "LIMIT", "price": 812.35,
+            "time": "2026-12-01T09:15:00Z"}
+    released = "sha256:c8608c9e221f0de2c52f230a4f8f1966e76c3b91ec4bac4b65d5c566fb3f9442"
+    assert ledger_key(validate_alert(body)) == ledger_key(validate_alert({**body, "amo": False})) == released
+    assert ledger_key(validate_alert({**body, "amo": True})) != released  # a different order
