@@ -3,7 +3,6 @@ when the wait would be too long, and late writers taking a fresh slot instead of
 
 from __future__ import annotations
 
-import random
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -93,32 +92,39 @@ def test_a_writer_late_again_and_again_writes_in_the_end(state):
     assert len(fake.sleeps) == 5  # a bounded number of fresh slots, then the write goes
 
 
-def test_writers_that_wake_late_at_random_never_put_more_than_nine_writes_in_a_second(state):
-    """Real threads, real clock, sleeps that overrun by up to 0.6 s: the writes still spread out."""
-    rng = random.Random(7)
-    overruns = [rng.uniform(0, 0.6) if rng.random() < 0.5 else 0.0 for _ in range(30)]
-    lock = threading.Lock()
+def busiest_second(late_tolerance: float, state) -> int:
+    """30 writers on real threads and the real clock; writers 1-5 oversleep their first sleep by
+    0.75 s, which without a fresh slot lands them among writers 6-12."""
+    paced = WritePacer(state, max_wait_seconds=30, late_tolerance=late_tolerance)
+    slots = [paced.reserve() for _ in range(30)]
+    lock, written, overslept = threading.Lock(), [], set()
 
-    def late_sleep(seconds: float) -> None:
-        with lock:
-            extra = overruns.pop() if overruns else 0.0
-        time.sleep(seconds + extra)
+    def write(rank: int) -> None:
+        def sleep(seconds: float) -> None:
+            late = 0.75 if 1 <= rank <= 5 and rank not in overslept else 0.0
+            overslept.add(rank)
+            time.sleep(seconds + late)
 
-    paced = WritePacer(state, max_wait_seconds=30, sleep=late_sleep)
-    written: list[float] = []
-
-    def write(_):
-        slot = paced.reserve()
-        assert slot is not None
-        paced.wait_for(slot)
+        WritePacer(state, max_wait_seconds=30, late_tolerance=late_tolerance, sleep=sleep).wait_for(slots[rank])
         with lock:
             written.append(time.time())
 
-    with ThreadPoolExecutor(15) as pool:
+    with ThreadPoolExecutor(30) as pool:
         list(pool.map(write, range(30)))
-    written.sort()
     assert len(written) == 30
-    assert max(sum(1 for t in written if start <= t < start + 1.0) for start in written) <= 9
+    return max(sum(1 for t in written if start <= t < start + 1.0) for start in written)
+
+
+def test_writers_that_wake_late_take_fresh_slots_and_the_burst_stays_under_the_limit(state):
+    # The pacer's bound is 9 a second; the test allows one more (the broker's limit is 10) for a
+    # test thread preempted between its write and its timestamp on a busy machine.
+    assert busiest_second(LATE_TOLERANCE, state) <= 10
+
+
+def test_without_fresh_slots_the_same_late_writers_would_exceed_the_limit(dynamodb):
+    # The same scenario with late writers keeping their old slots: the check above has teeth.
+    state = StateTable(lambda: boto3.client("dynamodb"), STATE_TABLE)
+    assert busiest_second(late_tolerance=100.0, state=state) > 10
 
 
 def test_a_refused_reservation_leaves_the_schedule_as_it_was(state):
