@@ -36,6 +36,7 @@ class WritePacer:
         late_tolerance: float = LATE_TOLERANCE,
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], None] = time.sleep,
+        schedule: str = _SCHEDULE,
     ):
         self._state = state
         self._max_wait = max_wait_seconds
@@ -43,19 +44,20 @@ class WritePacer:
         self._late_tolerance = late_tolerance
         self._clock = clock
         self._sleep = sleep
+        self._schedule = schedule
 
     def reserve(self) -> float | None:
         """The moment this write may go, reserved in the shared schedule; None when that is
         further ahead than the allowed wait (queue the write for the sweep instead)."""
         now = self._clock()
-        return self._state.reserve_slot(_SCHEDULE, now, self._spacing, latest=now + self._max_wait)
+        return self._state.reserve_slot(self._schedule, now, self._spacing, latest=now + self._max_wait)
 
     def wait_for(self, slot: float | None = None) -> None:
         """Sleep until `slot` (None: reserve one, however far ahead), then make sure the write is
         not late for it; a late writer takes a fresh slot rather than crowd the ones after it."""
         for _ in range(_MAX_FRESH_SLOTS):
             if slot is None:
-                granted = self._state.reserve_slot(_SCHEDULE, self._clock(), self._spacing)
+                granted = self._state.reserve_slot(self._schedule, self._clock(), self._spacing)
                 slot = granted if granted is not None else self._clock()  # no `latest`: never refused
             now = self._clock()
             if slot > now:

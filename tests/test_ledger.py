@@ -145,19 +145,25 @@ def test_burst_of_50_distinct_alerts_places_50_orders_without_a_429(stack):
 
 def pace_a_minute_apart():
     """Every write after the first lands a minute out, beyond any allowed wait: it is queued.
-    (Not the real 150 ms spacing: on a busy machine two posts can be further apart than that.)"""
+    (Not the real 150 ms spacing: on a busy machine two posts can be further apart than that.)
+    A schedule of its own, so the real one is untouched when normal pacing returns."""
     from chalicelib.pacing import WritePacer
 
     relay = services.get().relay
-    relay.pacer = WritePacer(relay.pacer._state, max_wait_seconds=0.0, spacing=60.0)
+    relay.pacer = WritePacer(relay.pacer._state, max_wait_seconds=0.0, spacing=60.0, schedule="test-minute-apart")
 
 
 def pace_normally():
     from chalicelib.pacing import WritePacer
 
-    boto3.client("dynamodb").delete_item(TableName=STATE_TABLE, Key={"pk": {"S": "pace#order-writes"}})
     relay = services.get().relay
     relay.pacer = WritePacer(relay.pacer._state, max_wait_seconds=10)
+
+
+def free_slot(relay):
+    slot = relay.pacer.reserve()
+    assert slot is not None, "the real schedule should be free here"
+    return slot
 
 
 def test_writes_over_the_pace_are_queued_then_sent_by_the_sweep(stack):
@@ -194,8 +200,8 @@ def test_a_queued_alert_moves_into_sent_once_however_often_it_is_sent(stack):
     queued = item(key)
     write = OrderWrite(queued["endpoint"], json.loads(queued["request"]))
     relay = services.get().relay
-    first = relay.send_recorded(key, SEEDED_TOKEN, write, State.QUEUED, relay.pacer.reserve())
-    second = relay.send_recorded(key, SEEDED_TOKEN, write, State.QUEUED, relay.pacer.reserve())  # e.g. a sweep delivered twice
+    first = relay.send_recorded(key, SEEDED_TOKEN, write, State.QUEUED, free_slot(relay))
+    second = relay.send_recorded(key, SEEDED_TOKEN, write, State.QUEUED, free_slot(relay))  # e.g. a sweep delivered twice
     assert first is not None and first.order_id and second is None
     assert len(writes_for(stack, key)) == 1
     assert item(key)["state"] == "placed" and item(key)["order_id"] == first.order_id
