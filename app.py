@@ -20,7 +20,8 @@ from chalicelib import observability, services, token_page
 from chalicelib.errors import FieldProblem, InvalidRequest, RelayError
 from chalicelib.journal import journal_query
 from chalicelib.observability import logger
-from chalicelib.relay import IncomingAlert
+from chalicelib.premarket import premarket_check
+from chalicelib.relay import IncomingAlert, ist_date
 
 # Chalice's own logger shares the app's name with our Powertools logger; left to configure
 # itself it would drop every line below ERROR. debug stays False: no tracebacks to callers.
@@ -189,9 +190,10 @@ def morning_token_rotation(event: Any) -> dict[str, Any]:
 
 @app.schedule(Cron(15, 3, "?", "*", "MON-FRI", "*"), name="premarket_token_check")
 def premarket_token_check(event: Any) -> dict[str, Any]:
-    """08:45 IST: warn (SNS + log) if the live token is missing, rejected or stale."""
-    health = services.get().token_service.check(time.time())
-    return {"healthy": health.healthy, "reason": health.reason, "notified": health.notified}
+    """08:45 IST: warn (SNS + log) if the live token is missing, rejected or stale, or today's
+    instrument master cannot be loaded."""
+    built, now = services.get(), time.time()
+    return premarket_check(built.token_service, built.relay.instruments, built.notifier, now, ist_date(now)).as_dict()
 
 
 # --- orders whose fate is still open ----------------------------------------------------------

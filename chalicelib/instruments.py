@@ -108,17 +108,23 @@ class InstrumentMaster:
             except (OSError, ValueError):
                 log.warning("instrument cache unreadable; downloading again")
         try:
-            text = self._download()
-            index = InstrumentIndex.from_csv(text)
-        except (DependencyUnavailable, ValueError) as failure:
+            return self.refresh(today)
+        except DependencyUnavailable:
             stale = self._stale_index()
             if stale is None:
-                if isinstance(failure, DependencyUnavailable):
-                    raise
-                raise DependencyUnavailable("the INDstocks instrument master is unusable") from None
+                raise
             log.warning("instrument master download failed; using the previous copy")
             return stale
-        self._write_cache(cached, text)
+
+    def refresh(self, today: date) -> InstrumentIndex:
+        """Download and parse today's master now, without falling back to an older copy: the
+        pre-market check uses it to find out whether today's download works."""
+        try:
+            text = self._download()
+            index = InstrumentIndex.from_csv(text)
+        except ValueError:
+            raise DependencyUnavailable("the INDstocks instrument master is unusable") from None
+        self._write_cache(self._cache_file(today), text)
         return self._remember(index, today)
 
     def resolve(self, exchange: str, ticker: str, today: date) -> Instrument:

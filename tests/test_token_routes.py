@@ -255,8 +255,27 @@ def run_check(stack):
 
 
 def test_check_passes_quietly_for_a_fresh_valid_token(stack, topic):
-    assert run_check(stack) == {"healthy": True, "reason": "valid", "notified": False}
+    rows = len(stack.simulator.instruments_csv.strip().splitlines()) - 1
+    result = run_check(stack)
+    assert result["instruments"].endswith("cash-equity instruments") and 0 < int(result["instruments"].split()[0]) <= rows
+    assert result == {"healthy": True, "reason": "valid", "notified": False, "instruments_ok": True,
+                      "instruments": result["instruments"], "instruments_notified": False}
     assert topic() == []
+
+
+def test_check_warns_when_the_instrument_master_cannot_be_loaded(stack, topic):
+    stack.simulator.inject_fault("/market/instruments", "http500")
+    result = run_check(stack)
+    assert result["healthy"] is True and result["instruments_ok"] is False and result["instruments_notified"] is True
+    [message] = topic()
+    assert "instrument master" in message and SEEDED_TOKEN not in message
+
+
+def test_check_warns_when_the_instrument_master_is_malformed(stack, topic):
+    stack.simulator.instruments_csv = "not,an,instrument,master\n1,2,3,4\n"
+    result = run_check(stack)
+    assert result["instruments_ok"] is False and "unusable" in result["instruments"]
+    assert len(topic()) == 1
 
 
 def test_check_warns_when_the_token_is_rejected(stack, topic):
@@ -270,8 +289,10 @@ def test_check_warns_when_the_token_is_rejected(stack, topic):
 
 def test_check_warns_when_the_token_is_missing(stack, topic):
     stack.ssm.delete_parameter(Name=TOKEN_PARAMETER)
-    assert run_check(stack)["reason"] == "missing"
-    assert len(topic()) == 1
+    result = run_check(stack)
+    assert result["reason"] == "missing" and result["instruments_ok"] is None
+    assert len(topic()) == 1  # the token warning only: the master needs the token
+    assert stack.simulator.requests("/market/instruments") == []
 
 
 def test_check_warns_when_the_token_is_old(stack, topic):

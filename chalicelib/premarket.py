@@ -1,0 +1,51 @@
+"""The 08:45 IST check: will the first order of the day go through?
+
+Two things every order needs and a trader cannot see from a phone: a live token, and today's
+instrument master (symbol → security id). A failure of either is announced before the market
+opens, not discovered through a rejected alert.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+from chalicelib.errors import RelayError
+from chalicelib.instruments import InstrumentMaster
+from chalicelib.notify import Notifier
+from chalicelib.observability import logger
+from chalicelib.token_renewal import TokenHealth, TokenService
+
+
+@dataclass(frozen=True)
+class PremarketReport:
+    token: TokenHealth
+    instruments_ok: bool | None  # None: not checked (the download needs a valid token)
+    instruments: str
+    instruments_notified: bool = False
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"healthy": self.token.healthy, "reason": self.token.reason, "notified": self.token.notified,
+                "instruments_ok": self.instruments_ok, "instruments": self.instruments,
+                "instruments_notified": self.instruments_notified}
+
+
+def premarket_check(
+    token_service: TokenService, instruments: InstrumentMaster, notifier: Notifier, now: float, today: date
+) -> PremarketReport:
+    health = token_service.check(now)
+    if not health.healthy:
+        return PremarketReport(health, None, "not checked: it is downloaded with the token")
+    try:
+        rows = len(instruments.refresh(today))
+    except RelayError as failure:
+        notified = notifier.warn(
+            "INDstocks instrument master unavailable",
+            f"Today's INDstocks instrument master could not be loaded ({failure.public_message}). Alerts "
+            "cannot be matched to INDstocks securities until it loads; the relay tries again on each alert.",
+            outcome="instruments_unavailable",
+        )
+        return PremarketReport(health, False, failure.public_message, notified)
+    logger.info("instrument check", extra={"event": "instrument_check", "rows": rows})
+    return PremarketReport(health, True, f"{rows} cash-equity instruments")
