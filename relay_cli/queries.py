@@ -6,7 +6,8 @@ Plain data and the standard library only: importing this module needs no AWS SDK
 
 The fields are the keys of the relay's JSON log lines (chalicelib/observability.py): every alert
 has one line with `event = "alert"` and `outcome`; admin-key checks log `event = "admin_auth"`;
-token storage, rotation and the pre-market check log `event = "token"` / `"token_check"`;
+token storage, rotation and the pre-market check log `event = "token"` / `"token_check"` /
+`"instrument_check"`;
 warnings sent to the trader log `event = "notification"`; the minute sweep logs `event = "sweep"`.
 """
 
@@ -48,9 +49,10 @@ LOG_QUERIES: dict[str, str] = {
 | filter (event = "alert" and outcome = "unauthorized") or event = "admin_auth"
 | sort @timestamp desc
 | limit 200""",
-    # The daily token: stored, rotated, checked, missing, rejected, stale.
-    "token": """fields @timestamp, event, outcome, source, healthy, reason, age_hours, expires_at, user_id
-| filter event in ["token", "token_check"] or (event = "notification" and outcome in ["token_renewed", "token_stale", "rotation_failed"]) or (event = "alert" and outcome in ["token_unavailable", "token_invalid"])
+    # The daily token: stored, rotated, checked, missing, rejected, stale; and the pre-market
+    # check of the instrument master that comes with it.
+    "token": """fields @timestamp, event, outcome, source, healthy, reason, age_hours, expires_at, user_id, rows
+| filter event in ["token", "token_check", "instrument_check"] or (event = "notification" and outcome in ["token_renewed", "token_stale", "rotation_failed", "instruments_unavailable"]) or (event = "alert" and outcome in ["token_unavailable", "token_invalid"])
 | sort @timestamp desc
 | limit 200""",
     # Errors of any kind, including Lambda's own (timeouts, crashes).
@@ -67,7 +69,7 @@ QUERY_DESCRIPTIONS: dict[str, str] = {
     "unknown": "unknown outcomes, unsent and queued alerts, and what the sweep found",
     "slow": f"alerts slower than {SLOW_ALERT_MS} ms, slowest first",
     "auth": "wrong webhook secrets or signatures, wrong admin keys, lockouts",
-    "token": "token stored, rotated, checked, missing or rejected",
+    "token": "token stored, rotated, checked, missing or rejected; the pre-market instrument check",
     "errors": "ERROR lines and Lambda timeouts or crashes",
 }
 
