@@ -57,8 +57,7 @@ class WritePacer:
         not late for it; a late writer takes a fresh slot rather than crowd the ones after it."""
         for _ in range(_MAX_FRESH_SLOTS):
             if slot is None:
-                granted = self._state.reserve_slot(self._schedule, self._clock(), self._spacing)
-                slot = granted if granted is not None else self._clock()  # no `latest`: never refused
+                slot = self._state.reserve_slot(self._schedule, self._clock(), self._spacing)
             now = self._clock()
             if slot > now:
                 self._sleep(slot - now)

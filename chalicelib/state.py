@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from decimal import Decimal
-from typing import Any
+from typing import Any, overload
 
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -102,6 +102,11 @@ class StateTable(DynamoTable):
             pass  # it expired and somebody else holds it now: theirs to release
 
     # --- write pacing ---------------------------------------------------------------------------
+
+    @overload
+    def reserve_slot(self, name: str, now: float, spacing: float) -> float: ...
+    @overload
+    def reserve_slot(self, name: str, now: float, spacing: float, latest: float) -> float | None: ...
 
     def reserve_slot(self, name: str, now: float, spacing: float, latest: float | None = None) -> float | None:
         """The earliest moment this caller may write, at least `spacing` after the previous one;

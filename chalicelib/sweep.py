@@ -115,7 +115,7 @@ class Sweeper:
         key = item["key"]
         request = json.loads(item["request"]) if item.get("request") else None
         if state == State.RECEIVED.value:
-            if now - float(item.get("received_epoch") or now) >= STUCK_AFTER_SECONDS and self._ledger.update(
+            if _seconds_since_sent(item, now) >= STUCK_AFTER_SECONDS and self._ledger.update(
                 key, State.FAILED, now, expect=State.RECEIVED,
                 message="the relay stopped before sending it; nothing was placed",
             ):
@@ -136,7 +136,7 @@ class Sweeper:
                                     message="found in the order book by the sweep")
                 report.reconciled.append(key)
                 return
-            if now - float(item.get("sent_epoch") or item.get("received_epoch") or now) >= self._settle:
+            if _seconds_since_sent(item, now) >= self._settle:
                 self._ledger.update(key, State.ABSENT, now, message="not in the order book after the settle time; not resent")
                 report.absent.append(key)
                 self._report(item, "absent", "was not found in the INDstocks order book; it was NOT resent")
@@ -144,7 +144,7 @@ class Sweeper:
         if state == State.PLACED.value and item.get("order_id"):
             row = order_by_id(book, item["order_id"])
             if row is None:
-                if now - float(item.get("sent_epoch") or item.get("received_epoch") or now) >= FOLLOW_PLACED_SECONDS:
+                if _seconds_since_sent(item, now) >= FOLLOW_PLACED_SECONDS:
                     self._ledger.update(key, None, now, still_open=False,
                                         follow_message="no longer in the order book; its final status was not seen")
                     report.unfollowed.append(key)
@@ -167,3 +167,7 @@ class Sweeper:
         order = f"{item.get('side')} {item.get('qty')} {item.get('symbol')} (alert {item.get('alert_id') or item['key']})"
         self._notifier.warn(f"Order {outcome}", f"The order {order} {what}.", outcome=outcome, key=item["key"])
 
+
+def _seconds_since_sent(item: dict[str, Any], now: float) -> float:
+    """Age of the item's write (of its claim, for an item never sent)."""
+    return now - float(item.get("sent_epoch") or item.get("received_epoch") or now)

@@ -235,6 +235,13 @@ def test_a_sweep_that_finds_another_one_running_does_nothing(stack):
     assert run_sweep(stack).sent == [key]
 
 
+def test_a_sweep_gives_its_lock_back_so_the_next_one_runs(stack):
+    key = queue_one(stack, "lock-1")
+    now = time.time()
+    first, second = run_sweep(stack, now=now), run_sweep(stack, now=now + 1)  # well inside the 50 s hold
+    assert first.sent == [key] and not second.skipped and second.examined == 2  # both placed orders, followed
+
+
 def test_an_alert_left_received_by_a_dead_invocation_is_failed_reported_and_sendable_again(stack):
     from chalicelib.alerts import validate_alert
 
@@ -267,7 +274,8 @@ def test_sweep_follows_placed_orders_to_a_terminal_status(stack):
     assert (done["broker_status"], done["traded_qty"], done["traded_price"]) == ("SUCCESS", "1", "801.05")
     assert failed["broker_status"] == "FAILED" and "Blocked" in failed["exchange_message"]
     assert "open" not in done and "open" not in failed
-    assert run_sweep(stack).examined == 0  # nothing left to follow
+    after = run_sweep(stack)
+    assert not after.skipped and after.examined == 0  # nothing left to follow
     book_reads = stack.simulator.requests("/order-book")
     assert len(book_reads) == 1  # one book read for the whole sweep
 
