@@ -12,9 +12,8 @@ from collections.abc import Callable
 from typing import Any
 
 import requests
-from aws_lambda_powertools.metrics import MetricUnit
 
-from chalicelib.observability import logger, metrics
+from chalicelib.observability import count, logger
 
 TELEGRAM_API = "https://api.telegram.org"
 
@@ -76,4 +75,4 @@ class Notifier:
     def _failed(channel: str, error: Exception) -> None:
         logger.error("notification failed", extra={"event": "notification_failed", "channel": channel,
                                                     "error_type": type(error).__name__})
-        metrics.add_metric(name="NotificationFailures", unit=MetricUnit.Count, value=1)
+        count("NotificationFailures")

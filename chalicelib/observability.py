@@ -7,11 +7,18 @@ Every line of an invocation carries the correlation id (API Gateway request id);
 an alert also carries its alert id and ledger key. POWERTOOLS_LOGGER_SAMPLE_RATE turns on DEBUG
 for that fraction of invocations. Metrics are CloudWatch EMF lines on stdout: no API calls,
 nothing through the NAT.
+
+Lambda runs one invocation per instance, but `chalice local` runs concurrent requests as threads
+of one process. Log keys are therefore per thread, and Powertools' metric set (shared by every
+`Metrics` object of the process) is only touched under one lock: unlocked, one request's flush
+met another's `add_metric` ("dictionary changed size during iteration") and the request that
+had just placed an order answered 500.
 """
 
 from __future__ import annotations
 
 import sys
+import threading
 import warnings
 from typing import Any
 
@@ -31,6 +38,7 @@ class _CurrentStdout:
 
 logger = Logger(service="indstocks-relay", stream=_CurrentStdout())  # type: ignore[arg-type]
 metrics = Metrics(service="indstocks-relay", namespace="IndstocksRelay")
+_metrics_lock = threading.Lock()
 _cold_start = True
 
 # outcome of an alert → the metric that counts it
@@ -54,17 +62,29 @@ def begin_invocation(correlation_id: str | None) -> None:
     """Start each invocation clean: no keys or metrics left over from a warm predecessor."""
     global _cold_start
     logger.thread_safe_clear_keys()
-    logger.set_correlation_id(correlation_id)
+    # set_correlation_id() would write the process-wide keys, shared by concurrent local requests
+    logger.thread_safe_append_keys(correlation_id=correlation_id)
     logger.refresh_sample_rate_calculation()
     if _cold_start:
         _cold_start = False
-        metrics.add_metric(name="ColdStart", unit=MetricUnit.Count, value=1)
+        count("ColdStart")
+
+
+def count(name: str, value: float = 1, unit: MetricUnit = MetricUnit.Count) -> None:
+    """Add one EMF data point (the only way metrics are added)."""
+    with _metrics_lock:
+        metrics.add_metric(name=name, unit=unit, value=value)
 
 
 def end_invocation() -> None:
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # an invocation without metrics is normal
-        metrics.flush_metrics()
+    """Flush this invocation's metrics. Never raises: the answer was decided already, and
+    losing a data point must not turn it into a 500."""
+    try:
+        with _metrics_lock, warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # an invocation without metrics is normal
+            metrics.flush_metrics()
+    except Exception as error:  # noqa: BLE001 - observability must not break the answer
+        logger.error("metrics not flushed", extra={"event": "metrics_failed", "error_type": type(error).__name__})
 
 
 def tag_alert(**keys: Any) -> None:
@@ -77,13 +97,13 @@ def log_alert(outcome: str, **fields: Any) -> None:
     clean = {key: value for key, value in fields.items() if value is not None}
     level = logger.info if outcome == "placed" else logger.warning
     level("alert " + outcome, extra={"event": "alert", "outcome": outcome, **clean})
-    metrics.add_metric(name="AlertsReceived", unit=MetricUnit.Count, value=1)
-    metrics.add_metric(name=_OUTCOME_METRICS.get(outcome, "AlertsFailed"), unit=MetricUnit.Count, value=1)
+    count("AlertsReceived")
+    count(_OUTCOME_METRICS.get(outcome, "AlertsFailed"))
     for field, metric in (("latency_ms", "AlertLatency"), ("broker_latency_ms", "BrokerLatency"),
                           ("to_broker_ms", "AlertToBrokerLatency")):
         if isinstance(clean.get(field), (int, float)):
-            metrics.add_metric(name=metric, unit=MetricUnit.Milliseconds, value=float(clean[field]))
+            count(metric, float(clean[field]), MetricUnit.Milliseconds)
 
 
 def record_token_age(hours: float) -> None:
-    metrics.add_metric(name="TokenAgeHours", unit=MetricUnit.Count, value=round(hours, 2))
+    count("TokenAgeHours", round(hours, 2))

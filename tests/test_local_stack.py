@@ -44,6 +44,16 @@ def alert(stack, **fields):
     return body
 
 
+def post_for_answer(stack, body) -> tuple[int, dict]:
+    response = requests.post(stack.webhook_url, json=body, timeout=30)
+    return response.status_code, response.json()
+
+
+def unexpected(answers: list[tuple[int, dict]]) -> list[tuple[int, dict]]:
+    """The answers that were neither placed nor duplicate, in full, for the failure message."""
+    return [(code, answer) for code, answer in answers if answer.get("status") not in ("placed", "duplicate")]
+
+
 def test_json_alert_becomes_one_order(local):
     response = requests.post(local.webhook_url, json=alert(local), timeout=10)
     assert response.status_code == 200, response.text
@@ -70,24 +80,19 @@ def test_wrong_secret_is_401_and_nothing_sent(local):
 def test_concurrent_identical_alerts_place_exactly_one_order(local):
     body = alert(local)
 
-    def send(_):
-        return requests.post(local.webhook_url, json=body, timeout=30).json()["status"]
-
     with ThreadPoolExecutor(max_workers=50) as pool:
-        outcomes = list(pool.map(send, range(100)))
-    assert outcomes.count("placed") == 1 and outcomes.count("duplicate") == 99
+        answers = list(pool.map(lambda _: post_for_answer(local, body), range(100)))
+    outcomes = [answer.get("status") for _, answer in answers]
+    assert outcomes.count("placed") == 1 and outcomes.count("duplicate") == 99, unexpected(answers)
     assert len(local.simulator.order_writes()) == 1
 
 
 def test_burst_of_50_distinct_alerts_is_paced_without_a_single_429(local):
     bodies = [alert(local, alert_id=f"burst-{n}-{time.monotonic_ns()}") for n in range(50)]
 
-    def send(body):
-        return requests.post(local.webhook_url, json=body, timeout=30).json()["status"]
-
     with ThreadPoolExecutor(max_workers=25) as pool:
-        outcomes = list(pool.map(send, bodies))
-    assert outcomes == ["placed"] * 50
+        answers = list(pool.map(lambda body: post_for_answer(local, body), bodies))
+    assert [answer.get("status") for _, answer in answers] == ["placed"] * 50, unexpected(answers)
     writes = local.simulator.order_writes()
     assert len(writes) == 50 and len(local.simulator.orders) == 50  # the simulator 429s above 10/s
     stamps = sorted(w.received_at for w in writes)

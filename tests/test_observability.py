@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
@@ -107,3 +110,78 @@ def test_cold_start_is_counted_once(stack, capsys):
     stack.post(stack.alert())
     _, documents = emitted(capsys.readouterr().out)
     assert metric_names(documents).get("ColdStart") == 1
+
+
+# --- concurrent requests (`chalice local` answers each in a thread of one process) ----------
+
+
+def test_a_failing_metrics_flush_does_not_change_the_answer(stack, capsys, monkeypatch):
+    from chalicelib import observability
+
+    def broken_flush(*_args, **_kwargs):
+        raise RuntimeError("dictionary changed size during iteration")
+
+    monkeypatch.setattr(observability.metrics, "flush_metrics", broken_flush)
+    capsys.readouterr()
+    response = stack.post(stack.alert(alert_id="flush-fails"))
+    assert response.status_code == 200 and response.json_body["status"] == "placed"
+    assert len(stack.simulator.order_writes()) == 1
+    logs, _ = emitted(capsys.readouterr().out)
+    [failure] = [line for line in logs if line.get("event") == "metrics_failed"]
+    assert failure["error_type"] == "RuntimeError" and failure["level"] == "ERROR"
+
+
+def test_metrics_are_never_added_while_another_invocation_flushes(monkeypatch, capsys):
+    from chalicelib import observability
+
+    inside, overlaps, lock = [0], [], threading.Lock()
+
+    def exclusive(original):
+        def wrapped(*args, **kwargs):
+            with lock:
+                inside[0] += 1
+                overlaps.append(inside[0])
+            time.sleep(0.002)  # long enough for an unguarded neighbour to walk in
+            try:
+                return original(*args, **kwargs)
+            finally:
+                with lock:
+                    inside[0] -= 1
+        return wrapped
+
+    monkeypatch.setattr(observability.metrics, "add_metric", exclusive(observability.metrics.add_metric))
+    monkeypatch.setattr(observability.metrics, "flush_metrics", exclusive(observability.metrics.flush_metrics))
+
+    def invocation(n: int) -> None:
+        observability.begin_invocation(f"request-{n}")
+        observability.log_alert("placed", latency_ms=1.0)
+        observability.end_invocation()
+
+    observability.end_invocation()  # whatever an earlier test left in the process-wide set
+    overlaps.clear()
+    capsys.readouterr()
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        list(pool.map(invocation, range(40)))
+    logs, documents = emitted(capsys.readouterr().out)
+    assert max(overlaps) == 1
+    assert metric_names(documents).get("OrdersPlaced") == 40
+    assert not [line for line in logs if line.get("event") == "metrics_failed"]
+
+
+def test_each_concurrent_invocation_logs_its_own_correlation_id(capsys):
+    from chalicelib import observability
+
+    barrier = threading.Barrier(2)
+
+    def invocation(n: int) -> None:
+        observability.begin_invocation(f"request-{n}")
+        barrier.wait(timeout=5)  # both have started before either logs
+        observability.log_alert("duplicate", key=f"key-{n}")
+        observability.end_invocation()
+
+    capsys.readouterr()
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        list(pool.map(invocation, range(2)))
+    logs, _ = emitted(capsys.readouterr().out)
+    lines = {line["key"]: line["correlation_id"] for line in logs if line.get("event") == "alert"}
+    assert lines == {"key-0": "request-0", "key-1": "request-1"}
