@@ -24,7 +24,7 @@ from typing import Any
 import requests
 from urllib3.exceptions import ConnectTimeoutError
 
-from chalicelib.errors import DependencyUnavailable, TokenGenerationFailed, TokenUnavailable
+from chalicelib.errors import DependencyUnavailable, TokenGenerationFailed, TokenUnavailable, failure_cause
 
 _MAX_MESSAGE = 300
 _CONTROL_CHARS = re.compile(r"[\x00-\x1f\x7f]+")
@@ -229,8 +229,10 @@ class BrokerClient:
                 timeout=(self._timeouts[0], timeout or self._timeouts[1]),
                 allow_redirects=False,
             )
-        except requests.RequestException:
-            raise DependencyUnavailable("INDstocks is unreachable; the order was not sent") from None
+        except requests.RequestException as error:
+            raise DependencyUnavailable(
+                "INDstocks is unreachable; the order was not sent", cause=failure_cause(error)
+            ) from None
         if reply.status_code in (401, 403):
             payload = _json_object(reply.content) or {}
             if _error_kind(payload) in _TOKEN_ERROR_KINDS or reply.status_code == 401:

@@ -24,10 +24,13 @@ class RelayError(Exception):
     error = "internal_error"
     message = "internal error"
 
-    def __init__(self, message: str | None = None, *, detail: list[FieldProblem] | None = None):
+    def __init__(
+        self, message: str | None = None, *, detail: list[FieldProblem] | None = None, cause: str | None = None
+    ):
         super().__init__(message or self.message)
         self.public_message = message or self.message
         self.detail = detail or []
+        self.cause = cause  # for the log line only (see failure_cause), never in the public body
 
     def body(self) -> dict[str, Any]:
         body: dict[str, Any] = {"error": self.error, "message": self.public_message}
@@ -111,3 +114,18 @@ class RotationBusy(RelayError):
     status_code = 429
     error = "rotation_busy"
     message = "a token was generated less than a minute ago or is being generated; not generating another"
+
+
+def failure_cause(error: BaseException) -> str:
+    """What failed underneath, safe to log: the first AWS error code along the exception chain
+    (`ProvisionedThroughputExceededException`), else the innermost exception's type
+    (`ReadTimeoutError`). Never a message: those can quote request values."""
+    current: BaseException | None = error
+    innermost = error
+    while current is not None:
+        response = getattr(current, "response", None)
+        if isinstance(response, dict) and response.get("Error", {}).get("Code"):
+            return str(response["Error"]["Code"])
+        innermost = current
+        current = current.__cause__ or current.__context__
+    return type(innermost).__name__

@@ -20,7 +20,7 @@ from datetime import date
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
-from chalicelib.errors import DependencyUnavailable, FieldProblem, UnknownSymbol
+from chalicelib.errors import DependencyUnavailable, FieldProblem, UnknownSymbol, failure_cause
 
 log = logging.getLogger(__name__)
 
@@ -122,8 +122,8 @@ class InstrumentMaster:
         try:
             text = self._download()
             index = InstrumentIndex.from_csv(text)
-        except ValueError:
-            raise DependencyUnavailable("the INDstocks instrument master is unusable") from None
+        except ValueError as error:
+            raise DependencyUnavailable("the INDstocks instrument master is unusable", cause=failure_cause(error)) from None
         self._write_cache(self._cache_file(today), text)
         return self._remember(index, today)
 

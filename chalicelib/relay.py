@@ -93,6 +93,7 @@ class Relay:
             trail.note(
                 status_code=error.status_code,
                 reason=error.public_message,
+                cause=error.cause,
                 fields=[problem.field for problem in error.detail] or None,
                 latency_ms=round((self._perf() - started) * 1000, 1),
             )

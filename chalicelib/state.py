@@ -13,7 +13,7 @@ from typing import Any, overload
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from chalicelib.errors import DependencyUnavailable
+from chalicelib.errors import DependencyUnavailable, failure_cause
 
 
 class DynamoTable:
@@ -38,9 +38,9 @@ class DynamoTable:
         except ClientError as error:
             if error.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
                 raise  # an answer, not a failure: callers decide what losing the race means
-            raise DependencyUnavailable(self.unavailable) from None
-        except BotoCoreError:
-            raise DependencyUnavailable(self.unavailable) from None
+            raise DependencyUnavailable(self.unavailable, cause=failure_cause(error)) from None
+        except BotoCoreError as error:
+            raise DependencyUnavailable(self.unavailable, cause=failure_cause(error)) from None
 
 
 class StateTable(DynamoTable):

@@ -94,7 +94,8 @@ class Sweeper:
             try:
                 self._resolve(item, token, book, now, report)
             except RelayError as error:  # one bad item must not stop the others
-                logger.warning("sweep item failed", extra={"event": "sweep", "key": item["key"], "reason": error.public_message})
+                logger.warning("sweep item failed", extra={"event": "sweep", "key": item["key"], "reason": error.public_message,
+                                                           "cause": error.cause})
         logger.info("sweep", extra={"event": "sweep", **{k: len(v) if isinstance(v, list) else v for k, v in report.as_dict().items()}})
         return report
 

@@ -14,7 +14,7 @@ from typing import Any
 from aws_lambda_powertools.utilities.parameters import SSMProvider
 from aws_lambda_powertools.utilities.parameters.exceptions import GetParameterError
 
-from chalicelib.errors import DependencyUnavailable, NotConfigured, TokenUnavailable
+from chalicelib.errors import DependencyUnavailable, NotConfigured, TokenUnavailable, failure_cause
 
 
 class ParameterMissing(Exception):
@@ -22,13 +22,7 @@ class ParameterMissing(Exception):
 
 
 def _is_not_found(error: BaseException) -> bool:
-    current: BaseException | None = error
-    while current is not None:
-        response = getattr(current, "response", None)
-        if isinstance(response, dict) and response.get("Error", {}).get("Code") == "ParameterNotFound":
-            return True
-        current = current.__cause__ or current.__context__
-    return False
+    return failure_cause(error) == "ParameterNotFound"
 
 
 class ParameterStore:
@@ -50,7 +44,9 @@ class ParameterStore:
         except GetParameterError as error:
             if _is_not_found(error):
                 raise ParameterMissing(name) from None
-            raise DependencyUnavailable("the parameter store is unavailable; the order was not sent") from None
+            raise DependencyUnavailable(
+                "the parameter store is unavailable; the order was not sent", cause=failure_cause(error)
+            ) from None
         return str(value)
 
     def put_secure(self, name: str, value: str) -> None:
@@ -64,8 +60,10 @@ class ParameterStore:
     def _put(self, name: str, value: str, kind: str) -> None:
         try:
             self._client().put_parameter(Name=name, Value=value, Type=kind, Overwrite=True)
-        except Exception:  # noqa: BLE001 - botocore raises several kinds
-            raise DependencyUnavailable("the parameter store is unavailable; nothing was stored") from None
+        except Exception as error:  # noqa: BLE001 - botocore raises several kinds
+            raise DependencyUnavailable(
+                "the parameter store is unavailable; nothing was stored", cause=failure_cause(error)
+            ) from None
 
     def modified_at(self, name: str) -> datetime | None:
         """When the parameter was last written (SSM's own record), or None if it is absent."""
@@ -74,7 +72,7 @@ class ParameterStore:
         except Exception as error:  # noqa: BLE001 - botocore raises several kinds
             if _is_not_found(error):
                 return None
-            raise DependencyUnavailable("the parameter store is unavailable") from None
+            raise DependencyUnavailable("the parameter store is unavailable", cause=failure_cause(error)) from None
         modified = reply["Parameter"].get("LastModifiedDate")
         return modified if isinstance(modified, datetime) else None
 

@@ -185,3 +185,35 @@ def test_each_concurrent_invocation_logs_its_own_correlation_id(capsys):
     logs, _ = emitted(capsys.readouterr().out)
     lines = {line["key"]: line["correlation_id"] for line in logs if line.get("event") == "alert"}
     assert lines == {"key-0": "request-0", "key-1": "request-1"}
+
+
+def test_a_dependency_failure_names_its_cause_in_the_log_not_in_the_answer(stack, dynamodb, capsys):
+    from tests.conftest import ORDERS_TABLE
+
+    dynamodb.delete_table(TableName=ORDERS_TABLE)
+    capsys.readouterr()
+    response = stack.post(stack.alert(alert_id="no-ledger"))
+    assert response.status_code == 503 and response.json_body["error"] == "dependency_unavailable"
+    assert "ResourceNotFound" not in json.dumps(response.json_body)
+    assert stack.simulator.order_writes() == []
+    logs, _ = emitted(capsys.readouterr().out)
+    [line] = [line for line in logs if line.get("event") == "alert"]
+    assert line["outcome"] == "dependency_unavailable" and line["cause"] == "ResourceNotFoundException"
+
+
+def test_failure_cause_is_a_code_or_a_type_never_a_message():
+    import requests
+    from botocore.exceptions import ClientError, ReadTimeoutError
+
+    from chalicelib.errors import failure_cause
+
+    throttled = ClientError({"Error": {"Code": "ThrottlingException", "Message": "secret-ish detail"}}, "PutItem")
+    try:
+        try:
+            raise throttled
+        except ClientError as inner:
+            raise RuntimeError("wrapped: secret-ish detail") from inner
+    except RuntimeError as outer:
+        assert failure_cause(outer) == "ThrottlingException"
+    assert failure_cause(ReadTimeoutError(endpoint_url="http://127.0.0.1:1")) == "ReadTimeoutError"
+    assert failure_cause(requests.ConnectionError("token=abc")) == "ConnectionError"
