@@ -37,6 +37,9 @@ class Outcome(str, Enum):
     TOKEN_INVALID = "token_invalid"  # noqa: S105 - an outcome name, not a secret
     UNKNOWN = "unknown"
     NOT_SENT = "not_sent"
+    # Set by the relay, never by the broker client: a second write (after a TokenException,
+    # which places nothing) found no pacing slot within the wait and was left for the sweep.
+    QUEUED = "queued"
 
 
 @dataclass(frozen=True)

@@ -208,7 +208,13 @@ class Relay:
             fresh = self.tokens.reread()
             if fresh != token:
                 trail.note(token_reread=True)
-                self.pacer.wait_for()  # a second write needs its own slot
+                # A second write needs its own slot, within the same allowed wait as the first:
+                # two full waits plus two round trips could outlast API Gateway and the Lambda.
+                slot = self.pacer.reserve()
+                if slot is None:
+                    return WriteResult(Outcome.QUEUED, message="the token had been renewed; the write with the "
+                                       "new token is over the order pace and the sweep will send it")
+                self.pacer.wait_for(slot)
                 result = self._timed_place(fresh, write, trail)
         return result
 
@@ -235,6 +241,7 @@ _STATE_AFTER = {
     Outcome.UNKNOWN: State.UNKNOWN,
     Outcome.NOT_SENT: State.FAILED,  # provably not sent: the alert may be sent again
     Outcome.TOKEN_INVALID: State.FAILED,  # a TokenException places nothing
+    Outcome.QUEUED: State.QUEUED,  # nothing placed yet: the sweep sends it with the token it reads
 }
 _FUTURE_TOLERANCE_SECONDS = 10
 
@@ -279,6 +286,8 @@ def _answer(result: WriteResult, write: OrderWrite) -> Answer:
         )
     if result.outcome is Outcome.NOT_SENT:
         return Answer(502, {"status": "not_sent", "message": result.message})
+    if result.outcome is Outcome.QUEUED:
+        return Answer(202, {"status": "queued", "remarks": remarks, "message": result.message})
     return Answer(
         504 if result.timed_out else 502,
         {

@@ -19,7 +19,7 @@ import secrets
 from dataclasses import dataclass, field
 from typing import Any
 
-from chalicelib.broker import OrderWrite
+from chalicelib.broker import OrderWrite, Outcome
 from chalicelib.errors import RelayError
 from chalicelib.ledger import Ledger, State
 from chalicelib.notify import Notifier
@@ -127,7 +127,8 @@ class Sweeper:
             slot = self._relay.pacer.reserve()
             if slot is not None:  # else it stays queued for the next sweep
                 write = OrderWrite(item["endpoint"], request)
-                if self._relay.send_recorded(key, token, write, State.QUEUED, slot) is not None:
+                result = self._relay.send_recorded(key, token, write, State.QUEUED, slot)
+                if result is not None and result.outcome is not Outcome.QUEUED:
                     report.sent.append(key)
             return
         if state in (State.SENT.value, State.UNKNOWN.value):

@@ -366,3 +366,23 @@ def test_the_key_of_an_alert_without_alert_id_does_not_change_across_releases():
     released = "sha256:c8608c9e221f0de2c52f230a4f8f1966e76c3b91ec4bac4b65d5c566fb3f9442"
     assert ledger_key(validate_alert(body)) == ledger_key(validate_alert({**body, "amo": False})) == released
     assert ledger_key(validate_alert({**body, "amo": True})) != released  # a different order
+
+
+def test_a_renewed_token_over_the_pace_is_queued_for_the_sweep_not_waited_for(stack):
+    from tests.conftest import seed
+
+    stack.post(stack.alert())  # warms the token cache with the seeded token
+    stack.simulator.set_tokens(["tok-RENEWED-Q"])
+    seed(stack.ssm, token="tok-RENEWED-Q")
+    stack.simulator.reset()
+    pace_a_minute_apart()  # the first write takes the free slot; a second one would wait a minute
+    response = stack.post(stack.alert(alert_id="renewed-q"))
+    assert response.status_code == 202 and response.json_body["status"] == "queued", response.json_body
+    [refused] = stack.simulator.order_writes()
+    assert refused.headers["authorization"] == SEEDED_TOKEN and stack.simulator.orders == []
+    assert item("id:renewed-q")["state"] == "queued"
+    pace_normally()
+    assert run_sweep(stack).sent == ["id:renewed-q"]
+    _, placed = stack.simulator.order_writes()
+    assert placed.headers["authorization"] == "tok-RENEWED-Q" and placed.json == refused.json
+    assert item("id:renewed-q")["state"] == "placed" and item("id:renewed-q")["order_id"]
