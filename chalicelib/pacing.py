@@ -7,8 +7,10 @@ sweep instead of being sent late or dropped, and leaves the schedule as it found
 
 A slot only keeps its promise if the write goes out on time: a writer that wakes late would
 land among the writers after it. One that is more than LATE_TOLERANCE behind its slot takes a
-fresh one instead. With writes at most LATE_TOLERANCE after slots WRITE_SPACING apart, any one
-second holds at most floor((1 + 0.3) / 0.15) + 1 = 9 writes: under the limit whatever the jitter.
+fresh one instead, and when it cannot keep one (none free within the allowed wait, or late five
+times running) it writes nothing and the alert is queued for the sweep. So every write goes at
+most LATE_TOLERANCE after a slot, slots are WRITE_SPACING apart, and any one second holds at most
+floor((1 + 0.3) / 0.15) + 1 = 9 writes: under the limit whatever the jitter.
 """
 
 from __future__ import annotations
@@ -21,7 +23,8 @@ from chalicelib.state import StateTable
 # 150 ms (≈ 6.7 writes a second): the margin under 10/s absorbs writers that wake a little late.
 WRITE_SPACING = 0.15
 LATE_TOLERANCE = 0.3
-# A writer late this many times in a row writes anyway: it has waited its turn repeatedly.
+# A writer late this many times in a row gives up its write for the sweep (the item is queued):
+# a write outside its slot could be one too many in that second.
 _MAX_FRESH_SLOTS = 5
 _SCHEDULE = "order-writes"
 
@@ -52,15 +55,20 @@ class WritePacer:
         now = self._clock()
         return self._state.reserve_slot(self._schedule, now, self._spacing, latest=now + self._max_wait)
 
-    def wait_for(self, slot: float | None = None) -> None:
-        """Sleep until `slot` (None: reserve one, however far ahead), then make sure the write is
-        not late for it; a late writer takes a fresh slot rather than crowd the ones after it."""
+    def wait_for(self, slot: float) -> bool:
+        """Sleep until `slot`, then make sure the write is not late for it: True, write now.
+
+        A late writer takes a fresh slot (within the allowed wait) rather than crowd the ones
+        after it. False: no fresh slot within the wait, or late every time: do not write; queue
+        the write for the sweep."""
         for _ in range(_MAX_FRESH_SLOTS):
-            if slot is None:
-                slot = self._state.reserve_slot(self._schedule, self._clock(), self._spacing)
             now = self._clock()
             if slot > now:
                 self._sleep(slot - now)
             if self._clock() - slot <= self._late_tolerance:
-                return
-            slot = None
+                return True
+            fresh = self.reserve()
+            if fresh is None:
+                return False
+            slot = fresh
+        return False

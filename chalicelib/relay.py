@@ -158,8 +158,7 @@ class Relay:
             trail.note(send_skipped=f"no longer {expect.value}")
             return None
         # The wait comes after the mark so that the write follows its slot as closely as possible.
-        self.pacer.wait_for(slot)
-        result = self._send_once(token, write, trail)
+        result = self._send_once(token, write, trail, slot)
         if result.outcome is Outcome.UNKNOWN:
             result = self._reconcile_now(token, write, result, trail)
         state = _STATE_AFTER[result.outcome]
@@ -200,9 +199,11 @@ class Relay:
             max_age_seconds=self.settings.signature_max_age_seconds,
         )
 
-    def _send_once(self, token: str, write: OrderWrite, trail: _Trail) -> WriteResult:
-        """One write. Only a TokenException (nothing placed) may lead to a second one, and only
-        with a token that differs from the one the broker just refused."""
+    def _send_once(self, token: str, write: OrderWrite, trail: _Trail, slot: float) -> WriteResult:
+        """One write in its pacing slot. Only a TokenException (nothing placed) may lead to a
+        second one, and only with a token that differs from the one the broker just refused."""
+        if not self.pacer.wait_for(slot):
+            return _LEFT_FOR_THE_SWEEP
         result = self._timed_place(token, write, trail)
         if result.outcome is Outcome.TOKEN_INVALID:
             fresh = self.tokens.reread()
@@ -210,11 +211,9 @@ class Relay:
                 trail.note(token_reread=True)
                 # A second write needs its own slot, within the same allowed wait as the first:
                 # two full waits plus two round trips could outlast API Gateway and the Lambda.
-                slot = self.pacer.reserve()
-                if slot is None:
-                    return WriteResult(Outcome.QUEUED, message="the token had been renewed; the write with the "
-                                       "new token is over the order pace and the sweep will send it")
-                self.pacer.wait_for(slot)
+                second_slot = self.pacer.reserve()
+                if second_slot is None or not self.pacer.wait_for(second_slot):
+                    return _LEFT_FOR_THE_SWEEP
                 result = self._timed_place(fresh, write, trail)
         return result
 
@@ -244,6 +243,10 @@ _STATE_AFTER = {
     Outcome.QUEUED: State.QUEUED,  # nothing placed yet: the sweep sends it with the token it reads
 }
 _FUTURE_TOLERANCE_SECONDS = 10
+# Nothing was written (or only a TokenException, which places nothing): the sweep sends it.
+_LEFT_FOR_THE_SWEEP = WriteResult(
+    Outcome.QUEUED, message="no pacing slot could be kept within the allowed wait; the sweep will send it"
+)
 
 
 def _staleness(alert: Alert, now: float, max_age: int) -> StaleAlert | None:

@@ -386,3 +386,20 @@ def test_a_renewed_token_over_the_pace_is_queued_for_the_sweep_not_waited_for(st
     _, placed = stack.simulator.order_writes()
     assert placed.headers["authorization"] == "tok-RENEWED-Q" and placed.json == refused.json
     assert item("id:renewed-q")["state"] == "placed" and item("id:renewed-q")["order_id"]
+
+
+def test_a_writer_that_cannot_keep_any_slot_leaves_the_alert_to_the_sweep(stack):
+    from chalicelib.pacing import WritePacer
+
+    relay = services.get().relay
+    # Every wake-up counts as late (as if the instance were frozen at each sleep).
+    relay.pacer = WritePacer(relay.pacer._state, max_wait_seconds=10, late_tolerance=-1.0, schedule="test-always-late")
+    response = stack.post(stack.alert(alert_id="always-late"))
+    assert response.status_code == 202 and response.json_body["status"] == "queued", response.json_body
+    assert stack.simulator.order_writes() == []
+    assert item("id:always-late")["state"] == "queued"
+    pace_normally()
+    assert run_sweep(stack).sent == ["id:always-late"]
+    [write] = stack.simulator.order_writes()
+    assert write.json["remarks"] == item("id:always-late")["remarks"]
+    assert item("id:always-late")["state"] == "placed"

@@ -65,7 +65,7 @@ def test_an_on_time_writer_sleeps_until_its_slot_and_keeps_it(state):
     paced = pacer(state, fake)
     paced.reserve()
     slot = paced.reserve()
-    paced.wait_for(slot)
+    assert paced.wait_for(slot) is True
     assert fake.now == pytest.approx(slot) and fake.sleeps == pytest.approx([WRITE_SPACING])
     assert next_slot(state) == pytest.approx(slot + WRITE_SPACING)  # no extra reservation
 
@@ -75,21 +75,32 @@ def test_a_writer_that_wakes_late_takes_a_fresh_slot(state):
     paced = pacer(state, fake)
     slots = [paced.reserve() for _ in range(3)]
     fake.oversleep = [LATE_TOLERANCE + 0.2]
-    paced.wait_for(slots[-1])
+    assert paced.wait_for(slots[-1]) is True
     woke = slots[-1] + LATE_TOLERANCE + 0.2
     # The schedule had run dry by then: the fresh slot is "now", and the write goes at once.
     assert fake.now == pytest.approx(woke)
     assert next_slot(state) == pytest.approx(woke + WRITE_SPACING)
 
 
-def test_a_writer_late_again_and_again_writes_in_the_end(state):
+def test_a_writer_late_again_and_again_gives_its_write_to_the_sweep(state):
     fake = FakeTime()
     paced, others = pacer(state, fake), pacer(state, fake)
     fake.while_asleep = lambda: [others.reserve() for _ in range(3)]  # the schedule never runs dry
     fake.while_asleep()
     fake.oversleep = [1.0] * 10
-    paced.wait_for(paced.reserve())
-    assert len(fake.sleeps) == 5  # a bounded number of fresh slots, then the write goes
+    assert paced.wait_for(paced.reserve()) is False  # do not write: queue it
+    assert len(fake.sleeps) == 5  # a bounded number of fresh slots
+
+
+def test_a_late_writer_with_no_fresh_slot_within_the_wait_gives_up(state):
+    fake = FakeTime()
+    paced, others = pacer(state, fake, max_wait=1.0), pacer(state, fake, max_wait=60.0)
+    paced.reserve()
+    slot = paced.reserve()  # 150 ms ahead: a sleep
+    fake.while_asleep = lambda: [others.reserve() for _ in range(20)]  # 3 s of slots taken meanwhile
+    fake.oversleep = [LATE_TOLERANCE + 0.2]
+    assert paced.wait_for(slot) is False
+    assert len(fake.sleeps) == 1  # no second sleep: it gave up at once
 
 
 def busiest_second(late_tolerance: float, state) -> int:
