@@ -37,6 +37,9 @@ class Settings(BaseModel):
     max_alert_age_seconds: int = Field(default=60, ge=1, le=86400)
     # How long a write may wait for its pacing slot before it is queued for the sweep instead.
     pacing_max_wait_seconds: float = Field(default=10, ge=0, le=25)
+    # A queued alert the sweep has not sent this long after it arrived (the token died, say) is
+    # not sent at all: marked failed and reported. An old signal is not a reason to trade.
+    queue_max_age_seconds: int = Field(default=300, ge=60, le=86400)
     # An unknown outcome not found in the order book after this long is reported as absent.
     order_settle_seconds: int = Field(default=60, ge=5, le=3600)
     # In-request reconciliation of an unknown outcome: book reads and the pause between them.

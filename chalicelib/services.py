@@ -84,7 +84,8 @@ def build(settings: Settings) -> Services:
         notifier=notifier,
         ledger=ledger,
         sweeper=Sweeper(relay, ledger, state, notifier, settings.order_settle_seconds,
-                        notify_outcomes=frozenset(filter(None, settings.notify_outcomes.split(",")))),
+                        notify_outcomes=frozenset(filter(None, settings.notify_outcomes.split(","))),
+                        queue_max_age_seconds=settings.queue_max_age_seconds),
     )
 
 

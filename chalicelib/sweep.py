@@ -1,6 +1,8 @@
 """The minute sweep: resolves what the webhook could not, with one order-book read.
 
-- queued alerts (over the write pace) are sent, paced like any other write;
+- queued alerts (over the write pace) are sent, paced like any other write, unless they have
+  waited longer than the queue limit (default 5 min: the token died, say): then they are marked
+  failed, not sent, and reported; a market order is not sent on an hour-old signal;
 - alerts left `received` by an invocation that died before sending are marked failed (nothing
   was sent) and reported, for the trader to send again if still wanted;
 - sent/unknown alerts are looked up in the order book by their remarks tag: found → placed
@@ -16,6 +18,7 @@ from __future__ import annotations
 
 import json
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -64,6 +67,7 @@ class Sweeper:
         notifier: Notifier,
         settle_seconds: int,
         notify_outcomes: frozenset[str] = frozenset({"placed", "rejected", "unknown"}),
+        queue_max_age_seconds: int = 300,
     ):
         self._relay = relay
         self._ledger = ledger
@@ -71,6 +75,7 @@ class Sweeper:
         self._notifier = notifier
         self._settle = settle_seconds
         self._notify_outcomes = notify_outcomes
+        self._queue_max_age = queue_max_age_seconds
 
     def run(self, now: float) -> SweepReport:
         holder = secrets.token_hex(8)
@@ -86,16 +91,15 @@ class Sweeper:
         report = SweepReport()
         items = self._ledger.open_items()
         report.examined = len(items)
+        # Decisions by the clock alone come first: they must be taken even when the token is dead
+        # (a dead token is what leaves alerts queued for long).
+        items = [item for item in items if not self._guarded(self._settle_by_clock, item, now, report)]
         if not items:
             return report
         token = self._relay.tokens.current()
         book = self._relay.broker.order_book(token)  # once per sweep: the read bucket is 15/s
         for item in items:
-            try:
-                self._resolve(item, token, book, now, report)
-            except RelayError as error:  # one bad item must not stop the others
-                logger.warning("sweep item failed", extra={"event": "sweep", "key": item["key"], "reason": error.public_message,
-                                                           "cause": error.cause})
+            self._guarded(self._resolve, item, now, report, token, book)
         logger.info("sweep", extra={"event": "sweep", **{k: len(v) if isinstance(v, list) else v for k, v in report.as_dict().items()}})
         return report
 
@@ -110,11 +114,19 @@ class Sweeper:
         elif state == State.REJECTED.value:
             self._ledger.update(item["key"], None, now, still_open=False)
 
-    def _resolve(self, item: dict[str, Any], token: str, book: list[dict[str, Any]], now: float, report: SweepReport) -> None:
-        self._announce(item, now)
-        state = item.get("state")
-        key = item["key"]
-        request = json.loads(item["request"]) if item.get("request") else None
+    @staticmethod
+    def _guarded(step: Callable[..., bool | None], item: dict[str, Any], *args: Any) -> bool:
+        """Run one item's step; one bad item must not stop the others (it stays open)."""
+        try:
+            return bool(step(item, *args))
+        except RelayError as error:
+            logger.warning("sweep item failed", extra={"event": "sweep", "key": item["key"],
+                                                       "reason": error.public_message, "cause": error.cause})
+            return True  # not retried in this sweep
+
+    def _settle_by_clock(self, item: dict[str, Any], now: float, report: SweepReport) -> bool:
+        """Items whose fate needs no broker: True when this sweep is done with the item."""
+        state, key = item.get("state"), item["key"]
         if state == State.RECEIVED.value:
             if _seconds_since_sent(item, now) >= STUCK_AFTER_SECONDS and self._ledger.update(
                 key, State.FAILED, now, expect=State.RECEIVED,
@@ -122,7 +134,22 @@ class Sweeper:
             ):
                 report.failed.append(key)
                 self._report(item, "failed", "was never sent: the relay stopped before sending it; nothing was placed")
-            return
+            return True
+        waited = now - float(item.get("received_epoch") or now)
+        if state == State.QUEUED.value and waited > self._queue_max_age:
+            if self._ledger.update(key, State.FAILED, now, expect=State.QUEUED,
+                                   message=f"queued for {waited:.0f} s without being sent; not sent, the signal is too old"):
+                report.failed.append(key)
+                self._report(item, "not sent", f"waited {waited:.0f} s in the queue (longer than {self._queue_max_age} s) "
+                             "and was NOT sent; nothing was placed")
+            return True
+        return False
+
+    def _resolve(self, item: dict[str, Any], now: float, report: SweepReport, token: str, book: list[dict[str, Any]]) -> None:
+        self._announce(item, now)
+        state = item.get("state")
+        key = item["key"]
+        request = json.loads(item["request"]) if item.get("request") else None
         if state == State.QUEUED.value and request is not None:
             slot = self._relay.pacer.reserve()
             if slot is not None:  # else it stays queued for the next sweep

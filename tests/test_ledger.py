@@ -146,11 +146,15 @@ def test_burst_of_50_distinct_alerts_places_50_orders_without_a_429(stack):
 def pace_a_minute_apart():
     """Every write after the first lands a minute out, beyond any allowed wait: it is queued.
     (Not the real 150 ms spacing: on a busy machine two posts can be further apart than that.)
-    A schedule of its own, so the real one is untouched when normal pacing returns."""
+    A schedule of its own, so the real one is untouched when normal pacing returns. Lateness is
+    not what these tests are about: on a busy machine the first write can reach its check more
+    than 300 ms after its slot (the ledger's `sent` mark lies between), and a late writer would
+    be refused a fresh slot here and queue too."""
     from chalicelib.pacing import WritePacer
 
     relay = services.get().relay
-    relay.pacer = WritePacer(relay.pacer._state, max_wait_seconds=0.0, spacing=60.0, schedule="test-minute-apart")
+    relay.pacer = WritePacer(relay.pacer._state, max_wait_seconds=0.0, spacing=60.0, late_tolerance=3600.0,
+                             schedule="test-minute-apart")
 
 
 def pace_normally():
@@ -181,7 +185,8 @@ def test_writes_over_the_pace_are_queued_then_sent_by_the_sweep(stack):
 def queue_one(stack, alert_id):
     """An alert over the pace: answered `queued`, left for the sweep."""
     pace_a_minute_apart()
-    stack.post(stack.alert(alert_id="pace-filler"))  # takes the free slot
+    filler = stack.post(stack.alert(alert_id="pace-filler")).json_body  # takes the free slot
+    assert filler["status"] == "placed", filler
     assert stack.post(stack.alert(alert_id=alert_id)).json_body["status"] == "queued"
     pace_normally()
     return f"id:{alert_id}"
@@ -403,3 +408,63 @@ def test_a_writer_that_cannot_keep_any_slot_leaves_the_alert_to_the_sweep(stack)
     [write] = stack.simulator.order_writes()
     assert write.json["remarks"] == item("id:always-late")["remarks"]
     assert item("id:always-late")["state"] == "placed"
+
+
+def kill_the_token(stack):
+    stack.simulator.set_tokens(["someone-elses-token"])
+    services.get().relay.tokens.forget()
+
+
+def test_a_queued_alert_is_not_sent_after_the_queue_limit_even_once_the_token_works(stack, capsys):
+    from chalicelib.errors import TokenUnavailable
+
+    key = queue_one(stack, "old-q")
+    queued_at = float(item(key)["received_epoch"])
+    kill_the_token(stack)  # the trader forgot to renew: the sweep cannot send
+    with pytest.raises(TokenUnavailable):
+        run_sweep(stack, now=queued_at + 60)
+    assert item(key)["state"] == "queued"  # within the limit: still waiting
+
+    capsys.readouterr()
+    with pytest.raises(TokenUnavailable):  # the placed filler still needs the book: the sweep fails
+        run_sweep(stack, now=queued_at + 301)  # past the 300 s limit, token still dead
+    recorded = item(key)
+    assert recorded["state"] == "failed" and "not sent" in recorded["message"] and "open" not in recorded
+    notices = [json.loads(line) for line in capsys.readouterr().out.splitlines() if '"event":"notification"' in line]
+    assert [notice["outcome"] for notice in notices] == ["not sent"] and notices[0]["key"] == key
+
+    stack.simulator.set_tokens([SEEDED_TOKEN])  # renewed later: the old signal stays unsent
+    services.get().relay.tokens.forget()
+    run_sweep(stack, now=queued_at + 400)
+    assert writes_for(stack, key) == [] and item(key)["state"] == "failed"
+
+
+def test_a_dead_token_does_not_keep_the_sweep_from_failing_a_stuck_alert(stack):
+    from chalicelib.alerts import validate_alert
+    from chalicelib.errors import TokenUnavailable
+
+    now = time.time()
+    assert services.get().ledger.claim("id:died-2", validate_alert(dict(stack.alert(alert_id="died-2"))), now).won
+    queue_one(stack, "young-q")
+    kill_the_token(stack)
+    with pytest.raises(TokenUnavailable):  # the young queued alert still needs the broker
+        run_sweep(stack, now=now + 121)
+    assert item("id:died-2")["state"] == "failed" and item("id:young-q")["state"] == "queued"
+
+
+def test_a_slow_sent_mark_makes_the_writer_late_and_it_takes_a_fresh_slot(stack, monkeypatch):
+    from chalicelib.pacing import LATE_TOLERANCE, WritePacer
+
+    relay = services.get().relay
+    slow_mark = relay.ledger.begin_send
+
+    def begin_send(*args, **kwargs):
+        time.sleep(LATE_TOLERANCE + 0.1)  # a DynamoDB latency spike between reservation and write
+        return slow_mark(*args, **kwargs)
+
+    monkeypatch.setattr(relay.ledger, "begin_send", begin_send)
+    relay.pacer = WritePacer(relay.pacer._state, max_wait_seconds=0.0, spacing=60.0, schedule="test-slow-mark")
+    response = stack.post(stack.alert(alert_id="slow-mark"))
+    # Its slot is gone and the next one is a minute out, beyond the allowed wait: queued, unsent.
+    assert response.status_code == 202 and response.json_body["status"] == "queued", response.json_body
+    assert stack.simulator.order_writes() == [] and item("id:slow-mark")["state"] == "queued"
