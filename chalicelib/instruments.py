@@ -1,10 +1,16 @@
 """Symbol → INDstocks `security_id`, from the instrument master CSV.
 
-The equity master (`GET /market/instruments?source=equity`) is downloaded at most once per IST
-day per instance, kept in memory as a compact index of cash rows only, and written to the
-instance's /tmp so a warm container that lost its memory state (or a second process) does not
-download it again. If the day's download fails, yesterday's copy is used: cash-equity ids do not
-change from one day to the next, and an order matters more than a fresh file.
+The equity master (`GET /market/instruments?source=equity`) is kept in memory as a compact
+index of cash rows only. A cold instance looks for the day's index in this order: its /tmp (a
+second process on one machine), the shared copy in the state table, a download.
+
+The shared copy is what the 08:45 pre-market check (or the first instance of the day to
+download) leaves: the index alone, compressed, one DynamoDB item (~50 KB for the real equity
+master, a 400 KB item limit). Cold instances at the opening bell then read one item instead of
+each downloading the master: faster, and a burst of them cannot run into the Data API's 5
+requests a second. If the day's download fails, the newest earlier copy is used (memory, /tmp,
+then the shared copies of the last few days): cash-equity ids do not change from one day to
+the next, and an order matters more than a fresh file.
 """
 
 from __future__ import annotations
@@ -14,11 +20,14 @@ import io
 import logging
 import os
 import tempfile
+import time
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
+from typing import Protocol
 
 from chalicelib.errors import DependencyUnavailable, FieldProblem, UnknownSymbol, failure_cause
 
@@ -27,6 +36,20 @@ log = logging.getLogger(__name__)
 DEFAULT_TICK = Decimal("0.05")
 _REQUIRED_COLUMNS = {"EXCH", "SEGMENT", "SECURITY_ID", "TRADING_SYMBOL", "TICK_SIZE", "SERIES"}
 _CACHE_PREFIX = "indstocks-equity-"
+# DynamoDB items hold 400 KB; a compressed index larger than this is not shared (only downloaded).
+SHARED_MAX_BYTES = 350_000
+SHARED_RETENTION_SECONDS = 4 * 86400
+# How many earlier days a cold instance looks back for a shared copy when today's download fails
+# (a Monday's last copy is Friday's when the pre-market check runs on weekdays only).
+_SHARED_LOOKBACK_DAYS = 4
+
+
+class SharedCopies(Protocol):
+    """Where instances share the day's index (the state table)."""
+
+    def get_blob(self, name: str) -> bytes | None: ...
+
+    def put_blob(self, name: str, body: bytes, expires_at: int) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -77,6 +100,28 @@ class InstrumentIndex:
             raise ValueError("the instrument master has no cash-equity rows")
         return cls(rows)
 
+    def to_compact(self) -> bytes:
+        """The index alone (not the master), tab-separated and compressed: for the shared copy."""
+        lines = "".join(f"{exchange}\t{ticker}\t{security_id}\t{tick}\n"
+                        for (exchange, ticker), (security_id, tick) in self._rows.items())
+        return zlib.compress(lines.encode("utf-8"), 6)
+
+    @classmethod
+    def from_compact(cls, body: bytes) -> InstrumentIndex:
+        try:
+            text = zlib.decompress(body).decode("utf-8")
+        except (zlib.error, UnicodeDecodeError) as error:
+            raise ValueError("the shared instrument index is damaged") from error
+        rows: dict[tuple[str, str], tuple[str, str]] = {}
+        for line in text.splitlines():
+            fields = line.split("\t")
+            if len(fields) != 4:
+                raise ValueError("the shared instrument index is damaged")
+            rows[(fields[0], fields[1])] = (fields[2], fields[3])
+        if not rows:
+            raise ValueError("the shared instrument index is empty")
+        return cls(rows)
+
     def resolve(self, exchange: str, ticker: str) -> Instrument:
         found = self._rows.get((exchange, ticker))
         if found is None:
@@ -87,11 +132,16 @@ class InstrumentIndex:
 
 
 class InstrumentMaster:
-    """The day's index, from memory, then /tmp, then a download."""
+    """The day's index, from memory, then /tmp, then the shared copy, then a download."""
 
-    def __init__(self, download: Callable[[], str], cache_dir: str):
+    def __init__(
+        self, download: Callable[[], str], cache_dir: str, shared: SharedCopies | None = None,
+        clock: Callable[[], float] = time.time,
+    ):
         self._download = download
         self._cache_dir = Path(cache_dir)
+        self._shared = shared
+        self._clock = clock
         self._index: InstrumentIndex | None = None
         self._day: date | None = None
 
@@ -107,10 +157,13 @@ class InstrumentMaster:
                 return self._remember(InstrumentIndex.from_csv(cached.read_text("utf-8")), today)
             except (OSError, ValueError):
                 log.warning("instrument cache unreadable; downloading again")
+        shared = self._read_shared(today)
+        if shared is not None:
+            return self._remember(shared, today)
         try:
             return self.refresh(today)
         except DependencyUnavailable:
-            stale = self._stale_index()
+            stale = self._stale_index() or self._stale_shared(today)
             if stale is None:
                 raise
             log.warning("instrument master download failed; using the previous copy")
@@ -125,6 +178,7 @@ class InstrumentMaster:
         except ValueError as error:
             raise DependencyUnavailable("the INDstocks instrument master is unusable", cause=failure_cause(error)) from None
         self._write_cache(self._cache_file(today), text)
+        self._share(index, today)
         return self._remember(index, today)
 
     def resolve(self, exchange: str, ticker: str, today: date) -> Instrument:
@@ -144,6 +198,39 @@ class InstrumentMaster:
                 continue
         return None
 
+    # --- the shared copy: best effort both ways, a download is always the way out -------------
+
+    def _share(self, index: InstrumentIndex, day: date) -> None:
+        if self._shared is None:
+            return
+        body = index.to_compact()
+        if len(body) > SHARED_MAX_BYTES:
+            log.warning("instrument index too large to share (%d bytes); each instance downloads", len(body))
+            return
+        try:
+            self._shared.put_blob(_shared_name(day), body, int(self._clock()) + SHARED_RETENTION_SECONDS)
+        except DependencyUnavailable as error:
+            log.warning("could not share the instrument index (%s)", error.cause)
+
+    def _read_shared(self, day: date) -> InstrumentIndex | None:
+        if self._shared is None:
+            return None
+        try:
+            body = self._shared.get_blob(_shared_name(day))
+            return InstrumentIndex.from_compact(body) if body is not None else None
+        except DependencyUnavailable as error:
+            log.warning("shared instrument index unreadable (%s); downloading", error.cause)
+        except ValueError:
+            log.warning("shared instrument index damaged; downloading")
+        return None
+
+    def _stale_shared(self, today: date) -> InstrumentIndex | None:
+        for back in range(1, _SHARED_LOOKBACK_DAYS + 1):
+            index = self._read_shared(today - timedelta(days=back))
+            if index is not None:
+                return index
+        return None
+
     def _write_cache(self, target: Path, text: str) -> None:
         try:
             self._cache_dir.mkdir(parents=True, exist_ok=True)
@@ -156,3 +243,7 @@ class InstrumentMaster:
             os.replace(temporary, target)
         except OSError:
             log.warning("could not cache the instrument master in %s", self._cache_dir)
+
+
+def _shared_name(day: date) -> str:
+    return f"instruments-equity#{day.isoformat()}"

@@ -68,7 +68,7 @@ def build(settings: Settings) -> Services:
         settings,
         webhook_secret=WebhookSecret(parameters, settings.webhook_secret_parameter, settings.secret_cache_seconds),
         tokens=tokens,
-        instruments=InstrumentMaster(download_equity_master, settings.instruments_cache_dir),
+        instruments=InstrumentMaster(download_equity_master, settings.instruments_cache_dir, shared=state),
         broker=broker,
         ledger=ledger,
         pacer=pacer,

@@ -71,6 +71,16 @@ class StateTable(DynamoTable):
         times = [float(value["N"]) for value in reply["Attributes"]["failures"]["L"]]
         return sorted(t for t in times if now - t < window_seconds)
 
+    # --- shared copies (the day's instrument index) -----------------------------------------
+
+    def put_blob(self, name: str, body: bytes, expires_at: int) -> None:
+        self._call("put_item", Item={"pk": {"S": f"blob#{name}"}, "body": {"B": body},
+                                     "expires_at": {"N": str(expires_at)}})
+
+    def get_blob(self, name: str) -> bytes | None:
+        item = self._call("get_item", Key={"pk": {"S": f"blob#{name}"}}).get("Item")
+        return bytes(item["body"]["B"]) if item and "body" in item else None
+
     # --- single-flight locks ----------------------------------------------------------------
 
     def acquire(self, name: str, now: float, hold_seconds: int, **attributes: str) -> bool:

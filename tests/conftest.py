@@ -64,7 +64,19 @@ def _scan_tables() -> None:
     dynamodb = boto3.client("dynamodb")
     for table in dynamodb.list_tables()["TableNames"]:
         for item in dynamodb.scan(TableName=table)["Items"]:
-            _scan(f"DynamoDB table {table}", json.dumps(item))
+            _scan(f"DynamoDB table {table}", json.dumps(item, default=_readable))
+
+
+def _readable(value: object) -> str:
+    """Binary attributes (the shared instrument index is zlib-compressed) as scannable text."""
+    import zlib
+
+    if not isinstance(value, bytes):
+        raise TypeError(type(value).__name__)
+    try:
+        return zlib.decompress(value).decode("utf-8", "replace")
+    except zlib.error:
+        return value.decode("latin-1")
 
 
 @pytest.fixture

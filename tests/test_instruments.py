@@ -101,3 +101,90 @@ def test_no_copy_at_all_is_a_clear_error(tmp_path):
     master = InstrumentMaster(CountingDownload("garbage"), str(tmp_path))
     with pytest.raises(DependencyUnavailable):
         master.resolve("NSE", "SBIN", DAY)
+
+
+# --- the shared copy in the state table (moto DynamoDB) -------------------------------------
+
+
+@pytest.fixture
+def shared(dynamodb):
+    import boto3
+
+    from chalicelib.state import StateTable
+    from tests.conftest import STATE_TABLE
+
+    return StateTable(lambda: boto3.client("dynamodb"), STATE_TABLE)
+
+
+def test_a_download_is_shared_and_a_cold_instance_reads_it_instead_of_downloading(shared, tmp_path):
+    InstrumentMaster(CountingDownload(CSV), str(tmp_path / "first"), shared=shared).resolve("NSE", "SBIN", DAY)
+    cold = CountingDownload()  # would fail: nothing to answer
+    master = InstrumentMaster(cold, str(tmp_path / "cold"), shared=shared)
+    assert master.resolve("NSE", "SBIN", DAY).security_id == "3045"
+    assert master.resolve("BSE", "SBIN", DAY).security_id == "500112"
+    assert master.resolve("NSE", "YESBANK", DAY).tick_size == Decimal("0.01")
+    assert master.resolve("NSE", "M&M", DAY).tick_size == Decimal("0.05")
+    with pytest.raises(UnknownSymbol):
+        master.resolve("BSE", "YESBANK", DAY)
+    assert cold.calls == 0
+
+
+def test_the_shared_copy_is_the_index_compressed_with_an_expiry(shared, tmp_path):
+    import boto3
+
+    from tests.conftest import STATE_TABLE
+
+    InstrumentMaster(CountingDownload(CSV), str(tmp_path), shared=shared, clock=lambda: 1_800_000_000.0).refresh(DAY)
+    item = boto3.client("dynamodb").get_item(
+        TableName=STATE_TABLE, Key={"pk": {"S": "blob#instruments-equity#2026-11-25"}})["Item"]
+    assert int(item["expires_at"]["N"]) == 1_800_000_000 + 4 * 86400
+    assert len(InstrumentIndex.from_compact(item["body"]["B"])) == 4
+
+
+def test_the_next_day_does_not_use_the_previous_days_shared_copy_while_the_download_works(shared, tmp_path):
+    InstrumentMaster(CountingDownload(CSV), str(tmp_path / "a"), shared=shared).resolve("NSE", "SBIN", DAY)
+    download = CountingDownload(CSV.replace("3045", "3046"))
+    master = InstrumentMaster(download, str(tmp_path / "b"), shared=shared)
+    assert master.resolve("NSE", "SBIN", date(2026, 11, 26)).security_id == "3046" and download.calls == 1
+
+
+def test_an_outage_on_a_cold_instance_falls_back_to_the_latest_shared_copy(shared, tmp_path):
+    friday, monday = date(2026, 11, 27), date(2026, 11, 30)
+    InstrumentMaster(CountingDownload(CSV), str(tmp_path / "friday"), shared=shared).resolve("NSE", "SBIN", friday)
+    master = InstrumentMaster(CountingDownload(DependencyUnavailable("down")), str(tmp_path / "monday"), shared=shared)
+    assert master.resolve("NSE", "SBIN", monday).security_id == "3045"
+
+
+def test_a_broken_shared_store_never_stops_the_download(tmp_path):
+    class Broken:
+        def get_blob(self, name):
+            raise DependencyUnavailable("the relay's state table is unavailable", cause="ResourceNotFoundException")
+
+        def put_blob(self, name, body, expires_at):
+            raise DependencyUnavailable("the relay's state table is unavailable", cause="ResourceNotFoundException")
+
+    download = CountingDownload(CSV)
+    master = InstrumentMaster(download, str(tmp_path), shared=Broken())
+    assert master.resolve("NSE", "SBIN", DAY).security_id == "3045" and download.calls == 1
+
+
+def test_a_damaged_or_oversized_index_is_not_used(shared, tmp_path, monkeypatch):
+    from chalicelib import instruments
+
+    shared.put_blob("instruments-equity#2026-11-25", b"not zlib at all", 2_000_000_000)
+    download = CountingDownload(CSV, CSV)
+    assert InstrumentMaster(download, str(tmp_path / "a"), shared=shared).resolve("NSE", "SBIN", DAY).security_id == "3045"
+    assert download.calls == 1  # the damaged copy was ignored, then replaced by the download's
+    assert len(InstrumentIndex.from_compact(shared.get_blob("instruments-equity#2026-11-25"))) == 4
+
+    monkeypatch.setattr(instruments, "SHARED_MAX_BYTES", 10)
+    InstrumentMaster(download, str(tmp_path / "b"), shared=shared).refresh(date(2026, 11, 26))
+    assert shared.get_blob("instruments-equity#2026-11-26") is None  # too large to share: not written
+
+
+def test_a_real_sized_index_fits_one_item():
+    # ~9 000 cash rows (NSE EQ and BSE groups): the shared item must stay far below 400 KB.
+    rows = [f"{'NSE' if n % 3 else 'BSE'},E,{100000 + n},EQUITY,,SYM{n:05d},1,SYM{n:05d},,,,0.05,,ES,"
+            f"{'EQ' if n % 3 else 'A'},COMPANY NUMBER {n} LIMITED" for n in range(9000)]
+    body = InstrumentIndex.from_csv("\n".join([HEADER, *rows]) + "\n").to_compact()
+    assert len(body) < 150_000

@@ -263,6 +263,21 @@ def test_check_passes_quietly_for_a_fresh_valid_token(stack, topic):
     assert topic() == []
 
 
+def test_a_cold_api_instance_after_the_check_reads_the_shared_index_instead_of_downloading(stack, tmp_path):
+    from chalicelib import services
+
+    assert run_check(stack)["instruments_ok"] is True
+    downloads = len(stack.simulator.requests("/market/instruments"))
+    # A new instance of the API function: nothing in memory, an empty /tmp.
+    cold = stack.settings.model_copy(update={"instruments_cache_dir": str(tmp_path / "cold-instance")})
+    services.install(services.build(cold))
+    response = stack.post(stack.alert(symbol="BSE:RELIANCE"))
+    assert response.status_code == 200 and response.json_body["status"] == "placed", response.json_body
+    [write] = stack.simulator.order_writes()
+    assert (write.json["exchange"], write.json["security_id"]) == ("BSE", "500325")
+    assert len(stack.simulator.requests("/market/instruments")) == downloads == 1
+
+
 def test_check_warns_when_the_instrument_master_cannot_be_loaded(stack, topic):
     stack.simulator.inject_fault("/market/instruments", "http500")
     result = run_check(stack)
