@@ -222,6 +222,52 @@ def symbol_lookup() -> dict[str, Any]:
     return results
 
 
+def cold_index(runs: int = 20) -> dict[str, Any]:
+    """A cold instance's first symbol: the day's index from the shared copy (one DynamoDB item,
+    moto) vs downloading and parsing the master (the simulator over loopback HTTP), for a master
+    of real size (~9 000 cash rows). Loopback flatters the download: INDstocks is a network away."""
+    from datetime import date
+
+    from moto import mock_aws
+
+    from chalicelib.broker import BrokerClient
+    from chalicelib.instruments import InstrumentMaster
+    from chalicelib.state import StateTable
+    from local.resources import create_state_table
+    from local.simulator import DEFAULT_INSTRUMENTS_CSV, IndstocksSimulator
+
+    header = DEFAULT_INSTRUMENTS_CSV.splitlines()[0]
+    rows = [f"{'NSE' if n % 3 else 'BSE'},E,{100000 + n},EQUITY,,SYM{n:05d},1,SYM{n:05d},,,,0.05,,ES,"
+            f"{'EQ' if n % 3 else 'A'},COMPANY NUMBER {n} LIMITED" for n in range(9000)]
+    today = date(2026, 12, 1)
+    with mock_aws(), IndstocksSimulator(tokens=("bench-token",)) as simulator, tempfile.TemporaryDirectory() as work:
+        import boto3
+
+        simulator.instruments_csv = "\n".join([header, *rows]) + "\n"
+        dynamodb = boto3.client("dynamodb")
+        create_state_table(dynamodb, "bench-state")
+        state = StateTable(lambda: dynamodb, "bench-state")
+        broker = BrokerClient(simulator.url, connect_timeout=1, read_timeout=10, idle_reset_seconds=240)
+
+        def download() -> str:
+            return broker.instruments_csv("bench-token", "equity", timeout=10)
+
+        InstrumentMaster(download, f"{work}/seed", shared=state).refresh(today)  # what the 08:45 check leaves
+        shared_bytes = len(state.get_blob(f"instruments-equity#{today.isoformat()}") or b"")
+        downloaded, shared = [], []
+        for run in range(runs):  # interleaved, each on a fresh instance with an empty /tmp
+            started = time.perf_counter()
+            InstrumentMaster(download, f"{work}/download-{run}").resolve("NSE", "SYM00001", today)
+            downloaded.append((time.perf_counter() - started) * 1000)
+            started = time.perf_counter()
+            InstrumentMaster(download, f"{work}/shared-{run}", shared=state).resolve("NSE", "SYM00001", today)
+            shared.append((time.perf_counter() - started) * 1000)
+        master_kb = len(simulator.instruments_csv.encode()) / 1000
+    return {"master_rows": len(rows), "master_kb": round(master_kb, 1), "shared_item_kb": round(shared_bytes / 1000, 1),
+            "download_ms": summary(downloaded), "shared_copy_ms": summary(shared),
+            "ratio_p50": round(summary(shared)["p50"] / summary(downloaded)["p50"], 2)}
+
+
 def burst() -> dict[str, Any]:
     from concurrent.futures import ThreadPoolExecutor
 
@@ -259,6 +305,7 @@ def main() -> None:
         "cold": cold_start(options.cold_runs),
         "package": package_size(),
         "symbols": symbol_lookup(),
+        "cold_index": cold_index(),
         "burst": burst(),
     }
     RESULTS.write_text(json.dumps(results, indent=2) + "\n")
@@ -275,6 +322,8 @@ def main() -> None:
         ("first / second alert in a fresh process, ms", f"{c['first_vs_second_alert_ms']['first']:.0f} / {c['first_vs_second_alert_ms']['second']:.0f}", "—", ""),
         ("deployment zip / unzipped, MB", f"{results['package'].get('zip_mb')} / {results['package'].get('unzipped_mb')}", "—", "target zip ≤ 5 MB"),
         ("100k-row master: load ms / lookup p99 µs", f"{results['symbols']['generated_100k']['cold_load_ms']} / {results['symbols']['generated_100k']['warm_lookup_us']['p99']}", "—", ""),
+        ("cold instance's index: shared copy vs download, p50 ms", f"{results['cold_index']['shared_copy_ms']['p50']:.1f}",
+         f"{results['cold_index']['download_ms']['p50']:.1f}", f"{results['cold_index']['ratio_p50']}× ({results['cold_index']['shared_item_kb']} KB item, {results['cold_index']['master_kb']} KB master)"),
         ("burst of 50: placed / busiest second / drain s", f"{results['burst']['placed']} / {results['burst']['busiest_second_writes']} / {results['burst']['seconds_to_drain']}", "—", "≤ 10 writes/s"),
     ]
     print(f"{'measure':48} {'relay':>22} {'baseline':>16}  ratio / target")
