@@ -445,11 +445,11 @@ def test_token_expired_as_401(sim):
 
 
 def test_timeout_places_the_order_while_the_client_times_out(sim):
-    sim.inject_fault("/order", "timeout", delay=0.5)
+    sim.inject_fault("/order", "timeout", delay=1.5)
     started = time.monotonic()
     with pytest.raises(requests.exceptions.ReadTimeout):
         post(sim, "/order", order(remarks="tvr:late"), timeout=(1, 0.2))
-    assert time.monotonic() - started < 0.45
+    assert time.monotonic() - started < 1.2  # gave up long before the reply (wide: busy CI machines)
     [row] = get(sim, "/order-book").json()["data"]
     assert row["remarks"] == "tvr:late"
 
