@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from chalicelib.broker import OrderWrite, Outcome
-from chalicelib.errors import RelayError
+from chalicelib.errors import RelayError, TokenUnavailable
 from chalicelib.ledger import Ledger, State
 from chalicelib.notify import Notifier
 from chalicelib.observability import logger
@@ -46,6 +46,9 @@ FOLLOW_PLACED_SECONDS = 36 * 3600
 class SweepReport:
     examined: int = 0
     skipped: bool = False  # another sweep held the lock
+    # The broker part could not run: no usable token. Not an error of the sweep (the pre-market
+    # check and the webhook's answers already say the token is dead); it resumes once renewed.
+    blocked: str | None = None
     sent: list[str] = field(default_factory=list)
     failed: list[str] = field(default_factory=list)
     reconciled: list[str] = field(default_factory=list)
@@ -96,8 +99,14 @@ class Sweeper:
         items = [item for item in items if not self._guarded(self._settle_by_clock, item, now, report)]
         if not items:
             return report
-        token = self._relay.tokens.current()
-        book = self._relay.broker.order_book(token)  # once per sweep: the read bucket is 15/s
+        try:
+            token = self._relay.tokens.current()
+            book = self._relay.broker.order_book(token)  # once per sweep: the read bucket is 15/s
+        except TokenUnavailable:
+            report.blocked = "token_unavailable"
+            logger.warning("sweep waiting for a valid token", extra={"event": "sweep", "outcome": "blocked",
+                                                                      "waiting": len(items), "failed": len(report.failed)})
+            return report
         for item in items:
             self._guarded(self._resolve, item, now, report, token, book)
         logger.info("sweep", extra={"event": "sweep", **{k: len(v) if isinstance(v, list) else v for k, v in report.as_dict().items()}})

@@ -416,18 +416,15 @@ def kill_the_token(stack):
 
 
 def test_a_queued_alert_is_not_sent_after_the_queue_limit_even_once_the_token_works(stack, capsys):
-    from chalicelib.errors import TokenUnavailable
-
     key = queue_one(stack, "old-q")
     queued_at = float(item(key)["received_epoch"])
     kill_the_token(stack)  # the trader forgot to renew: the sweep cannot send
-    with pytest.raises(TokenUnavailable):
-        run_sweep(stack, now=queued_at + 60)
+    assert run_sweep(stack, now=queued_at + 60).blocked == "token_unavailable"
     assert item(key)["state"] == "queued"  # within the limit: still waiting
 
     capsys.readouterr()
-    with pytest.raises(TokenUnavailable):  # the placed filler still needs the book: the sweep fails
-        run_sweep(stack, now=queued_at + 301)  # past the 300 s limit, token still dead
+    report = run_sweep(stack, now=queued_at + 301)  # past the 300 s limit, token still dead
+    assert report.failed == [key] and report.blocked == "token_unavailable"  # the filler still needs the book
     recorded = item(key)
     assert recorded["state"] == "failed" and "not sent" in recorded["message"] and "open" not in recorded
     notices = [json.loads(line) for line in capsys.readouterr().out.splitlines() if '"event":"notification"' in line]
@@ -441,15 +438,17 @@ def test_a_queued_alert_is_not_sent_after_the_queue_limit_even_once_the_token_wo
 
 def test_a_dead_token_does_not_keep_the_sweep_from_failing_a_stuck_alert(stack):
     from chalicelib.alerts import validate_alert
-    from chalicelib.errors import TokenUnavailable
 
     now = time.time()
     assert services.get().ledger.claim("id:died-2", validate_alert(dict(stack.alert(alert_id="died-2"))), now).won
     queue_one(stack, "young-q")
     kill_the_token(stack)
-    with pytest.raises(TokenUnavailable):  # the young queued alert still needs the broker
-        run_sweep(stack, now=now + 121)
+    report = run_sweep(stack, now=now + 121)
+    assert report.failed == ["id:died-2"] and report.blocked == "token_unavailable"  # the young queued alert waits
     assert item("id:died-2")["state"] == "failed" and item("id:young-q")["state"] == "queued"
+    stack.simulator.set_tokens([SEEDED_TOKEN])  # renewed: the next sweep sends it
+    assert run_sweep(stack, now=time.time()).sent == ["id:young-q"]
+    assert item("id:young-q")["state"] == "placed"
 
 
 def test_a_slow_sent_mark_makes_the_writer_late_and_it_takes_a_fresh_slot(stack, monkeypatch):
