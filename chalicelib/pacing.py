@@ -58,16 +58,19 @@ class WritePacer:
     def wait_for(self, slot: float) -> bool:
         """Sleep until `slot`, then make sure the write is not late for it: True, write now.
 
-        A late writer takes a fresh slot (within the allowed wait) rather than crowd the ones
-        after it. False: no fresh slot within the wait, or late every time: do not write; queue
-        the write for the sweep."""
+        A late writer takes a fresh slot rather than crowd the ones after it; fresh slots must fall
+        within the allowed wait counted from this call, so the whole wait stays inside it (and
+        inside the function's timeout). False: no such slot, or late every time: do not write;
+        queue the write for the sweep."""
+        deadline = self._clock() + self._max_wait
         for _ in range(_MAX_FRESH_SLOTS):
             now = self._clock()
             if slot > now:
                 self._sleep(slot - now)
-            if self._clock() - slot <= self._late_tolerance:
+            now = self._clock()
+            if now - slot <= self._late_tolerance:
                 return True
-            fresh = self.reserve()
+            fresh = self._state.reserve_slot(self._schedule, now, self._spacing, latest=deadline)
             if fresh is None:
                 return False
             slot = fresh

@@ -147,3 +147,16 @@ def test_a_refused_reservation_leaves_the_schedule_as_it_was(state):
     assert next_slot(state) == pytest.approx(before)
     fake.now = granted[-1]  # once the last granted write has gone, the next one is right behind it
     assert paced.reserve() == pytest.approx(granted[-1] + WRITE_SPACING)
+
+
+def test_fresh_slots_stay_within_the_wait_counted_from_the_first_call(state):
+    fake = FakeTime()
+    paced, others = pacer(state, fake, max_wait=2.0), pacer(state, fake, max_wait=60.0)
+    paced.reserve()
+    slot = paced.reserve()  # 0.15 s ahead
+    started = fake.now
+    # Each time it sleeps, others take the next second of slots; it oversleeps every time.
+    fake.while_asleep = lambda: [others.reserve() for _ in range(6)]
+    fake.oversleep = [LATE_TOLERANCE + 0.1] * 10
+    assert paced.wait_for(slot) is False
+    assert fake.now - started <= 2.0 + LATE_TOLERANCE + 0.1  # never slept past the allowed wait
