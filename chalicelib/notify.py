@@ -37,7 +37,16 @@ class Notifier:
 
     def warn(self, subject: str, message: str, **fields: Any) -> bool:
         """Log the warning and send it on every configured channel; True when one accepted it."""
+        self.record(subject, **fields)
+        return self.deliver(subject, message)
+
+    @staticmethod
+    def record(subject: str, **fields: Any) -> None:
+        """The log line of one warning (alarms count these), without sending anything."""
         logger.warning(subject, extra={"event": "notification", **fields})
+
+    def deliver(self, subject: str, message: str) -> bool:
+        """Send on every configured channel; True when one accepted it."""
         delivered = [self._sns(subject, message), self._telegram(subject, message)]
         return any(delivered)
 

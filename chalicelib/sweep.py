@@ -9,6 +9,11 @@
   with the broker's order id; still missing after the settle time → absent, and reported;
 - placed orders are followed to a terminal broker status (fills, exchange rejections).
 
+Everything a sweep has to tell the trader goes out as one message at its end (one SNS publish,
+one Telegram message), each item still logged on its own line: fifty placed orders are one
+message, not fifty, and slow channels cost one timeout, not one per order. An item is marked
+announced only after that message was attempted, so a sweep that dies first announces it again.
+
 Nothing is ever resent: an absent order is reported for the trader to decide. One sweep runs at
 a time (a lock in the state table: EventBridge may deliver a schedule twice), and every move into
 `sent` is conditional besides, so even two sweeps could not send one alert twice.
@@ -36,6 +41,8 @@ from chalicelib.state import StateTable
 STUCK_AFTER_SECONDS = 120
 # Shorter than the schedule's minute, longer than the sweep function's 30 s timeout.
 SWEEP_LOCK_SECONDS = 50
+# A digest longer than this is cut (Telegram takes 4096 characters); the journal has the rest.
+DIGEST_MAX_CHARS = 3500
 # The order book lists today's orders only. A placed order missing from it this long after it
 # was sent (an after-market order outlives one book) is no longer followed; otherwise the sweep
 # would read the book every minute until the item expired.
@@ -61,6 +68,34 @@ class SweepReport:
         return {name: value for name, value in self.__dict__.items()}
 
 
+@dataclass
+class _Digest:
+    """What one sweep tells the trader, sent once at its end."""
+
+    lines: list[str] = field(default_factory=list)
+    outcomes: dict[str, int] = field(default_factory=dict)
+    # (key, state announced, still_open) to record once the message has gone out
+    announced: list[tuple[str, str, bool | None]] = field(default_factory=list)
+
+    def add(self, outcome: str, line: str) -> None:
+        self.lines.append(line)
+        self.outcomes[outcome] = self.outcomes.get(outcome, 0) + 1
+
+    def subject(self) -> str:
+        counts = ", ".join(f"{count} {outcome}" for outcome, count in self.outcomes.items())
+        return f"Orders: {counts}"[:100]  # SNS subjects stop at 100 characters
+
+    def message(self) -> str:
+        text, shown = "", 0
+        for line in self.lines:
+            if len(text) + len(line) + 1 > DIGEST_MAX_CHARS:
+                break
+            text, shown = text + line + "\n", shown + 1
+        if shown < len(self.lines):
+            text += f"… and {len(self.lines) - shown} more: see the journal (relay orders).\n"
+        return text.rstrip("\n")
+
+
 class Sweeper:
     def __init__(
         self,
@@ -79,16 +114,29 @@ class Sweeper:
         self._settle = settle_seconds
         self._notify_outcomes = notify_outcomes
         self._queue_max_age = queue_max_age_seconds
+        self._digest = _Digest()  # the running sweep's (one sweep at a time per process)
 
     def run(self, now: float) -> SweepReport:
         holder = secrets.token_hex(8)
         if not self._state.acquire("sweep", now, SWEEP_LOCK_SECONDS, holder=holder):
             logger.info("sweep skipped: another sweep is running", extra={"event": "sweep", "outcome": "busy"})
             return SweepReport(skipped=True)
+        self._digest = _Digest()
         try:
             return self._sweep(now)
         finally:
+            self._send_digest(now)
             self._state.release("sweep", holder)
+
+    def _send_digest(self, now: float) -> None:
+        digest, self._digest = self._digest, _Digest()
+        if digest.lines:
+            self._notifier.deliver(digest.subject(), digest.message())
+        for key, state, still_open in digest.announced:
+            try:
+                self._ledger.update(key, None, now, announced=state, still_open=still_open)
+            except RelayError as error:  # announced again by the next sweep: better twice than never
+                logger.warning("announcement not recorded", extra={"event": "sweep", "key": key, "cause": error.cause})
 
     def _sweep(self, now: float) -> SweepReport:
         report = SweepReport()
@@ -118,8 +166,7 @@ class Sweeper:
         if state in self._notify_outcomes and item.get("announced") != state:
             detail = item.get("order_id") or item.get("message") or ""
             self._report(item, state, f"is {state}{': ' + str(detail) if detail else ''}")
-            self._ledger.update(item["key"], None, now, announced=state,
-                                still_open=False if state == State.REJECTED.value else None)
+            self._digest.announced.append((item["key"], state, False if state == State.REJECTED.value else None))
         elif state == State.REJECTED.value:
             self._ledger.update(item["key"], None, now, still_open=False)
 
@@ -203,7 +250,8 @@ class Sweeper:
 
     def _report(self, item: dict[str, Any], outcome: str, what: str) -> None:
         order = f"{item.get('side')} {item.get('qty')} {item.get('symbol')} (alert {item.get('alert_id') or item['key']})"
-        self._notifier.warn(f"Order {outcome}", f"The order {order} {what}.", outcome=outcome, key=item["key"])
+        self._notifier.record(f"Order {outcome}", outcome=outcome, key=item["key"])
+        self._digest.add(outcome, f"The order {order} {what}.")
 
 
 def _seconds_since_sent(item: dict[str, Any], now: float) -> float:

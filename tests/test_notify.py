@@ -73,15 +73,17 @@ def test_outcomes_are_announced_by_the_sweep_not_the_webhook(stack, channels):
     assert telegram.messages == [] and sns_messages() == []  # the webhook sent nothing
 
     services.get().sweeper.run(time.time())
-    texts = [body["text"] for _, body in telegram.messages]
-    assert any("placed" in t and placed["order_id"] in t and "n-placed" in t for t in texts)
-    assert any("rejected" in t and "RMS" in t for t in texts)
-    assert all(path == f"/bot{BOT_TOKEN}/sendMessage" for path, _ in telegram.messages)
-    assert {body["chat_id"] for _, body in telegram.messages} == {"4242"}
-    assert len(sns_messages()) == 2
+    [(path, body)] = telegram.messages  # one message per sweep, whatever it has to say
+    lines = body["text"].splitlines()
+    assert lines[0] == "Orders: 1 placed, 1 rejected"
+    assert any("placed" in line and placed["order_id"] in line and "n-placed" in line for line in lines[1:])
+    assert any("rejected" in line and "RMS" in line and "n-rejected" in line for line in lines[1:])
+    assert path == f"/bot{BOT_TOKEN}/sendMessage" and body["chat_id"] == "4242"
+    [sns_message] = sns_messages()
+    assert sns_message == "\n".join(lines[1:])
 
     services.get().sweeper.run(time.time())  # announced once only
-    assert len(telegram.messages) == 2
+    assert len(telegram.messages) == 1
 
 
 def test_a_broken_channel_changes_nothing_else(stack, channels, capsys):
@@ -113,3 +115,28 @@ def test_unreachable_telegram_times_out_quickly(stack):
 def test_no_channels_configured_is_just_a_log_line(stack, capsys):
     assert services.get().notifier.warn("Order absent", "text", outcome="absent") is False
     assert '"event":"notification"' in capsys.readouterr().out
+
+
+def test_a_busy_sweep_sends_one_short_message_and_logs_every_order(stack, channels, capsys):
+    from chalicelib import sweep
+
+    telegram, sns_messages = channels
+    for n in range(60):
+        assert stack.post(stack.alert(alert_id=f"many-{n:02d}")).json_body["status"] == "placed"
+    capsys.readouterr()
+    services.get().sweeper.run(time.time())
+    [(_, body)] = telegram.messages
+    assert body["text"].startswith("Orders: 60 placed\n") and len(body["text"]) <= sweep.DIGEST_MAX_CHARS + 200
+    assert body["text"].rstrip().endswith("more: see the journal (relay orders).")
+    assert len(sns_messages()) == 1
+    logged = [json.loads(line) for line in capsys.readouterr().out.splitlines() if '"event":"notification"' in line]
+    assert sorted(line["key"] for line in logged) == [f"id:many-{n:02d}" for n in range(60)]
+
+
+def test_a_failing_channel_is_tried_once_per_sweep_not_once_per_order(stack, channels):
+    telegram, _ = channels
+    telegram.status = 500  # refuses every message
+    for n in range(5):
+        stack.post(stack.alert(alert_id=f"slow-{n}"))
+    services.get().sweeper.run(time.time())
+    assert len(telegram.messages) == 1  # one attempt for the five announcements
