@@ -206,7 +206,11 @@ class Relay:
             return _LEFT_FOR_THE_SWEEP
         result = self._timed_place(token, write, trail)
         if result.outcome is Outcome.TOKEN_INVALID:
-            fresh = self.tokens.reread()
+            try:
+                fresh = self.tokens.reread()
+            except RelayError as error:  # SSM down or the token gone: still nothing was placed
+                trail.note(token_reread_failed=error.error, cause=error.cause)
+                return result
             if fresh != token:
                 trail.note(token_reread=True)
                 # A second write needs its own slot, within the same allowed wait as the first:

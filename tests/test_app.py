@@ -346,3 +346,16 @@ def test_importing_the_app_touches_no_network():
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "clean"
+
+
+def test_a_token_reread_that_fails_leaves_the_alert_failed_not_maybe_placed(stack):
+    from chalicelib import services
+
+    stack.post(stack.alert())  # warms the token cache
+    stack.simulator.reset()
+    stack.simulator.set_tokens(["someone-elses-token"])  # the broker refuses the cached token
+    stack.ssm.delete_parameter(Name=TOKEN_PARAMETER)  # and there is nothing to re-read
+    response = stack.post(stack.alert(alert_id="reread-fails"))
+    assert response.status_code == 503 and response.json_body["status"] == "token_invalid", response.json_body
+    assert len(writes(stack)) == 1
+    assert services.get().ledger.get("id:reread-fails")["state"] == "failed"  # nothing placed: may be sent again
