@@ -119,8 +119,12 @@ def test_no_channels_configured_is_just_a_log_line(stack, capsys):
 
 def test_a_busy_sweep_sends_one_short_message_and_logs_every_order(stack, channels, capsys):
     from chalicelib import sweep
+    from chalicelib.pacing import WritePacer
 
     telegram, sns_messages = channels
+    relay = services.get().relay
+    relay.pacer = WritePacer(relay.pacer._state, max_wait_seconds=10, spacing=0.0)  # not about pacing
+    stack.simulator.rate_limit_writes = None
     for n in range(60):
         assert stack.post(stack.alert(alert_id=f"many-{n:02d}")).json_body["status"] == "placed"
     capsys.readouterr()
