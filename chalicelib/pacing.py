@@ -49,11 +49,11 @@ class WritePacer:
         self._sleep = sleep
         self._schedule = schedule
 
-    def reserve(self) -> float | None:
+    def reserve(self, latest: float | None = None) -> float | None:
         """The moment this write may go, reserved in the shared schedule; None when that is
-        further ahead than the allowed wait (queue the write for the sweep instead)."""
+        after `latest` (default: the allowed wait from now): queue the write for the sweep."""
         now = self._clock()
-        return self._state.reserve_slot(self._schedule, now, self._spacing, latest=now + self._max_wait)
+        return self._state.reserve_slot(self._schedule, now, self._spacing, now + self._max_wait if latest is None else latest)
 
     def wait_for(self, slot: float) -> bool:
         """Sleep until `slot`, then make sure the write is not late for it: True, write now.
@@ -67,10 +67,9 @@ class WritePacer:
             now = self._clock()
             if slot > now:
                 self._sleep(slot - now)
-            now = self._clock()
-            if now - slot <= self._late_tolerance:
+            if self._clock() - slot <= self._late_tolerance:
                 return True
-            fresh = self._state.reserve_slot(self._schedule, now, self._spacing, latest=deadline)
+            fresh = self.reserve(latest=deadline)
             if fresh is None:
                 return False
             slot = fresh

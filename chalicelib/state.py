@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from decimal import Decimal
-from typing import Any, overload
+from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -113,12 +113,7 @@ class StateTable(DynamoTable):
 
     # --- write pacing ---------------------------------------------------------------------------
 
-    @overload
-    def reserve_slot(self, name: str, now: float, spacing: float) -> float: ...
-    @overload
-    def reserve_slot(self, name: str, now: float, spacing: float, latest: float) -> float | None: ...
-
-    def reserve_slot(self, name: str, now: float, spacing: float, latest: float | None = None) -> float | None:
+    def reserve_slot(self, name: str, now: float, spacing: float, latest: float) -> float | None:
         """The earliest moment this caller may write, at least `spacing` after the previous one;
         None, and the schedule untouched, when that moment would fall after `latest`.
 
@@ -139,15 +134,11 @@ class StateTable(DynamoTable):
             return now
         except ClientError:
             pass
-        condition: dict[str, Any] = {}
-        values = {":spacing": {"N": _number(spacing)}}
-        if latest is not None:
-            condition["ConditionExpression"] = "next_slot <= :latest"
-            values[":latest"] = {"N": _number(latest)}
         try:
             reply = self._call(
                 "update_item", Key=key, UpdateExpression="SET next_slot = next_slot + :spacing",
-                ExpressionAttributeValues=values, ReturnValues="UPDATED_NEW", **condition,
+                ConditionExpression="next_slot <= :latest", ReturnValues="UPDATED_NEW",
+                ExpressionAttributeValues={":spacing": {"N": _number(spacing)}, ":latest": {"N": _number(latest)}},
             )
         except ClientError:  # only a failed condition reaches here: the slot lies after `latest`
             return None

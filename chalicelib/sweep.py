@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import json
 import secrets
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -73,13 +74,13 @@ class _Digest:
     """What one sweep tells the trader, sent once at its end."""
 
     lines: list[str] = field(default_factory=list)
-    outcomes: dict[str, int] = field(default_factory=dict)
+    outcomes: Counter[str] = field(default_factory=Counter)
     # (key, state announced, still_open) to record once the message has gone out
     announced: list[tuple[str, str, bool | None]] = field(default_factory=list)
 
     def add(self, outcome: str, line: str) -> None:
         self.lines.append(line)
-        self.outcomes[outcome] = self.outcomes.get(outcome, 0) + 1
+        self.outcomes[outcome] += 1
 
     def subject(self) -> str:
         counts = ", ".join(f"{count} {outcome}" for outcome, count in self.outcomes.items())
@@ -114,7 +115,7 @@ class Sweeper:
         self._settle = settle_seconds
         self._notify_outcomes = notify_outcomes
         self._queue_max_age = queue_max_age_seconds
-        self._digest = _Digest()  # the running sweep's (one sweep at a time per process)
+        self._digest = _Digest()  # the running sweep's; run() starts a fresh one (one sweep at a time)
 
     def run(self, now: float) -> SweepReport:
         holder = secrets.token_hex(8)
@@ -129,7 +130,7 @@ class Sweeper:
             self._state.release("sweep", holder)
 
     def _send_digest(self, now: float) -> None:
-        digest, self._digest = self._digest, _Digest()
+        digest = self._digest
         if digest.lines:
             self._notifier.deliver(digest.subject(), digest.message())
         for key, state, still_open in digest.announced:
@@ -196,7 +197,7 @@ class Sweeper:
             if self._ledger.update(key, State.FAILED, now, expect=State.QUEUED,
                                    message=f"queued for {waited:.0f} s without being sent; not sent, the signal is too old"):
                 report.failed.append(key)
-                self._report(item, "not sent", f"waited {waited:.0f} s in the queue (longer than {self._queue_max_age} s) "
+                self._report(item, "expired", f"waited {waited:.0f} s in the queue (longer than {self._queue_max_age} s) "
                              "and was NOT sent; nothing was placed")
             return True
         return False

@@ -428,7 +428,7 @@ def test_a_queued_alert_is_not_sent_after_the_queue_limit_even_once_the_token_wo
     recorded = item(key)
     assert recorded["state"] == "failed" and "not sent" in recorded["message"] and "open" not in recorded
     notices = [json.loads(line) for line in capsys.readouterr().out.splitlines() if '"event":"notification"' in line]
-    assert [notice["outcome"] for notice in notices] == ["not sent"] and notices[0]["key"] == key
+    assert [notice["outcome"] for notice in notices] == ["expired"] and notices[0]["key"] == key
 
     stack.simulator.set_tokens([SEEDED_TOKEN])  # renewed later: the old signal stays unsent
     services.get().relay.tokens.forget()
@@ -451,7 +451,7 @@ def test_a_dead_token_does_not_keep_the_sweep_from_failing_a_stuck_alert(stack):
     assert item("id:young-q")["state"] == "placed"
 
 
-def test_a_slow_sent_mark_makes_the_writer_late_and_it_takes_a_fresh_slot(stack, monkeypatch):
+def test_a_slow_sent_mark_makes_the_writer_late_and_without_a_fresh_slot_in_the_wait_it_queues(stack, monkeypatch):
     from chalicelib.pacing import LATE_TOLERANCE, WritePacer
 
     relay = services.get().relay

@@ -144,3 +144,22 @@ def test_a_failing_channel_is_tried_once_per_sweep_not_once_per_order(stack, cha
         stack.post(stack.alert(alert_id=f"slow-{n}"))
     services.get().sweeper.run(time.time())
     assert len(telegram.messages) == 1  # one attempt for the five announcements
+
+
+def test_an_order_is_marked_announced_only_after_its_message_went_out(stack, channels, monkeypatch):
+    telegram, _ = channels
+    stack.post(stack.alert(alert_id="n-dies"))
+    notifier = services.get().notifier
+
+    def dies(*_args, **_kwargs):  # the function is stopped while sending
+        raise RuntimeError("the sweep function was stopped")
+
+    monkeypatch.setattr(notifier, "deliver", dies)
+    now = time.time()
+    with pytest.raises(RuntimeError):
+        services.get().sweeper.run(now)
+    assert "announced" not in services.get().ledger.get("id:n-dies")
+    monkeypatch.undo()
+    services.get().sweeper.run(now + 60)  # the next sweep (the lock has lapsed) says it again
+    [(_, body)] = telegram.messages
+    assert "n-dies" in body["text"] and services.get().ledger.get("id:n-dies")["announced"] == "placed"

@@ -116,9 +116,9 @@ def busiest_second(late_tolerance: float, state) -> int:
             overslept.add(rank)
             time.sleep(seconds + late)
 
-        WritePacer(state, max_wait_seconds=30, late_tolerance=late_tolerance, sleep=sleep).wait_for(slots[rank])
-        with lock:
-            written.append(time.time())
+        if WritePacer(state, max_wait_seconds=30, late_tolerance=late_tolerance, sleep=sleep).wait_for(slots[rank]):
+            with lock:
+                written.append(time.time())
 
     with ThreadPoolExecutor(30) as pool:
         list(pool.map(write, range(30)))
