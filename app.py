@@ -90,7 +90,17 @@ def _incoming() -> IncomingAlert:
         headers={name.lower(): value for name, value in (request.headers or {}).items()},
         source_ip=_source_ip(),
         request_id=(request.context or {}).get("requestId"),
+        remaining_seconds=_remaining_seconds(),
     )
+
+
+def _remaining_seconds() -> float | None:
+    """What Lambda says is left of this invocation (absent outside Lambda-like runners)."""
+    remaining = getattr(app.lambda_context, "get_remaining_time_in_millis", None)
+    try:
+        return remaining() / 1000 if callable(remaining) else None
+    except Exception:  # noqa: BLE001 - a runner's context without a usable clock: the setting decides
+        return None
 
 
 def _admin_fields() -> dict[str, str]:

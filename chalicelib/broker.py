@@ -24,6 +24,7 @@ from typing import Any
 import requests
 from urllib3.exceptions import ConnectTimeoutError
 
+from chalicelib.deadline import Timeouts
 from chalicelib.errors import DependencyUnavailable, TokenGenerationFailed, TokenUnavailable, failure_cause
 
 _MAX_MESSAGE = 300
@@ -202,15 +203,16 @@ class BrokerClient:
         # Raw token, no "Bearer" prefix (indstocks-api §2.1).
         return {"Authorization": token, "Content-Type": "application/json", "Accept": "application/json"}
 
-    def place(self, token: str, write: OrderWrite) -> WriteResult:
-        """Send one order write exactly once and classify what came back."""
+    def place(self, token: str, write: OrderWrite, *, timeouts: Timeouts | None = None) -> WriteResult:
+        """Send one order write exactly once and classify what came back. `timeouts`: the ones the
+        invocation's deadline leaves (default: the configured ones)."""
         session = self._fresh_session()
         try:
             reply = session.post(
                 self.base_url + write.path,
                 data=json.dumps(write.body, separators=(",", ":")),
                 headers=self._headers(token),
-                timeout=self._timeouts,
+                timeout=(timeouts.connect, timeouts.read) if timeouts else self._timeouts,
                 allow_redirects=False,
             )
         except requests.RequestException as error:
@@ -255,8 +257,8 @@ class BrokerClient:
         reply = self._read(token, "/market/instruments", timeout=timeout, params={"source": source})
         return reply.content.decode("utf-8-sig")
 
-    def order_book(self, token: str) -> list[dict[str, Any]]:
-        payload = _json_object(self._read(token, "/order-book").content) or {}
+    def order_book(self, token: str, timeout: float | None = None) -> list[dict[str, Any]]:
+        payload = _json_object(self._read(token, "/order-book", timeout=timeout).content) or {}
         data = payload.get("data")
         if payload.get("status") != "success" or not isinstance(data, list):
             raise DependencyUnavailable("INDstocks returned an unexpected order-book reply")

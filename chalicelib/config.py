@@ -12,7 +12,9 @@ from datetime import timedelta, timezone
 from decimal import Decimal
 from functools import lru_cache
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from chalicelib.deadline import OUTCOME_RESERVE_SECONDS, hard_budget
 
 DEFAULT_BASE_URL = "https://api.indstocks.com"
 # Indian Standard Time: the exchanges' clock, the trader's, and the day the instrument master is for.
@@ -40,8 +42,18 @@ class Settings(BaseModel):
     # A queued alert the sweep has not sent this long after it arrived (the token died, say) is
     # not sent at all: marked failed and reported. An old signal is not a reason to trade.
     queue_max_age_seconds: int = Field(default=300, ge=60, le=86400)
-    # An unknown outcome not found in the order book after this long is reported as absent.
+    # An unknown outcome not found in the order book after this long is reported as absent. Must
+    # exceed the function timeout: an invocation still writing must never be declared absent.
     order_settle_seconds: int = Field(default=60, ge=5, le=3600)
+    # The webhook function's timeout as deployed (.chalice/config.json `lambda_timeout`); with API
+    # Gateway's 29 s it bounds every invocation (chalicelib/deadline.py).
+    function_timeout_seconds: int = Field(default=30, ge=3, le=90)
+    # Aim to answer within this many seconds of arrival whenever a slot is free at once (TradingView
+    # gives up after 3 s, transit included): a slow broker write is cut short to fit.
+    answer_budget_seconds: float = Field(default=2.5, ge=1.0, le=25)
+    # Alerts without alert_id are keyed by a hash of their fields: an identical one within this
+    # window of the first is a duplicate, after it a new alert.
+    dedupe_window_seconds: int = Field(default=60, ge=1, le=86400)
     # In-request reconciliation of an unknown outcome: book reads and the pause between them.
     reconcile_attempts: int = Field(default=2, ge=0, le=10)
     reconcile_interval_seconds: float = Field(default=0.5, ge=0, le=5)
@@ -73,6 +85,27 @@ class Settings(BaseModel):
     # Pooled connections idle longer than this are dropped before an order write: the NAT
     # gateway silently forgets flows after 350 s and would reset the first write.
     broker_idle_reset_seconds: int = Field(default=240, ge=0, le=3600)
+
+    @model_validator(mode="after")
+    def _fits_the_invocation(self) -> Settings:
+        """Refuse settings that cannot fit one invocation's budget, naming them."""
+        budget = hard_budget(self.function_timeout_seconds)
+        write = self.pacing_max_wait_seconds + self.broker_connect_timeout + self.broker_read_timeout
+        problems = []
+        if write + OUTCOME_RESERVE_SECONDS > budget:
+            problems.append(
+                f"PACING_MAX_WAIT_SECONDS + BROKER_CONNECT_TIMEOUT + BROKER_READ_TIMEOUT ({write:g} s) leave no time "
+                f"to record the outcome within the invocation's {budget:g} s (FUNCTION_TIMEOUT_SECONDS and API "
+                "Gateway's 29 s, less 1 s)")
+        if self.answer_budget_seconds > budget:
+            problems.append(f"ANSWER_BUDGET_SECONDS ({self.answer_budget_seconds:g}) exceeds the invocation's {budget:g} s")
+        if self.order_settle_seconds <= self.function_timeout_seconds:
+            problems.append(
+                f"ORDER_SETTLE_SECONDS ({self.order_settle_seconds}) must exceed FUNCTION_TIMEOUT_SECONDS "
+                f"({self.function_timeout_seconds}): an order still being written must never be declared absent")
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
 
 
 # Each setting comes from the environment variable of its name in upper case (TOKEN_PARAMETER,

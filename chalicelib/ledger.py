@@ -54,6 +54,9 @@ OPEN_STATES = {State.RECEIVED, State.QUEUED, State.SENT, State.UNKNOWN}
 
 
 _ADDED_FIELD_DEFAULTS: dict[str, Any] = {"amo": False}
+HASH_KEY_PREFIX = "sha256:"
+# `expect_token` for an item that was never sent (no send_token attribute).
+NO_SEND_TOKEN = ""  # noqa: S105 - a marker, not a secret
 
 
 def ledger_key(alert: Alert) -> str:
@@ -65,7 +68,7 @@ def ledger_key(alert: Alert) -> str:
     later_defaults = {name for name, default in _ADDED_FIELD_DEFAULTS.items() if getattr(alert, name) == default}
     canonical = json.dumps(alert.model_dump(mode="json", exclude={"secret", *later_defaults}),
                            sort_keys=True, separators=(",", ":"))
-    return "sha256:" + hashlib.sha256(canonical.encode()).hexdigest()
+    return HASH_KEY_PREFIX + hashlib.sha256(canonical.encode()).hexdigest()
 
 
 def _iso(epoch: float) -> str:
@@ -113,8 +116,15 @@ class Ledger(DynamoTable):
 
     # --- claiming --------------------------------------------------------------------------
 
-    def claim(self, key: str, alert: Alert, now: float, state: State = State.RECEIVED, **fields: Any) -> Claim:
-        """Write the alert's item unless it exists (a failed, never-sent alert may be claimed again)."""
+    def claim(self, key: str, alert: Alert, now: float, state: State = State.RECEIVED, *, token: str,
+              dedupe_window: float | None = None, **fields: Any) -> Claim:
+        """Write the alert's item unless it exists (a failed, never-sent alert may be claimed again).
+
+        `token` is this invocation's own: botocore resends a put whose reply was lost, the resend
+        fails its condition against the item the first attempt wrote, and only the token tells
+        "our own claim" from "somebody else's". A hash-keyed alert (no alert_id) whose first copy
+        is older than `dedupe_window` and settled is a new alert: the old item is kept under an
+        archive key and replaced."""
         item = {
             "key": key,
             "state": state.value,
@@ -123,36 +133,72 @@ class Ledger(DynamoTable):
             "received_epoch": round(now, 3),
             "updated_at": _iso(now),
             "expires_at": int(now) + self._retention_seconds,
+            "claim_token": token,
             **alert.summary(),
             **({"alert_time": alert.time.isoformat()} if alert.time else {}),
             **{name: value for name, value in fields.items() if value is not None},
             **({"open": "open"} if state in OPEN_STATES else {}),
         }
+        attributes = {name: _to_attr(value) for name, value in item.items()}
+        if self._put_if(attributes, "attribute_not_exists(#key) OR #state = :failed",
+                        {"#key": "key", "#state": "state"}, {":failed": {"S": State.FAILED.value}}):
+            return Claim(key, True)
+        existing = self.get(key)
+        if existing is not None and existing.get("claim_token") != token and self._renewable(existing, now, dedupe_window):
+            self._archive(key, existing)
+            # Replace exactly the item judged old: a concurrent copy of the new alert loses here.
+            if self._put_if(attributes, "#first = :first", {"#first": "received_epoch"},
+                            {":first": _to_attr(existing["received_epoch"])}):
+                return Claim(key, True)
+            existing = self.get(key)
+        if existing is not None and existing.get("claim_token") == token:
+            return Claim(key, True)  # our own put, resent by botocore after its reply was lost
+        return Claim(key, False, existing)
+
+    def _put_if(self, item: dict[str, Any], condition: str, names: dict[str, str], values: dict[str, Any]) -> bool:
         try:
-            self._call(
-                "put_item",
-                Item={name: _to_attr(value) for name, value in item.items()},
-                ConditionExpression="attribute_not_exists(#key) OR #state = :failed",
-                ExpressionAttributeNames={"#key": "key", "#state": "state"},
-                ExpressionAttributeValues={":failed": {"S": State.FAILED.value}},
-            )
+            self._call("put_item", Item=item, ConditionExpression=condition,
+                       ExpressionAttributeNames=names, ExpressionAttributeValues=values)
         except ClientError:
-            return Claim(key, False, self.get(key))
-        return Claim(key, True)
+            return False
+        return True
+
+    @staticmethod
+    def _renewable(existing: dict[str, Any], now: float, dedupe_window: float | None) -> bool:
+        """A hash-keyed item past the dedupe window whose fate is settled (an order still being
+        written or reconciled keeps its item: the new copy is a duplicate until then)."""
+        return (
+            dedupe_window is not None
+            and str(existing.get("key", "")).startswith(HASH_KEY_PREFIX)
+            and now - float(existing.get("received_epoch") or now) > dedupe_window
+            and existing.get("state") not in {s.value for s in OPEN_STATES}
+        )
+
+    def _archive(self, key: str, existing: dict[str, Any]) -> None:
+        """Keep the earlier alert's item (journal, order followed to its end) under its own key."""
+        copy = {**existing, "key": f"{key}@{existing.get('received_at')}", "archived": True}
+        self._call("put_item", Item={name: _to_attr(value) for name, value in copy.items() if value is not None})
 
     # --- moving through states -------------------------------------------------------------
 
     def update(
         self, key: str, state: State | None, now: float, *, still_open: bool | None = None,
-        expect: State | None = None, **fields: Any,
+        expect: State | None = None, expect_token: str | None = None, writer: str | None = None, **fields: Any,
     ) -> bool:
         """Move the item to `state` (None: keep it) and record fields; False when `expect` is given
         and the item is no longer in that state (somebody else moved it first).
+
+        `expect_token`: also require the item's `send_token` to be this one (NO_SEND_TOKEN: the item
+        was never sent). `writer`: this caller's token, written with the update; when the condition
+        fails but the item already carries it, the update was ours (botocore resent it after a lost
+        reply) and counts as done.
 
         An item stays in the sweep's sparse index while it is open: received, queued, sent or
         unknown, and placed until the broker reports a terminal status.
         """
         values = {"updated_at": _iso(now), **{k: v for k, v in fields.items() if v is not None}}
+        if writer is not None:
+            values["writer"] = writer
         if state is not None:
             values["state"] = state.value
             if still_open is None:
@@ -166,21 +212,40 @@ class Ledger(DynamoTable):
         elif still_open is False:
             expression += " REMOVE #open"
             names["#open"] = "open"
-        condition: dict[str, str] = {}
+        conditions = []
         if expect is not None:
             names["#expected"], attrs[":expected"] = "state", {"S": expect.value}
-            condition["ConditionExpression"] = "#expected = :expected"
+            conditions.append("#expected = :expected")
+        if expect_token is not None:
+            names["#sendtoken"] = "send_token"
+            if expect_token == NO_SEND_TOKEN:
+                conditions.append("attribute_not_exists(#sendtoken)")
+            else:
+                attrs[":sendtoken"] = {"S": expect_token}
+                conditions.append("#sendtoken = :sendtoken")
+        condition = {"ConditionExpression": " AND ".join(conditions)} if conditions else {}
         try:
             self._call("update_item", Key={"key": {"S": key}}, UpdateExpression=expression,
                        ExpressionAttributeNames=names, ExpressionAttributeValues=attrs, **condition)
         except ClientError:  # only a failed condition reaches here (see DynamoTable._call)
-            return False
+            if writer is None:
+                return False
+            current = self.get(key) or {}
+            return current.get("writer") == writer and (state is None or current.get("state") == state.value)
         return True
 
-    def begin_send(self, key: str, expect: State, now: float, **fields: Any) -> bool:
-        """Mark the item `sent` before its one write; False when it has left `expect` (another
-        invocation sent or settled it), and then the caller must not write."""
-        return self.update(key, State.SENT, now, expect=expect, sent_epoch=round(now, 3), **fields)
+    def begin_send(self, key: str, expect: State, now: float, *, token: str, **fields: Any) -> bool:
+        """Mark the item `sent` (with this invocation's send token) before its one write; False when
+        it has left `expect` (another invocation sent or settled it): then the caller must not write."""
+        return self.update(key, State.SENT, now, expect=expect, writer=token, send_token=token,
+                           sent_epoch=round(now, 3), **fields)
+
+    def settle(self, item: dict[str, Any], state: State | None, now: float, *, writer: str, **fields: Any) -> bool:
+        """A transition decided on the item as read (the sweep's): it happens only if the item is
+        still in that state with that send token, so nothing the sweep read stale can overwrite
+        what an invocation still writing records."""
+        return self.update(item["key"], state, now, expect=State(item["state"]),
+                           expect_token=item.get("send_token") or NO_SEND_TOKEN, writer=writer, **fields)
 
     # --- reading ---------------------------------------------------------------------------
 

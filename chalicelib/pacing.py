@@ -55,14 +55,20 @@ class WritePacer:
         now = self._clock()
         return self._state.reserve_slot(self._schedule, now, self._spacing, now + self._max_wait if latest is None else latest)
 
-    def wait_for(self, slot: float) -> bool:
+    def latest_slot(self, arrival: float, limit: float | None = None) -> float:
+        """The latest acceptable slot for a write whose wait started at `arrival`, no later than
+        `limit` (the invocation's own deadline for starting a write)."""
+        latest = arrival + self._max_wait
+        return latest if limit is None else min(latest, limit)
+
+    def wait_for(self, slot: float, latest: float | None = None) -> bool:
         """Sleep until `slot`, then make sure the write is not late for it: True, write now.
 
         A late writer takes a fresh slot rather than crowd the ones after it; fresh slots must fall
-        within the allowed wait counted from this call, so the whole wait stays inside it (and
-        inside the function's timeout). False: no such slot, or late every time: do not write;
+        by `latest` (default: the allowed wait counted from this call), so the whole wait stays
+        inside the invocation's budget. False: no such slot, or late every time: do not write;
         queue the write for the sweep."""
-        deadline = self._clock() + self._max_wait
+        deadline = self._clock() + self._max_wait if latest is None else latest
         for _ in range(_MAX_FRESH_SLOTS):
             now = self._clock()
             if slot > now:

@@ -21,10 +21,11 @@ from chalicelib import auth
 from chalicelib.alerts import Alert, parse_body, validate_alert
 from chalicelib.broker import BrokerClient, OrderWrite, Outcome, WriteResult
 from chalicelib.config import IST, Settings
+from chalicelib.deadline import MIN_READ_SECONDS, Deadline, Timeouts
 from chalicelib.errors import AlertRejected, FieldProblem, RelayError, StaleAlert, TokenUnavailable
 from chalicelib.instruments import InstrumentMaster
 from chalicelib.ledger import Claim, Ledger, State, ledger_key
-from chalicelib.observability import log_alert, tag_alert
+from chalicelib.observability import log_alert, logger, tag_alert
 from chalicelib.orders import build_order, remarks_tag
 from chalicelib.pacing import WritePacer
 from chalicelib.reconcile import find_order
@@ -37,12 +38,22 @@ class IncomingAlert:
     headers: Mapping[str, str]  # lower-case names
     source_ip: str | None = None
     request_id: str | None = None
+    # What the Lambda context says is left of the invocation, when there is one.
+    remaining_seconds: float | None = None
 
 
 @dataclass(frozen=True)
 class Answer:
     status_code: int
     body: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Sent:
+    """What one send did: the broker's outcome, and whether the ledger recorded it."""
+
+    result: WriteResult
+    ledger_updated: bool = True
 
 
 @dataclass
@@ -72,7 +83,10 @@ class Relay:
         ledger: Ledger,
         pacer: WritePacer,
         make_nonce: Callable[[], str] = lambda: secrets.token_hex(6),
+        make_token: Callable[[], str] = lambda: secrets.token_hex(8),
         perf_counter: Callable[[], float] = time.perf_counter,
+        clock: Callable[[], float] = time.time,
+        sleep: Callable[[float], None] = time.sleep,
     ):
         self.settings = settings
         self.webhook_secret = webhook_secret
@@ -82,13 +96,31 @@ class Relay:
         self.ledger = ledger
         self.pacer = pacer
         self._make_nonce = make_nonce
+        self._make_token = make_token
         self._perf = perf_counter
+        self._clock = clock
+        self._sleep = sleep
+        self._configured = Timeouts(settings.broker_connect_timeout, settings.broker_read_timeout)
+
+    def deadline(self, remaining_seconds: float | None = None, *, answer_budget: float | None = None) -> Deadline:
+        """This invocation's budget, from now (its arrival)."""
+        return Deadline.at_arrival(
+            self._clock(), function_timeout=self.settings.function_timeout_seconds,
+            answer_budget=self.settings.answer_budget_seconds if answer_budget is None else answer_budget,
+            remaining=remaining_seconds,
+        )
+
+    def latest_slot(self, deadline: Deadline) -> float:
+        """The latest pacing slot a write of this invocation may take: within the allowed wait from
+        arrival, and early enough that the write and its record fit before the hard deadline."""
+        return self.pacer.latest_slot(deadline.arrival, deadline.latest_write_start(self._configured))
 
     def handle_alert(self, incoming: IncomingAlert, now: float) -> Answer:
         started = self._perf()
+        deadline = self.deadline(incoming.remaining_seconds)
         trail = _Trail({"source_ip": incoming.source_ip, "request_id": incoming.request_id}, started)
         try:
-            answer = self._place(incoming, now, trail)
+            answer = self._place(incoming, now, trail, deadline)
         except RelayError as error:
             trail.note(
                 status_code=error.status_code,
@@ -103,7 +135,7 @@ class Relay:
         log_alert(answer.body["status"], **trail.fields)
         return answer
 
-    def _place(self, incoming: IncomingAlert, now: float, trail: _Trail) -> Answer:
+    def _place(self, incoming: IncomingAlert, now: float, trail: _Trail, deadline: Deadline) -> Answer:
         parsed = parse_body(incoming.raw_body)
         trail.note(auth=self._authenticate(incoming, parsed.claimed_secret, now))
         if parsed.problem is not None:
@@ -115,8 +147,10 @@ class Relay:
         tag_alert(alert_id=alert.alert_id, ledger_key=key)
 
         stale = _staleness(alert, now, self.settings.max_alert_age_seconds)
+        writer = self._make_token()  # this invocation's: tells its own retried writes from others'
         claim = self.ledger.claim(
-            key, alert, now, State.REJECTED if stale else State.RECEIVED, message=stale.message if stale else None
+            key, alert, now, State.REJECTED if stale else State.RECEIVED, token=writer,
+            dedupe_window=self.settings.dedupe_window_seconds, message=stale.message if stale else None,
         )
         if not claim.won:
             return _duplicate(claim)
@@ -136,51 +170,73 @@ class Relay:
         request = {"endpoint": write.path, "request": json.dumps(write.body), "remarks": write.body["remarks"],
                    "security_id": instrument.security_id}
 
-        slot = self.pacer.reserve()
+        latest = self.latest_slot(deadline)
+        slot = self.pacer.reserve(latest=latest)
         if slot is None:
             self.ledger.update(key, State.QUEUED, now, **request)
             return Answer(202, {"status": "queued", "key": key, "remarks": write.body["remarks"],
                                 "message": "over the order pace; the sweep will send it within a minute"})
-        result = self.send_recorded(key, token, write, State.RECEIVED, slot, trail, extra=request)
-        if result is None:  # settled elsewhere while this invocation waited: never write twice
+        sent = self.send_recorded(key, token, write, State.RECEIVED, slot, writer=writer, deadline=deadline,
+                                  trail=trail, extra=request)
+        if sent is None:  # settled elsewhere while this invocation waited: never write twice
             return _duplicate(Claim(key, False, self.ledger.get(key)))
-        return _answer(result, write)
+        return _answer(sent, write)
 
     def send_recorded(
-        self, key: str, token: str, write: OrderWrite, expect: State, slot: float,
-        trail: _Trail | None = None, extra: dict[str, Any] | None = None,
-    ) -> WriteResult | None:
+        self, key: str, token: str, write: OrderWrite, expect: State, slot: float, *, writer: str,
+        deadline: Deadline, trail: _Trail | None = None, extra: dict[str, Any] | None = None,
+    ) -> Sent | None:
         """Mark the item sent (only if it is still in `expect`), write once in its pacing slot,
         reconcile an unknown outcome, record the result. None: another invocation had already
-        moved the item, and nothing was written."""
+        moved the item, and nothing was written.
+
+        Once the item is marked sent, no error may turn into "not sent" unless the broker said so:
+        a ledger that cannot record the outcome leaves the item `sent` for the sweep to repair,
+        and the answer is the broker's outcome with `ledger: not_updated`."""
         trail = trail or _Trail({"key": key})
-        if not self.ledger.begin_send(key, expect, time.time(), **(extra or {})):
+        if not self.ledger.begin_send(key, expect, self._clock(), token=writer, **(extra or {})):
             trail.note(send_skipped=f"no longer {expect.value}")
             return None
         # The wait comes after the mark so that the write follows its slot as closely as possible.
-        result = self._send_once(token, write, trail, slot)
+        result, used_token = self._send_once(token, write, trail, slot, self.latest_slot(deadline), deadline)
         if result.outcome is Outcome.UNKNOWN:
-            result = self._reconcile_now(token, write, result, trail)
+            result = self._reconcile_now(used_token, write, result, trail, deadline)
         state = _STATE_AFTER[result.outcome]
-        self.ledger.update(
-            key,
-            state,
-            time.time(),
-            # A broker rejection stays visible to the sweep until it has been announced.
-            still_open=True if state is State.REJECTED else None,
-            order_id=result.order_id,
-            broker_status=result.order_status,
-            message=result.message or None,
-            latency_ms=trail.fields.get("broker_latency_ms"),
-        )
-        return result
+        try:
+            recorded = self.ledger.update(
+                key, state, self._clock(), expect=State.SENT, expect_token=writer, writer=writer,
+                # A broker rejection stays visible to the sweep until it has been announced.
+                still_open=True if state is State.REJECTED else None,
+                order_id=result.order_id,
+                broker_status=result.order_status,
+                message=result.message or None,
+                latency_ms=trail.fields.get("broker_latency_ms"),
+            )
+        except RelayError as error:
+            trail.note(ledger="not_updated", ledger_cause=error.cause)
+            logger.warning("outcome not recorded; the sweep repairs the item",
+                           extra={"event": "ledger", "outcome": "not_updated", "key": key,
+                                  "order_outcome": result.outcome.value, "cause": error.cause})
+            return Sent(result, ledger_updated=False)
+        if not recorded:  # the sweep settled it meanwhile (found it in the book): its record stands
+            trail.note(ledger="settled_elsewhere")
+            result = _as_recorded(self.ledger.get(key), result)
+        return Sent(result)
 
-    def _reconcile_now(self, token: str, write: OrderWrite, unknown: WriteResult, trail: _Trail) -> WriteResult:
-        """Look for the order in the book a few times before answering 'unknown'."""
+    def _reconcile_now(self, token: str, write: OrderWrite, unknown: WriteResult, trail: _Trail,
+                       deadline: Deadline) -> WriteResult:
+        """Look for the order in the book a few times before answering 'unknown', within the
+        invocation's budget (the answer's, while it can still be met): the sweep goes on after."""
+        until = deadline.reconcile_until(self._clock())
+        interval = self.settings.reconcile_interval_seconds
         for attempt in range(self.settings.reconcile_attempts):
-            time.sleep(self.settings.reconcile_interval_seconds)
+            if self._clock() + interval + MIN_READ_SECONDS > until:
+                trail.note(reconcile_cut_short=attempt)
+                break
+            self._sleep(interval)
             try:
-                row = find_order(self.broker.order_book(token), write.body)
+                book = self.broker.order_book(token, timeout=min(self.settings.broker_read_timeout, until - self._clock()))
+                row = find_order(book, write.body)
             except RelayError:
                 continue
             if row is not None:
@@ -199,36 +255,53 @@ class Relay:
             max_age_seconds=self.settings.signature_max_age_seconds,
         )
 
-    def _send_once(self, token: str, write: OrderWrite, trail: _Trail, slot: float) -> WriteResult:
-        """One write in its pacing slot. Only a TokenException (nothing placed) may lead to a
-        second one, and only with a token that differs from the one the broker just refused."""
-        if not self.pacer.wait_for(slot):
-            return _LEFT_FOR_THE_SWEEP
-        result = self._timed_place(token, write, trail)
-        if result.outcome is Outcome.TOKEN_INVALID:
-            try:
-                fresh = self.tokens.reread()
-            except RelayError as error:  # SSM down or the token gone: still nothing was placed
-                trail.note(token_reread_failed=error.error, cause=error.cause)
-                return result
-            if fresh != token:
-                trail.note(token_reread=True)
-                # A second write needs its own slot, within the same allowed wait as the first:
-                # two full waits plus two round trips could outlast API Gateway and the Lambda.
-                second_slot = self.pacer.reserve()
-                if second_slot is None or not self.pacer.wait_for(second_slot):
-                    return _LEFT_FOR_THE_SWEEP
-                result = self._timed_place(fresh, write, trail)
-        return result
+    def _send_once(self, token: str, write: OrderWrite, trail: _Trail, slot: float, latest: float,
+                   deadline: Deadline) -> tuple[WriteResult, str]:
+        """One write in its pacing slot, and the token it went out with. Only a TokenException
+        (nothing placed) may lead to a second one, and only with a token that differs from the one
+        the broker just refused, in a slot within the same allowed wait: one budget for both."""
+        result = self._write_in_slot(token, write, trail, slot, latest, deadline)
+        if result.outcome is not Outcome.TOKEN_INVALID:
+            return result, token
+        try:
+            fresh = self.tokens.reread()
+        except RelayError as error:  # SSM down or the token gone: still nothing was placed
+            trail.note(token_reread_failed=error.error, cause=error.cause)
+            return result, token
+        if fresh == token:
+            return result, token
+        trail.note(token_reread=True)
+        try:
+            second_slot = self.pacer.reserve(latest=latest)
+        except RelayError as error:  # nothing placed yet: the sweep sends it with the token it reads
+            trail.note(pacing_failed=error.cause)
+            return _LEFT_FOR_THE_SWEEP, fresh
+        if second_slot is None:
+            return _LEFT_FOR_THE_SWEEP, fresh
+        return self._write_in_slot(fresh, write, trail, second_slot, latest, deadline), fresh
 
-    def _timed_place(self, token: str, write: OrderWrite, trail: _Trail) -> WriteResult:
+    def _write_in_slot(self, token: str, write: OrderWrite, trail: _Trail, slot: float, latest: float,
+                       deadline: Deadline) -> WriteResult:
+        """Wait for the slot and write, or write nothing and leave the alert to the sweep."""
+        try:
+            in_slot = self.pacer.wait_for(slot, latest)
+        except RelayError as error:  # a fresh slot could not be read: nothing was written
+            trail.note(pacing_failed=error.cause)
+            return _LEFT_FOR_THE_SWEEP
+        timeouts = deadline.write_timeouts(self._clock(), self._configured) if in_slot else None
+        if timeouts is None:
+            return _LEFT_FOR_THE_SWEEP
+        return self._timed_place(token, write, trail, timeouts)
+
+    def _timed_place(self, token: str, write: OrderWrite, trail: _Trail, timeouts: Timeouts) -> WriteResult:
         started = self._perf()
         if trail.started is not None and "to_broker_ms" not in trail.fields:
             # The relay's own cost: alert in → order request on its way out.
             trail.note(to_broker_ms=round((started - trail.started) * 1000, 1))
-        result = self.broker.place(token, write)
+        result = self.broker.place(token, write, timeouts=timeouts)
         trail.note(
             broker_latency_ms=round((self._perf() - started) * 1000, 1),
+            broker_read_timeout_s=round(timeouts.read, 2),
             broker_http_status=result.http_status,
             broker_error_type=result.error_type,
             order_id=result.order_id,
@@ -268,6 +341,14 @@ def _staleness(alert: Alert, now: float, max_age: int) -> StaleAlert | None:
     return None
 
 
+def _as_recorded(item: dict[str, Any] | None, ours: WriteResult) -> WriteResult:
+    """The outcome another writer recorded for the item (the sweep found the order in the book)."""
+    if item and item.get("state") == State.PLACED.value and item.get("order_id"):
+        return WriteResult(Outcome.PLACED, order_id=str(item["order_id"]), order_status=item.get("broker_status"),
+                           message=str(item.get("message") or ""))
+    return ours
+
+
 def _duplicate(claim: Claim) -> Answer:
     first = claim.existing or {}
     return Answer(
@@ -277,7 +358,14 @@ def _duplicate(claim: Claim) -> Answer:
     )
 
 
-def _answer(result: WriteResult, write: OrderWrite) -> Answer:
+def _answer(sent: Sent, write: OrderWrite) -> Answer:
+    answer = _outcome_answer(sent.result, write)
+    if not sent.ledger_updated:
+        answer.body["ledger"] = "not_updated"
+    return answer
+
+
+def _outcome_answer(result: WriteResult, write: OrderWrite) -> Answer:
     remarks = write.body["remarks"]
     if result.outcome is Outcome.PLACED:
         return Answer(

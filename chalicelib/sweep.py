@@ -22,6 +22,7 @@ a time (a lock in the state table: EventBridge may deliver a schedule twice), an
 from __future__ import annotations
 
 import json
+import math
 import secrets
 from collections import Counter
 from collections.abc import Callable
@@ -29,6 +30,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from chalicelib.broker import OrderWrite, Outcome
+from chalicelib.deadline import Deadline
 from chalicelib.errors import RelayError, TokenUnavailable
 from chalicelib.ledger import Ledger, State
 from chalicelib.notify import Notifier
@@ -116,6 +118,8 @@ class Sweeper:
         self._notify_outcomes = notify_outcomes
         self._queue_max_age = queue_max_age_seconds
         self._digest = _Digest()  # the running sweep's; run() starts a fresh one (one sweep at a time)
+        self._writer = ""  # the running sweep's token, written with each of its ledger transitions
+        self._deadline: Deadline | None = None
 
     def run(self, now: float) -> SweepReport:
         holder = secrets.token_hex(8)
@@ -123,6 +127,9 @@ class Sweeper:
             logger.info("sweep skipped: another sweep is running", extra={"event": "sweep", "outcome": "busy"})
             return SweepReport(skipped=True)
         self._digest = _Digest()
+        self._writer = holder
+        # A schedule has no caller waiting for an answer: its whole budget is the hard one.
+        self._deadline = self._relay.deadline(answer_budget=math.inf)
         try:
             return self._sweep(now)
         finally:
@@ -185,8 +192,8 @@ class Sweeper:
         """Items whose fate needs no broker: True when this sweep is done with the item."""
         state, key = item.get("state"), item["key"]
         if state == State.RECEIVED.value:
-            if _seconds_since_sent(item, now) >= STUCK_AFTER_SECONDS and self._ledger.update(
-                key, State.FAILED, now, expect=State.RECEIVED,
+            if _seconds_since_sent(item, now) >= STUCK_AFTER_SECONDS and self._ledger.settle(
+                item, State.FAILED, now, writer=self._writer,
                 message="the relay stopped before sending it; nothing was placed",
             ):
                 report.failed.append(key)
@@ -194,7 +201,7 @@ class Sweeper:
             return True
         waited = now - float(item.get("received_epoch") or now)
         if state == State.QUEUED.value and waited > self._queue_max_age:
-            if self._ledger.update(key, State.FAILED, now, expect=State.QUEUED,
+            if self._ledger.settle(item, State.FAILED, now, writer=self._writer,
                                    message=f"queued for {waited:.0f} s without being sent; not sent, the signal is too old"):
                 report.failed.append(key)
                 self._report(item, "expired", f"waited {waited:.0f} s in the queue (longer than {self._queue_max_age} s) "
@@ -208,22 +215,28 @@ class Sweeper:
         key = item["key"]
         request = json.loads(item["request"]) if item.get("request") else None
         if state == State.QUEUED.value and request is not None:
-            slot = self._relay.pacer.reserve()
+            assert self._deadline is not None
+            slot = self._relay.pacer.reserve(latest=self._relay.latest_slot(self._deadline))
             if slot is not None:  # else it stays queued for the next sweep
                 write = OrderWrite(item["endpoint"], request)
-                result = self._relay.send_recorded(key, token, write, State.QUEUED, slot)
-                if result is not None and result.outcome is not Outcome.QUEUED:
+                sent = self._relay.send_recorded(key, token, write, State.QUEUED, slot, writer=self._writer,
+                                                 deadline=self._deadline)
+                if sent is not None and sent.result.outcome is not Outcome.QUEUED:
                     report.sent.append(key)
             return
         if state in (State.SENT.value, State.UNKNOWN.value):
             row = find_order(book, request) if request else None
             if row is not None:
-                self._ledger.update(key, State.PLACED, now, order_id=str(row.get("id")), reconciled=True,
-                                    message="found in the order book by the sweep")
-                report.reconciled.append(key)
+                if self._ledger.settle(item, State.PLACED, now, writer=self._writer, order_id=str(row.get("id")),
+                                       reconciled=True, message="found in the order book by the sweep"):
+                    report.reconciled.append(key)
                 return
-            if _seconds_since_sent(item, now) >= self._settle:
-                self._ledger.update(key, State.ABSENT, now, message="not in the order book after the settle time; not resent")
+            # The settle time exceeds the function timeout (Settings refuses less), so an invocation
+            # still writing this order cannot be overtaken; and the move is conditional on the
+            # state and send token read, so a record made meanwhile is never overwritten.
+            if _seconds_since_sent(item, now) >= self._settle and self._ledger.settle(
+                item, State.ABSENT, now, writer=self._writer, message="not in the order book after the settle time; not resent",
+            ):
                 report.absent.append(key)
                 self._report(item, "absent", "was not found in the INDstocks order book; it was NOT resent")
             return
@@ -231,15 +244,15 @@ class Sweeper:
             row = order_by_id(book, item["order_id"])
             if row is None:
                 if _seconds_since_sent(item, now) >= FOLLOW_PLACED_SECONDS:
-                    self._ledger.update(key, None, now, still_open=False,
+                    self._ledger.settle(item, None, now, writer=self._writer, still_open=False,
                                         follow_message="no longer in the order book; its final status was not seen")
                     report.unfollowed.append(key)
                     logger.info("placed order no longer followed", extra={"event": "sweep", "key": key,
                                                                            "outcome": "unfollowed"})
                 return
             seen = progress(row)
-            self._ledger.update(
-                key, None, now, still_open=not seen["terminal"], broker_status=seen["broker_status"],
+            self._ledger.settle(
+                item, None, now, writer=self._writer, still_open=not seen["terminal"], broker_status=seen["broker_status"],
                 traded_qty=seen["traded_qty"], traded_price=seen["traded_price"], exchange_message=seen["exchange_message"],
             )
             if seen["terminal"]:

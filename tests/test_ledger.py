@@ -205,11 +205,13 @@ def test_a_queued_alert_moves_into_sent_once_however_often_it_is_sent(stack):
     queued = item(key)
     write = OrderWrite(queued["endpoint"], json.loads(queued["request"]))
     relay = services.get().relay
-    first = relay.send_recorded(key, SEEDED_TOKEN, write, State.QUEUED, free_slot(relay))
-    second = relay.send_recorded(key, SEEDED_TOKEN, write, State.QUEUED, free_slot(relay))  # e.g. a sweep delivered twice
-    assert first is not None and first.order_id and second is None
+    first = relay.send_recorded(key, SEEDED_TOKEN, write, State.QUEUED, free_slot(relay), writer="sweep-1",
+                                deadline=relay.deadline())
+    second = relay.send_recorded(key, SEEDED_TOKEN, write, State.QUEUED, free_slot(relay), writer="sweep-2",
+                                 deadline=relay.deadline())  # e.g. a sweep delivered twice
+    assert first is not None and first.result.order_id and second is None
     assert len(writes_for(stack, key)) == 1
-    assert item(key)["state"] == "placed" and item(key)["order_id"] == first.order_id
+    assert item(key)["state"] == "placed" and item(key)["order_id"] == first.result.order_id
 
 
 def test_two_sweeps_at_once_send_a_queued_alert_once(stack):
@@ -253,7 +255,7 @@ def test_an_alert_left_received_by_a_dead_invocation_is_failed_reported_and_send
     body = stack.alert(alert_id="died-1")
     alert = validate_alert(dict(body))
     now = time.time()
-    assert services.get().ledger.claim("id:died-1", alert, now).won  # the invocation died here
+    assert services.get().ledger.claim("id:died-1", alert, now, token="dead-invocation").won  # the invocation died here
     assert run_sweep(stack, now=now + 30).failed == []  # it might still be alive
     assert item("id:died-1")["state"] == "received"
     report = run_sweep(stack, now=now + 121)
@@ -440,7 +442,7 @@ def test_a_dead_token_does_not_keep_the_sweep_from_failing_a_stuck_alert(stack):
     from chalicelib.alerts import validate_alert
 
     now = time.time()
-    assert services.get().ledger.claim("id:died-2", validate_alert(dict(stack.alert(alert_id="died-2"))), now).won
+    assert services.get().ledger.claim("id:died-2", validate_alert(dict(stack.alert(alert_id="died-2"))), now, token="dead-invocation").won
     queue_one(stack, "young-q")
     kill_the_token(stack)
     report = run_sweep(stack, now=now + 121)
