@@ -111,6 +111,7 @@ class Settings(BaseModel):
 # Each setting comes from the environment variable of its name in upper case (TOKEN_PARAMETER,
 # MAX_ALERT_AGE_SECONDS, …); only the stage has a name of its own.
 _ENV_NAMES = {field: field.upper() for field in Settings.model_fields} | {"stage": "RELAY_STAGE"}
+SETTING_VARIABLES = frozenset(_ENV_NAMES.values())
 
 
 def settings_from_env(environ: dict[str, str] | os._Environ[str] = os.environ) -> Settings:

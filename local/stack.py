@@ -10,7 +10,9 @@ throwaway project (build/local-stack/: links to app.py and chalicelib/ plus a ge
 .chalice/config.json with a `local` stage) and never touches the committed configuration.
 
 Environment: RELAY_PORT (8000), INDSTOCKS_BASE_URL, WEBHOOK_SECRET, INDSTOCKS_TOKEN, ADMIN_KEY,
-INDSTOCKS_CLIENT_ID / INDSTOCKS_MPIN / INDSTOCKS_TOTP_SECRET, MAX_ALERT_AGE_SECONDS.
+INDSTOCKS_CLIENT_ID / INDSTOCKS_MPIN / INDSTOCKS_TOTP_SECRET, and every relay setting of the
+README's configuration table (MAX_ALERT_AGE_SECONDS, DEDUPE_WINDOW_SECONDS, MAX_ORDER_QTY, …),
+passed to the local stage as they are; settings that cannot work together stop the start.
 """
 
 from __future__ import annotations
@@ -34,10 +36,14 @@ from typing import Any
 
 import requests
 
+from chalicelib.config import SETTING_VARIABLES
+
 REPO = Path(__file__).resolve().parents[1]
 STAGE = "local"
 REGION = "ap-south-1"
 PREFIX = f"/indstocks-relay/{STAGE}"
+# The stack decides these itself (its stage, its simulator or INDSTOCKS_BASE_URL, its URLs).
+_OWNED_BY_THE_STACK = {"RELAY_STAGE", "INDSTOCKS_BASE_URL", "TOKEN_PAGE_URL", "INSTRUMENTS_CACHE_DIR"}
 
 
 def free_port() -> int:
@@ -62,6 +68,8 @@ class LocalStack:
     admin_key: str | None = None
     rotation: RotationCredentials | None = None
     max_alert_age_seconds: int | None = None
+    # Relay settings for the local stage (env var name → value), as a stage's environment_variables.
+    settings: dict[str, str] = field(default_factory=dict)
     run_schedules: bool = True
     workdir: Path = REPO / "build" / "local-stack"
 
@@ -100,13 +108,28 @@ class LocalStack:
             "AWS_SECRET_ACCESS_KEY": "local-stack",
             "POWERTOOLS_SERVICE_NAME": "indstocks-relay",
         }
+        env.update({name: value for name, value in self.settings.items() if name not in _OWNED_BY_THE_STACK})
         if self.max_alert_age_seconds is not None:
             env["MAX_ALERT_AGE_SECONDS"] = str(self.max_alert_age_seconds)
         return env
 
+    def check_settings(self) -> None:
+        """Refuse, before anything starts, settings the relay would refuse (naming them)."""
+        from pydantic import ValidationError
+
+        from chalicelib.config import settings_from_env
+
+        try:
+            settings_from_env(self.environment())
+        except ValidationError as invalid:
+            problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'settings'}: {e['msg']}"
+                                 for e in invalid.errors(include_input=False))
+            raise ValueError(f"invalid relay settings: {problems}") from None
+
     # --- lifecycle ------------------------------------------------------------------------------
 
     def start(self) -> LocalStack:
+        self.check_settings()
         try:
             self._start_moto()
             self._start_broker()
@@ -315,6 +338,7 @@ def stack_from_env(environ: dict[str, str] | os._Environ[str] = os.environ) -> L
         admin_key=environ.get("ADMIN_KEY") or None,
         rotation=rotation,
         max_alert_age_seconds=int(age) if age else None,
+        settings={name: value for name, value in environ.items() if name in SETTING_VARIABLES and value},
     )
 
 

@@ -183,3 +183,23 @@ def test_make_run_entry_point_starts_serves_and_stops_cleanly(tmp_path):
     assert code == 0
     with socket.socket() as probe:
         assert probe.connect_ex(("127.0.0.1", port)) != 0  # chalice local is gone too
+
+
+def test_make_run_passes_every_relay_setting_from_the_environment_to_the_local_stage():
+    from local.stack import stack_from_env
+
+    stack = stack_from_env({"DEDUPE_WINDOW_SECONDS": "120", "ANSWER_BUDGET_SECONDS": "2.0", "RELAY_STAGE": "prod",
+                            "SOMETHING_ELSE": "x"})
+    environment = stack.environment()
+    assert environment["DEDUPE_WINDOW_SECONDS"] == "120" and environment["ANSWER_BUDGET_SECONDS"] == "2.0"
+    assert environment["RELAY_STAGE"] == "local" and "SOMETHING_ELSE" not in environment
+
+
+def test_make_run_refuses_settings_that_cannot_fit_before_starting_anything(tmp_path):
+    from local.stack import stack_from_env
+
+    stack = stack_from_env({"PACING_MAX_WAIT_SECONDS": "25"})
+    stack.workdir = tmp_path / "never-created"
+    with pytest.raises(ValueError, match="PACING_MAX_WAIT_SECONDS"):
+        stack.start()
+    assert stack.moto_url == "" and not stack.workdir.exists()
