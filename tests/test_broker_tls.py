@@ -20,6 +20,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
+from requests.adapters import HTTPAdapter
 
 from chalicelib import services
 from chalicelib.broker import BrokerClient, OrderWrite, Outcome
@@ -155,7 +156,7 @@ def trusting(cert: Certificate):
 
 
 def broker_client(url, cert: Certificate) -> BrokerClient:
-    return BrokerClient(url, connect_timeout=1, read_timeout=1, session_factory=trusting(cert))
+    return BrokerClient(url, connect_timeout=1, read_timeout=3, session_factory=trusting(cert))
 
 
 @pytest.mark.parametrize("corruption", sorted(CORRUPT_REPLIES))
@@ -203,11 +204,11 @@ def test_a_failed_handshake_or_connect_is_not_sent(certs):
     assert broker_client(refused, broker_cert).place(SEEDED_TOKEN, ORDER).outcome is Outcome.NOT_SENT
 
 
-def test_a_failure_the_client_could_not_trace_is_unknown(certs):
+def test_a_failure_the_client_could_not_trace_is_unknown():
     # A session whose own adapter serves the broker's URL: nothing proves the order stayed home.
     def own_adapter() -> requests.Session:
         session = requests.Session()
-        session.mount(refused, requests.adapters.HTTPAdapter())
+        session.mount(refused, HTTPAdapter())
         return session
 
     refused = f"http://127.0.0.1:{_free_port()}"
@@ -225,13 +226,16 @@ def test_a_corrupt_reply_never_frees_the_alert_for_a_second_order(stack, certs, 
     # The relay's own session (built by services) trusts the test certificate through requests' setting.
     monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(broker_cert.cert_file))
     with TlsBroker(broker_cert, CORRUPT_REPLIES["bad_record_mac"], stack.simulator.url, broker_took_it) as server:
-        services.install(services.build(stack.settings.model_copy(update={"indstocks_base_url": server.url})))
+        # A read timeout long enough that the corrupt record, not a slow forward, ends the write.
+        settings = stack.settings.model_copy(update={"indstocks_base_url": server.url, "broker_read_timeout": 3.0})
+        services.install(services.build(settings))
         alert = stack.alert(alert_id=f"tls-{broker_took_it}")
         first = stack.post(alert)
         state = _ledger_item(alert["alert_id"])["state"]["S"]
         again = stack.post(alert)
     expected = "placed" if broker_took_it else "unknown"  # found in the book, or still a question
     assert first.json_body["status"] == expected and state == expected, first.body
+    assert first.status_code == (200 if broker_took_it else 502), first.body  # 504 would be a timeout
     assert again.status_code == 200 and again.json_body["status"] == "duplicate", again.body
     assert [path for path, _ in server.received] == ["/order"]
     assert len(stack.simulator.order_writes()) == (1 if broker_took_it else 0)
