@@ -5,7 +5,17 @@ Money-safety rules live here (../docs: indstocks-api §9, §12):
 - a write counts as placed only on HTTP 2xx + `status == "success"` + an order id;
 - a timeout, reset, 5xx, 429, non-JSON (e.g. a Cloudflare page) or shape-E reply is an
   UNKNOWN outcome (the order may exist), never a failure to retry;
-- only a failure to connect at all proves the request never left: that is NOT_SENT.
+- only a failure before the first request byte was handed to the socket proves the request never
+  left: DNS, a refused or timed-out connect, a failed TLS handshake (untrusted certificate, the
+  server closing mid-handshake). That is NOT_SENT; every other failure is UNKNOWN.
+
+The exception's type proves nothing: urllib3 raises the same `SSLError` for a failed handshake and
+for a corrupt record in the reply, and the same `ConnectionError` for a refused connect and a reset
+after the body went out. So the session's adapter traces each request on its own connections: did
+it try to connect, did it start writing. NOT_SENT needs that trace to say "connect tried, nothing
+written". A pooled connection that breaks on the first write is UNKNOWN (its bytes may have reached
+the broker); a request the trace did not see (a proxy's connections, another adapter mounted for
+the broker's URL) is UNKNOWN on any failure. The adapter also never retries anything.
 
 `classify_write_reply` is a pure function over (HTTP status, body) so every reply shape is one
 row in a test table.
@@ -16,13 +26,17 @@ from __future__ import annotations
 import json
 import re
 import time
+import weakref
 from collections.abc import Callable
+from contextvars import ContextVar
 from dataclasses import dataclass
 from enum import Enum
 from typing import Any
 
 import requests
-from urllib3.exceptions import ConnectTimeoutError
+from requests.adapters import HTTPAdapter
+from urllib3.connection import HTTPConnection, HTTPSConnection
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
 from chalicelib.deadline import Timeouts
 from chalicelib.errors import DependencyUnavailable, TokenGenerationFailed, TokenUnavailable, failure_cause
@@ -149,23 +163,78 @@ def classify_write_reply(http_status: int, body: bytes) -> WriteResult:
     return WriteResult(Outcome.UNKNOWN, message or f"HTTP {http_status}", http_status=http_status, error_type=kind)
 
 
+class _WriteTrace:
+    """What the traced connections did for one request."""
+
+    __slots__ = ("connecting", "writing")
+
+    def __init__(self) -> None:
+        self.connecting = False  # a connect (TCP, then TLS) was attempted
+        self.writing = False  # a request byte was handed to the socket
+
+
+# The request being sent on this thread, so its connection can report to it; per prepared request,
+# what happened (kept while the request, and so the exception raised for it, is alive).
+_current_trace: ContextVar[_WriteTrace | None] = ContextVar("indstocks_write_trace", default=None)
+_traces: weakref.WeakKeyDictionary[Any, _WriteTrace] = weakref.WeakKeyDictionary()
+
+
+class _TracedHTTPConnection(HTTPConnection):
+    def connect(self) -> None:
+        trace = _current_trace.get()
+        if trace is not None:
+            trace.connecting = True
+        super().connect()
+
+    def send(self, data: Any) -> None:
+        if self.sock is None:  # http.client connects lazily here: connect first, so failing it writes nothing
+            self.connect()
+        trace = _current_trace.get()
+        if trace is not None:
+            trace.writing = True  # before the write: a failing sendall may still have sent bytes
+        super().send(data)
+
+
+class _TracedHTTPSConnection(_TracedHTTPConnection, HTTPSConnection):
+    """The TLS handshake runs inside `connect`, so its failures stay before any write."""
+
+
+class _TracedHTTPPool(HTTPConnectionPool):
+    ConnectionCls = _TracedHTTPConnection
+
+
+class _TracedHTTPSPool(HTTPSConnectionPool):
+    ConnectionCls = _TracedHTTPSConnection
+
+
+class _WriteTracingAdapter(HTTPAdapter):
+    """requests' adapter with no retries (the default), on connections that trace each request."""
+
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        super().init_poolmanager(*args, **kwargs)
+        self.poolmanager.pool_classes_by_scheme = {"http": _TracedHTTPPool, "https": _TracedHTTPSPool}
+
+    def send(self, request: Any, *args: Any, **kwargs: Any) -> Any:
+        trace = _traces[request] = _WriteTrace()
+        token = _current_trace.set(trace)
+        try:
+            return super().send(request, *args, **kwargs)
+        finally:
+            _current_trace.reset(token)
+
+
+def _trace_writes(session: requests.Session) -> requests.Session:
+    """Send the broker's requests through the tracing adapter, whatever the factory built."""
+    for prefix in ("https://", "http://"):
+        session.mount(prefix, _WriteTracingAdapter())
+    return session
+
+
 def _never_left(error: requests.RequestException) -> bool:
-    """True only when the connection was never established, so no request byte was sent."""
-    if isinstance(error, (requests.ConnectTimeout, requests.exceptions.SSLError)):
-        return True
-    seen: set[int] = set()
-    pending: list[Any] = [error]
-    while pending:
-        current = pending.pop()
-        if current is None or id(current) in seen:
-            continue
-        seen.add(id(current))
-        # urllib3's NewConnectionError/NameResolutionError derive from ConnectTimeoutError.
-        if isinstance(current, ConnectTimeoutError):
-            return True
-        pending.extend([getattr(current, "reason", None), current.__cause__, current.__context__])
-        pending.extend(arg for arg in getattr(current, "args", ()) if isinstance(arg, BaseException))
-    return False
+    """True only when the failed request's trace shows a connect attempt and no byte written."""
+    request = getattr(error, "request", None)
+    trace = _traces.get(request) if request is not None else None
+    return trace is not None and trace.connecting and not trace.writing
 
 
 class BrokerClient:
@@ -193,7 +262,7 @@ class BrokerClient:
         """The shared session, minus connections the NAT gateway has probably forgotten."""
         now = self._clock()
         if self._session is None:
-            self._session = self._session_factory()
+            self._session = _trace_writes(self._session_factory())
         elif now - self._last_used > self._idle_reset:
             self._session.close()  # drops pooled sockets; the session stays usable
         self._last_used = now
