@@ -119,7 +119,7 @@ def fake_clock_relay(settings, fake: FakeTime, adapter: ScriptedBroker) -> Relay
 
     def session() -> requests.Session:
         made = requests.Session()
-        made.mount("http://", adapter)
+        made.mount(settings.indstocks_base_url, adapter)  # more specific than the client's own adapters
         return made
 
     broker = BrokerClient(settings.indstocks_base_url, connect_timeout=settings.broker_connect_timeout,
