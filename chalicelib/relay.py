@@ -73,6 +73,7 @@ class Relay:
         pacer: WritePacer,
         make_nonce: Callable[[], str] = lambda: secrets.token_hex(6),
         perf_counter: Callable[[], float] = time.perf_counter,
+        on_token_dead: Callable[[float], object] = lambda now: None,
     ):
         self.settings = settings
         self.webhook_secret = webhook_secret
@@ -83,6 +84,7 @@ class Relay:
         self.pacer = pacer
         self._make_nonce = make_nonce
         self._perf = perf_counter
+        self._on_token_dead = on_token_dead  # the trader is told at once, once a day (token_alarm)
 
     def handle_alert(self, incoming: IncomingAlert, now: float) -> Answer:
         started = self._perf()
@@ -90,6 +92,8 @@ class Relay:
         try:
             answer = self._place(incoming, now, trail)
         except RelayError as error:
+            if isinstance(error, TokenUnavailable):
+                self._on_token_dead(now)
             trail.note(
                 status_code=error.status_code,
                 reason=error.public_message,
@@ -99,6 +103,8 @@ class Relay:
             )
             log_alert(error.error, **trail.fields)
             raise
+        if answer.body["status"] == "token_invalid":
+            self._on_token_dead(now)
         trail.note(status_code=answer.status_code, latency_ms=round((self._perf() - started) * 1000, 1))
         log_alert(answer.body["status"], **trail.fields)
         return answer
