@@ -134,9 +134,11 @@ class Relay:
             instrument = self.instruments.resolve(alert.resolved_exchange.value, alert.ticker, ist_date(now))
             write = build_order(alert, instrument, remarks_tag(alert.alert_id, self._make_nonce()), self.settings)
         except RelayError as error:
-            # Refused input is final; a missing token or dependency leaves the alert re-sendable.
+            # Refused input is final; a missing token or dependency leaves the alert re-sendable,
+            # and open until the sweep has reported it.
             final = isinstance(error, AlertRejected)
-            self.ledger.update(key, State.REJECTED if final else State.FAILED, now, message=error.public_message)
+            self.ledger.update(key, State.REJECTED if final else State.FAILED, now, message=error.public_message,
+                               still_open=None if final else True)
             raise
         trail.note(security_id=instrument.security_id, remarks=write.body["remarks"], endpoint=write.path)
         request = {"endpoint": write.path, "request": json.dumps(write.body), "remarks": write.body["remarks"],
@@ -172,8 +174,8 @@ class Relay:
             key,
             state,
             time.time(),
-            # A broker rejection stays visible to the sweep until it has been announced.
-            still_open=True if state is State.REJECTED else None,
+            # A broker rejection or a failure stays visible to the sweep until it has been announced.
+            still_open=True if state in (State.REJECTED, State.FAILED) else None,
             order_id=result.order_id,
             broker_status=result.order_status,
             message=result.message or None,

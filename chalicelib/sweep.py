@@ -134,8 +134,9 @@ class Sweeper:
         if digest.lines:
             self._notifier.deliver(digest.subject(), digest.message())
         for key, state, still_open in digest.announced:
-            try:
-                self._ledger.update(key, None, now, announced=state, still_open=still_open)
+            try:  # a failed alert resent meanwhile is a new claim: leave that one open
+                self._ledger.update(key, None, now, announced=state, still_open=still_open,
+                                    expect=State.FAILED if state == State.FAILED.value else None)
             except RelayError as error:  # announced again by the next sweep: better twice than never
                 logger.warning("announcement not recorded", extra={"event": "sweep", "key": key, "cause": error.cause})
 
@@ -184,6 +185,10 @@ class Sweeper:
     def _settle_by_clock(self, item: dict[str, Any], now: float, report: SweepReport) -> bool:
         """Items whose fate needs no broker: True when this sweep is done with the item."""
         state, key = item.get("state"), item["key"]
+        if state == State.FAILED.value:  # failed by the webhook (no token, not sent): told once, then closed
+            self._report(item, "failed", f"was NOT sent: {item.get('message') or 'no reason recorded'}; nothing was placed")
+            self._digest.announced.append((key, state, False))
+            return True
         if state == State.RECEIVED.value:
             if _seconds_since_sent(item, now) >= STUCK_AFTER_SECONDS and self._ledger.update(
                 key, State.FAILED, now, expect=State.RECEIVED,
