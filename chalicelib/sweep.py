@@ -4,7 +4,8 @@
   waited longer than the queue limit (default 5 min: the token died, say): then they are marked
   failed, not sent, and reported; a market order is not sent on an hour-old signal;
 - alerts left `received` by an invocation that died before sending are marked failed (nothing
-  was sent) and reported, for the trader to send again if still wanted;
+  was sent) and reported, for the trader to send again if still wanted; alerts the webhook
+  failed (no token, not sent) are reported the same way, once;
 - sent/unknown alerts are looked up in the order book by their remarks tag: found → placed
   with the broker's order id; still missing after the settle time → absent, and reported;
 - placed orders are followed to a terminal broker status (fills, exchange rejections).
