@@ -108,6 +108,15 @@ class TokenGenerationFailed(RelayError):
     message = "INDstocks did not issue a token"
 
 
+class TokenNotStored(RelayError):
+    """Rotation minted a token (which killed the previous one) but could not store it."""
+
+    status_code = 503
+    error = "token_not_stored"
+    message = ("INDstocks issued a new token but the relay could not store it, and the previous token is no "
+               "longer valid; paste a new token on the token page")
+
+
 class RotationBusy(RelayError):
     """Another instance generated (or is generating) a token within the last minute."""
 

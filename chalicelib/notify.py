@@ -3,7 +3,8 @@ chat id are stored in SSM, and always a log line.
 
 Notification must never delay or break the caller: every channel has a tight timeout, and a
 failure is logged and counted, never raised. Order outcomes are announced by the minute sweep,
-never on the webhook's own path, so the webhook answer never waits for a notification.
+never on the webhook's own path; the webhook waits for one message only, the day's first
+dead-token alarm (token_alarm.py), on channels with tighter timeouts still.
 """
 
 from __future__ import annotations

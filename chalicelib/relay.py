@@ -87,6 +87,7 @@ class Relay:
         perf_counter: Callable[[], float] = time.perf_counter,
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], None] = time.sleep,
+        on_token_dead: Callable[[float], object] = lambda now: None,
     ):
         self.settings = settings
         self.webhook_secret = webhook_secret
@@ -100,6 +101,7 @@ class Relay:
         self._perf = perf_counter
         self._clock = clock
         self._sleep = sleep
+        self._on_token_dead = on_token_dead  # the trader is told at once, once a day (token_alarm)
         self._configured = Timeouts(settings.broker_connect_timeout, settings.broker_read_timeout)
 
     def deadline(self, remaining_seconds: float | None = None, *, answer_budget: float | None = None) -> Deadline:
@@ -122,6 +124,8 @@ class Relay:
         try:
             answer = self._place(incoming, now, trail, deadline)
         except RelayError as error:
+            if isinstance(error, TokenUnavailable):
+                self._on_token_dead(now)
             trail.note(
                 status_code=error.status_code,
                 reason=error.public_message,
@@ -131,6 +135,8 @@ class Relay:
             )
             log_alert(error.error, **trail.fields)
             raise
+        if answer.body["status"] == "token_invalid":
+            self._on_token_dead(now)
         trail.note(status_code=answer.status_code, latency_ms=round((self._perf() - started) * 1000, 1))
         log_alert(answer.body["status"], **trail.fields)
         return answer
@@ -162,9 +168,11 @@ class Relay:
             instrument = self.instruments.resolve(alert.resolved_exchange.value, alert.ticker, ist_date(now))
             write = build_order(alert, instrument, remarks_tag(alert.alert_id, self._make_nonce()), self.settings)
         except RelayError as error:
-            # Refused input is final; a missing token or dependency leaves the alert re-sendable.
+            # Refused input is final; a missing token or dependency leaves the alert re-sendable,
+            # and open until the sweep has reported it.
             final = isinstance(error, AlertRejected)
-            self.ledger.update(key, State.REJECTED if final else State.FAILED, now, message=error.public_message)
+            self.ledger.update(key, State.REJECTED if final else State.FAILED, now, message=error.public_message,
+                               still_open=None if final else True)
             raise
         trail.note(security_id=instrument.security_id, remarks=write.body["remarks"], endpoint=write.path)
         request = {"endpoint": write.path, "request": json.dumps(write.body), "remarks": write.body["remarks"],
@@ -205,8 +213,8 @@ class Relay:
         try:
             recorded = self.ledger.update(
                 key, state, self._clock(), expect=State.SENT, expect_token=writer, writer=writer,
-                # A broker rejection stays visible to the sweep until it has been announced.
-                still_open=True if state is State.REJECTED else None,
+                # A broker rejection or a failure stays visible to the sweep until it has been announced.
+                still_open=True if state in (State.REJECTED, State.FAILED) else None,
                 order_id=result.order_id,
                 broker_status=result.order_status,
                 message=result.message or None,

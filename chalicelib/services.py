@@ -21,12 +21,16 @@ from chalicelib.pacing import WritePacer
 from chalicelib.relay import Relay
 from chalicelib.state import StateTable
 from chalicelib.sweep import Sweeper
+from chalicelib.token_alarm import DeadTokenAlarm
 from chalicelib.token_renewal import TokenService
 from chalicelib.tokens import ParameterMissing, ParameterStore, TokenStore, WebhookSecret
 
 # AWS calls on the alert path must fail fast rather than eat TradingView's 3 s.
 _AWS_CONFIG = Config(connect_timeout=2, read_timeout=3, retries={"max_attempts": 2, "mode": "standard"})
 _NOTIFY_CONFIG = Config(connect_timeout=1, read_timeout=2, retries={"max_attempts": 1})
+# The dead-token alarm is sent on the webhook's path: tighter still, TradingView waits 3 s.
+_ALARM_CONFIG = Config(connect_timeout=0.5, read_timeout=0.8, retries={"max_attempts": 1})
+_ALARM_TELEGRAM_TIMEOUT = 0.8
 
 
 @dataclass
@@ -39,6 +43,7 @@ class Services:
     notifier: Notifier
     ledger: Ledger
     sweeper: Sweeper
+    parameters: ParameterStore
 
 
 def build(settings: Settings) -> Services:
@@ -58,6 +63,13 @@ def build(settings: Settings) -> Services:
         idle_reset_seconds=settings.broker_idle_reset_seconds,
     )
     tokens = TokenStore(parameters, settings.token_parameter, settings.token_cache_seconds)
+    alarm = DeadTokenAlarm(state, Notifier(
+        settings.alerts_topic_arn,
+        lambda: boto3.client("sns", config=_ALARM_CONFIG),
+        telegram_credentials=lambda: _telegram_credentials(parameters, settings),
+        telegram_api=settings.telegram_api_url,
+        timeout=_ALARM_TELEGRAM_TIMEOUT,
+    ), settings.token_page_url)
 
     def download_equity_master() -> str:
         return broker.instruments_csv(tokens.current(), "equity", timeout=settings.instruments_timeout)
@@ -72,13 +84,15 @@ def build(settings: Settings) -> Services:
         broker=broker,
         ledger=ledger,
         pacer=pacer,
+        on_token_dead=alarm.announce,
     )
     return Services(
         settings=settings,
         relay=relay,
         tokens=tokens,
         token_service=TokenService(
-            settings, parameters=parameters, tokens=tokens, broker=broker, state=state, notifier=notifier
+            settings, parameters=parameters, tokens=tokens, broker=broker, state=state, notifier=notifier,
+            alarm=alarm,
         ),
         admin=AdminGuard(parameters, settings.admin_key_parameter, state),
         notifier=notifier,
@@ -86,6 +100,7 @@ def build(settings: Settings) -> Services:
         sweeper=Sweeper(relay, ledger, state, notifier, settings.order_settle_seconds,
                         notify_outcomes=frozenset(filter(None, settings.notify_outcomes.split(","))),
                         queue_max_age_seconds=settings.queue_max_age_seconds),
+        parameters=parameters,
     )
 
 

@@ -4,7 +4,8 @@
   waited longer than the queue limit (default 5 min: the token died, say): then they are marked
   failed, not sent, and reported; a market order is not sent on an hour-old signal;
 - alerts left `received` by an invocation that died before sending are marked failed (nothing
-  was sent) and reported, for the trader to send again if still wanted;
+  was sent) and reported, for the trader to send again if still wanted; alerts the webhook
+  failed (no token, not sent) are reported the same way, once;
 - sent/unknown alerts are looked up in the order book by their remarks tag: found → placed
   with the broker's order id; still missing after the settle time → absent, and reported;
 - placed orders are followed to a terminal broker status (fills, exchange rejections).
@@ -141,8 +142,9 @@ class Sweeper:
         if digest.lines:
             self._notifier.deliver(digest.subject(), digest.message())
         for key, state, still_open in digest.announced:
-            try:
-                self._ledger.update(key, None, now, announced=state, still_open=still_open)
+            try:  # a failed alert resent meanwhile is a new claim: leave that one open
+                self._ledger.update(key, None, now, announced=state, still_open=still_open,
+                                    expect=State.FAILED if state == State.FAILED.value else None)
             except RelayError as error:  # announced again by the next sweep: better twice than never
                 logger.warning("announcement not recorded", extra={"event": "sweep", "key": key, "cause": error.cause})
 
@@ -191,6 +193,10 @@ class Sweeper:
     def _settle_by_clock(self, item: dict[str, Any], now: float, report: SweepReport) -> bool:
         """Items whose fate needs no broker: True when this sweep is done with the item."""
         state, key = item.get("state"), item["key"]
+        if state == State.FAILED.value:  # failed by the webhook (no token, not sent): told once, then closed
+            self._report(item, "failed", f"was NOT sent: {item.get('message') or 'no reason recorded'}; nothing was placed")
+            self._digest.announced.append((key, state, False))
+            return True
         if state == State.RECEIVED.value:
             if _seconds_since_sent(item, now) >= STUCK_AFTER_SECONDS and self._ledger.settle(
                 item, State.FAILED, now, writer=self._writer,

@@ -9,8 +9,11 @@ expected expiry, whose account) goes to a plain parameter next to it.
 from __future__ import annotations
 
 import json
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from datetime import time as dt_time
 from typing import Any
 
 import pyotp
@@ -24,16 +27,26 @@ from chalicelib.errors import (
     RelayError,
     RotationBusy,
     TokenGenerationFailed,
+    TokenNotStored,
     TokenRejected,
     TokenUnavailable,
 )
 from chalicelib.notify import Notifier
 from chalicelib.observability import logger, record_token_age
 from chalicelib.state import StateTable
+from chalicelib.token_alarm import DeadTokenAlarm
 from chalicelib.tokens import ParameterMissing, ParameterStore, TokenStore
 
 TOKEN_LIFETIME = timedelta(hours=24)
 GENERATION_SPACING_SECONDS = 61  # INDstocks: one token per 60 s; a second one kills the first
+# The cash session's end: the pre-market check wants a token that lives past it.
+SESSION_CLOSE = dt_time(15, 30)
+# A minted token has already killed the previous one, so its SSM write is tried again (never the
+# generation): at most 4 attempts, pauses 0.5, 1, 2 s, none started later than 8 s after the
+# first, which keeps even slow attempts well inside the scheduled function's 30 s.
+STORE_ATTEMPTS = 4
+STORE_BACKOFF_SECONDS = 0.5
+STORE_RETRY_WINDOW_SECONDS = 8.0
 
 
 @dataclass(frozen=True)
@@ -84,6 +97,9 @@ class TokenService:
         broker: BrokerClient,
         state: StateTable,
         notifier: Notifier,
+        alarm: DeadTokenAlarm | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
     ):
         self.settings = settings
         self._parameters = parameters
@@ -91,6 +107,9 @@ class TokenService:
         self._broker = broker
         self._state = state
         self._notifier = notifier
+        self._alarm = alarm
+        self.sleep = sleep  # between store attempts; tests pass one that does not sleep
+        self._clock = clock
 
     # --- validation and storage -------------------------------------------------------------
 
@@ -102,7 +121,7 @@ class TokenService:
         except DependencyUnavailable:
             raise BrokerUnreachable() from None
 
-    def _store(self, token: str, profile: dict[str, Any], now: float, source: str) -> StoredToken:
+    def _store(self, token: str, profile: dict[str, Any], now: float, source: str, *, attempts: int = 1) -> StoredToken:
         stored_at = datetime.fromtimestamp(now, UTC)
         stored = StoredToken(
             account_name=_account_name(profile),
@@ -111,10 +130,12 @@ class TokenService:
             expires_at=stored_at + TOKEN_LIFETIME,
             source=source,
         )
-        self._parameters.put_secure(self.settings.token_parameter, token)
+        self._put_token(token, attempts)
         meta = {key: value for key, value in stored.as_dict().items() if key != "status"}
         self._parameters.put_plain(_meta_name(self.settings.token_parameter), json.dumps(meta))
         self._tokens.forget()  # the very next order in this process uses the new token
+        if self._alarm is not None:
+            self._alarm.rearm(now)  # if this token dies too, the trader hears about it again
         self._notifier.warn(
             "INDstocks token renewed",
             f"A new INDstocks token for {stored.account_name} was stored ({source}); "
@@ -127,6 +148,22 @@ class TokenService:
                    "expires_at": stored.expires_at.isoformat()},
         )
         return stored
+
+    def _put_token(self, token: str, attempts: int) -> None:
+        """Write the token; a failed SSM write (idempotent) is tried again up to `attempts` times,
+        with doubling pauses, none starting later than STORE_RETRY_WINDOW_SECONDS after the first."""
+        started = self._clock()
+        for attempt in range(1, attempts + 1):
+            try:
+                self._parameters.put_secure(self.settings.token_parameter, token)
+                return
+            except DependencyUnavailable as failure:
+                pause = STORE_BACKOFF_SECONDS * 2 ** (attempt - 1)
+                if attempt == attempts or self._clock() - started + pause > STORE_RETRY_WINDOW_SECONDS:
+                    raise
+                logger.warning("token not stored; trying again", extra={"event": "token", "outcome": "store_retry",
+                                                                          "attempt": attempt, "cause": failure.cause})
+                self.sleep(pause)
 
     def store_pasted(self, token: str, now: float) -> StoredToken:
         token = token.strip()
@@ -177,7 +214,22 @@ class TokenService:
             # The new token is already the only live one: store it even if the profile read
             # failed, or every order until tomorrow would go out with a dead token.
             profile = {}
-        return self._store(token, profile, now, "rotation")
+        try:
+            return self._store(token, profile, now, "rotation", attempts=STORE_ATTEMPTS)
+        except DependencyUnavailable as failure:
+            # The generation is never repeated (it would burn a code and could walk into the
+            # lockout): the old token is dead and this one is lost, so the trader must paste one.
+            logger.error("minted token not stored", extra={"event": "token", "outcome": "store_failed",
+                                                            "cause": failure.cause})
+            self._notifier.warn(
+                "INDstocks token minted but NOT stored",
+                "Automatic rotation got a new INDstocks token but the relay could not store it "
+                f"({failure.public_message}). The previous token is no longer valid, so every order fails "
+                f"until a token is stored: paste a new one on the token page now: "
+                f"{self.settings.token_page_url or '(token page)'}",
+                outcome="token_not_stored",
+            )
+            raise TokenNotStored(cause=failure.cause) from None
 
     def _rotation_request(self, now: float) -> tuple[str, str, str]:
         client_id, mpin, totp_secret = self._rotation_credentials()
@@ -225,6 +277,16 @@ class TokenService:
             return TokenHealth(False, "rejected by INDstocks", age)
         except DependencyUnavailable:
             return TokenHealth(False, "unverifiable: INDstocks did not answer", age)
-        if age is not None and age > self.settings.token_stale_hours:
-            return TokenHealth(False, f"{age:.1f} hours old", round(age, 2), _account_name(profile))
-        return TokenHealth(True, "valid", round(age, 2) if age is not None else None, _account_name(profile))
+        rounded, account = (round(age, 2) if age is not None else None), _account_name(profile)
+        if stored_at is not None:
+            # Valid now is not enough: a token pasted at 13:00 yesterday dies at 13:00 today.
+            day = datetime.fromtimestamp(now, IST).date()
+            expires = (stored_at + TOKEN_LIFETIME).astimezone(IST)
+            close = datetime.combine(day, SESSION_CLOSE, tzinfo=IST)
+            when = f"{expires:%H:%M} IST" if expires.date() == day else f"{expires:%d %b %H:%M} IST"
+            if expires < close:
+                return TokenHealth(False, f"valid but expires {when}, before the close ({close:%H:%M} IST)",
+                                   rounded, account)
+            if age is not None and age > self.settings.token_stale_hours:
+                return TokenHealth(False, f"{age:.1f} hours old (expires {when})", rounded, account)
+        return TokenHealth(True, "valid", rounded, account)

@@ -52,7 +52,7 @@ LOG_QUERIES: dict[str, str] = {
     # The daily token: stored, rotated, checked, missing, rejected, stale; and the pre-market
     # check of the instrument master that comes with it.
     "token": """fields @timestamp, event, outcome, source, healthy, reason, age_hours, expires_at, user_id, rows
-| filter event in ["token", "token_check", "instrument_check"] or (event = "notification" and outcome in ["token_renewed", "token_stale", "rotation_failed", "instruments_unavailable"]) or (event = "alert" and outcome in ["token_unavailable", "token_invalid"])
+| filter event in ["token", "token_check", "instrument_check"] or (event = "notification" and outcome in ["token_renewed", "token_stale", "rotation_failed", "token_not_stored", "token_dead", "instruments_unavailable"]) or (event = "alert" and outcome in ["token_unavailable", "token_invalid"])
 | sort @timestamp desc
 | limit 200""",
     # Errors of any kind, including Lambda's own (timeouts, crashes).

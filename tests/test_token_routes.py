@@ -315,7 +315,9 @@ def test_check_warns_when_the_token_is_old(stack, topic):
 
     renewal = services.get().token_service
     health = renewal.check(time.time() + 21 * 3600)
-    assert health.healthy is False and "hours old" in health.reason and health.notified
+    # Which rule speaks depends on the hour the test runs (test_token_renewal.py pins both).
+    assert health.healthy is False and health.notified
+    assert "hours old" in health.reason or "before the close" in health.reason
     assert len(topic()) == 1
 
 
