@@ -37,6 +37,7 @@ class IncomingAlert:
     headers: Mapping[str, str]  # lower-case names
     source_ip: str | None = None
     request_id: str | None = None
+    require_signature: bool = False  # the route open to any IP: a body secret alone is refused
 
 
 @dataclass(frozen=True)
@@ -197,6 +198,7 @@ class Relay:
             secret=self.webhook_secret.value(),
             now=now,
             max_age_seconds=self.settings.signature_max_age_seconds,
+            require_signature=incoming.require_signature,
         )
 
     def _send_once(self, token: str, write: OrderWrite, trail: _Trail, slot: float) -> WriteResult:
