@@ -11,6 +11,7 @@ A call the deriver cannot map to a resource is a failure, never skipped.
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import re
 import sys
@@ -110,21 +111,34 @@ def _listed(value: Any) -> list[Any]:
     return value if isinstance(value, list) else [value]
 
 
+def _in_network(cidr: str, address: str) -> bool:
+    return ipaddress.ip_address(address) in ipaddress.ip_network(cidr, strict=False)
+
+
+_OPERATORS = {
+    "StringEquals": lambda expected, actual: expected == actual,
+    "StringLike": lambda expected, actual: _glob(expected, actual, ignore_case=False),
+    "IpAddress": _in_network,
+}
+
+
 def _condition_holds(condition: dict[str, Any], context: dict[str, Any], *, unknown: bool) -> bool:
-    """StringEquals/StringLike (with ForAnyValue:) over the request context; an operator this
-    evaluator does not know yields `unknown` (False for an Allow, True for a Deny: the safe side)."""
+    """StringEquals/StringLike/IpAddress (with ForAnyValue: and Not…) over the request context;
+    an operator this evaluator does not know yields `unknown` (False for an Allow, True for a
+    Deny: the safe side)."""
     for operator, tests in condition.items():
         any_value = operator.startswith("ForAnyValue:")
         base = operator.removeprefix("ForAnyValue:")
-        if base not in ("StringEquals", "StringLike"):
+        negated = base.startswith("Not") and base[3:] in _OPERATORS
+        match = _OPERATORS.get(base[3:] if negated else base)
+        if match is None:
             return unknown
         for key, expected in tests.items():
             actual = context.get(key)
             if actual is None:
                 return False
             values = _listed(actual) if any_value else [actual]
-            match = (lambda p, v: p == v) if base == "StringEquals" else (lambda p, v: _glob(p, v, ignore_case=False))
-            if not any(match(p, v) for p in _listed(expected) for v in values):
+            if any(match(p, v) for p in _listed(expected) for v in values) == negated:
                 return False
     return True
 

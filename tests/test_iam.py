@@ -91,7 +91,11 @@ POLICY = {"Statement": [
     {"Effect": "Deny", "Action": "ssm:*", "Resource": "arn:aws:ssm:*:*:parameter/p/secret"},
     {"Effect": "Allow", "Action": "kms:Decrypt", "Resource": "*",
      "Condition": {"StringLike": {"kms:ViaService": "sns.*.amazonaws.com"}}},
-    {"Effect": "Allow", "Action": "sns:Publish", "Resource": "*", "Condition": {"IpAddress": {"aws:SourceIp": "1.2.3.4"}}},
+    {"Effect": "Allow", "Action": "sns:Publish", "Resource": "*",
+     "Condition": {"DateGreaterThan": {"aws:CurrentTime": "2020-01-01T00:00:00Z"}}},
+    {"Effect": "Allow", "Action": "execute-api:Invoke", "Resource": "execute-api:/*"},
+    {"Effect": "Deny", "Action": "execute-api:Invoke", "Resource": "execute-api:/*/POST/webhook",
+     "Condition": {"NotIpAddress": {"aws:SourceIp": ["52.89.214.238/32", "10.0.0.0/8"]}}},
 ]}
 TABLE = "arn:aws:dynamodb:ap-south-1:1:table/t"
 
@@ -107,7 +111,11 @@ TABLE = "arn:aws:dynamodb:ap-south-1:1:table/t"
     ("kms:Decrypt", "arn:aws:kms:ap-south-1:1:key/k", {"kms:ViaService": "sns.ap-south-1.amazonaws.com"}, True),
     ("kms:Decrypt", "arn:aws:kms:ap-south-1:1:key/k", {"kms:ViaService": "ssm.ap-south-1.amazonaws.com"}, False),
     ("kms:Decrypt", "arn:aws:kms:ap-south-1:1:key/k", None, False),
-    ("sns:Publish", "arn:aws:sns:ap-south-1:1:topic", {"aws:SourceIp": "1.2.3.4"}, False),  # unknown operator: no Allow
+    ("sns:Publish", "arn:aws:sns:ap-south-1:1:topic", {"aws:CurrentTime": "2030-01-01T00:00:00Z"}, False),  # unknown: no Allow
+    ("execute-api:Invoke", "execute-api:/api/POST/webhook", {"aws:SourceIp": "52.89.214.238"}, True),
+    ("execute-api:Invoke", "execute-api:/api/POST/webhook", {"aws:SourceIp": "10.1.2.3"}, True),
+    ("execute-api:Invoke", "execute-api:/api/POST/webhook", {"aws:SourceIp": "203.0.113.7"}, False),
+    ("execute-api:Invoke", "execute-api:/api/POST/webhook/signed", {"aws:SourceIp": "203.0.113.7"}, True),
 ])
 def test_the_evaluator(action, resource, context, expected):
     assert allows(POLICY, action, resource, context) is expected
