@@ -147,3 +147,15 @@ def test_the_dev_policy_is_the_prod_policy_for_its_stage():
     prod = (REPO / ".chalice" / "policy-prod.json").read_text()
     dev = (REPO / ".chalice" / "policy-dev.json").read_text()
     assert dev == prod.replace("indstocks-relay/prod/", "indstocks-relay/dev/").replace("indstocks-relay-prod-", "indstocks-relay-dev-")
+
+
+def test_a_call_whose_resource_cannot_be_derived_fails_the_check(dynamodb):
+    from chalicelib.state import DynamoTable
+
+    recorder = aws_calls.Recorder()
+    client = boto3.client("dynamodb")
+    client.meta.events.unregister("before-parameter-build", aws_calls.recorder)  # only this test's recorder
+    client.meta.events.register("before-parameter-build", recorder)
+    DynamoTable(lambda: client, STATE_TABLE)._call("describe_time_to_live")  # the relay's code, an unmapped operation
+    assert recorder.calls == set()
+    assert recorder.problems() == ["dynamodb:DescribeTimeToLive: cannot derive its IAM resource"]
