@@ -3,8 +3,8 @@
 TradingView cannot set headers, so its alerts carry the secret in the body. Senders that can
 sign (scripts, `relay test-alert`) send `X-Relay-Signature: t=<unix>,v1=<hex>` instead, where
 the MAC is HMAC-SHA256(webhook secret, "<t>." + raw body). `/webhook` admits only TradingView's
-IPs in AWS; `/webhook/signed` admits any IP and therefore requires the signature. All comparisons are constant time,
-and a failure never says which part was wrong.
+IPs in AWS; `/webhook/signed` admits any IP and therefore requires the signature. All
+comparisons are constant time, and a failure never says which part was wrong.
 """
 
 from __future__ import annotations
