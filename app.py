@@ -83,7 +83,7 @@ def _source_ip() -> str | None:
     return ((app.current_request.context or {}).get("identity") or {}).get("sourceIp")
 
 
-def _incoming() -> IncomingAlert:
+def _incoming(require_signature: bool = False) -> IncomingAlert:
     request = app.current_request
     return IncomingAlert(
         raw_body=request.raw_body or b"",
@@ -91,6 +91,7 @@ def _incoming() -> IncomingAlert:
         source_ip=_source_ip(),
         request_id=(request.context or {}).get("requestId"),
         remaining_seconds=_remaining_seconds(),
+        require_signature=require_signature,
     )
 
 
@@ -130,6 +131,15 @@ def _check_admin(fields: dict[str, str]) -> None:
 @_answer_errors
 def webhook() -> Response:
     answer = services.get().relay.handle_alert(_incoming(), now=time.time())
+    return _json(answer.status_code, answer.body)
+
+
+@app.route("/webhook/signed", methods=["POST"], content_types=["application/json", "text/plain"])
+@_answer_errors
+def signed_webhook() -> Response:
+    """For senders that sign (X-Relay-Signature), from any IP: /webhook admits only TradingView's
+    IPs in AWS, so this route must refuse a body secret alone."""
+    answer = services.get().relay.handle_alert(_incoming(require_signature=True), now=time.time())
     return _json(answer.status_code, answer.body)
 
 

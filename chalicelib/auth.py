@@ -2,8 +2,9 @@
 
 TradingView cannot set headers, so its alerts carry the secret in the body. Senders that can
 sign (scripts, `relay test-alert`) send `X-Relay-Signature: t=<unix>,v1=<hex>` instead, where
-the MAC is HMAC-SHA256(webhook secret, "<t>." + raw body). All comparisons are constant time,
-and a failure never says which part was wrong.
+the MAC is HMAC-SHA256(webhook secret, "<t>." + raw body). `/webhook` admits only TradingView's
+IPs in AWS; `/webhook/signed` admits any IP and therefore requires the signature. All
+comparisons are constant time, and a failure never says which part was wrong.
 """
 
 from __future__ import annotations
@@ -58,8 +59,12 @@ def authenticate(
     secret: str,
     now: float,
     max_age_seconds: int,
+    require_signature: bool = False,
 ) -> str:
-    """Raise Unauthenticated unless the request proves it knows the secret; say how it did."""
+    """Raise Unauthenticated unless the request proves it knows the secret; say how it did.
+    With `require_signature` (the route open to any IP) a body secret alone is not enough."""
+    if signature is None and require_signature:
+        raise Unauthenticated()
     if signature is not None:
         verify_signature(signature, raw_body, secret, now, max_age_seconds)
         if claimed_secret is not None:

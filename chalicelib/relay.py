@@ -40,6 +40,7 @@ class IncomingAlert:
     request_id: str | None = None
     # What the Lambda context says is left of the invocation, when there is one.
     remaining_seconds: float | None = None
+    require_signature: bool = False  # the route open to any IP: a body secret alone is refused
 
 
 @dataclass(frozen=True)
@@ -261,6 +262,7 @@ class Relay:
             secret=self.webhook_secret.value(),
             now=now,
             max_age_seconds=self.settings.signature_max_age_seconds,
+            require_signature=incoming.require_signature,
         )
 
     def _send_once(self, token: str, write: OrderWrite, trail: _Trail, slot: float, latest: float,

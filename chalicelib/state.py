@@ -13,7 +13,8 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from chalicelib.errors import DependencyUnavailable, failure_cause
+from chalicelib.errors import DependencyUnavailable, RelayError, failure_cause
+from chalicelib.observability import logger
 
 
 class DynamoTable:
@@ -102,7 +103,8 @@ class StateTable(DynamoTable):
         return True
 
     def release(self, name: str, holder: str) -> None:
-        """Give the lock back early, only if this holder still has it."""
+        """Give the lock back early, only if this holder still has it. Never raises: callers
+        release in `finally`, and a lock left behind expires by itself after its hold time."""
         try:
             self._call(
                 "delete_item", Key={"pk": {"S": f"lock#{name}"}},
@@ -110,6 +112,9 @@ class StateTable(DynamoTable):
             )
         except ClientError:
             pass  # it expired and somebody else holds it now: theirs to release
+        except RelayError as error:
+            logger.warning("lock not released; it expires by itself",
+                           extra={"event": "lock", "lock": name, "outcome": "not_released", "cause": error.cause})
 
     # --- write pacing ---------------------------------------------------------------------------
 

@@ -10,9 +10,12 @@ every function):
   also the fix for Chalice issue 2079, whose generated log-group name points at a missing logical
   id);
 - the TradingView allowlist as the REST API resource policy (POST /webhook only from
-  TradingView's four senders; /token and the rest stay reachable);
+  TradingView's four senders; POST /webhook/signed, which requires X-Relay-Signature, /token and
+  the rest stay reachable);
 - stage throttling and access logs without bodies; reserved concurrency;
-- the DynamoDB state and orders tables (TTL, point-in-time recovery), the SNS alerts topic;
+- the DynamoDB state and orders tables (TTL, point-in-time recovery), the SNS alerts topic,
+  encrypted with a customer-managed KMS key that CloudWatch alarms may use (the AWS-managed
+  aws/sns key's policy cannot admit them: every alarm would be silent);
 - alarms (unknown/absent orders, rejections, stale token, API 5xx, Lambda errors/throttles);
 - the saved Logs Insights queries the `relay logs` command runs.
 """
@@ -74,6 +77,29 @@ def tables(stage: str) -> dict[str, Any]:
     }
 
 
+def alerts_key(stage: str, roles: list[str]) -> dict[str, Any]:
+    """The alerts topic's KMS key and its alias. The account root administers it (so it can never
+    become unmanageable); CloudWatch may use it to publish alarms, the functions' roles through
+    SNS only (the roles' policy file grants the same, scoped to this alias)."""
+    use = ["kms:Decrypt", "kms:GenerateDataKey*"]
+    return {
+        "AlertsKey": {"Type": "AWS::KMS::Key", "Properties": {
+            "Description": f"indstocks-relay-{stage}: the alerts topic", "EnableKeyRotation": True,
+            "KeyPolicy": {"Version": "2012-10-17", "Statement": [
+                {"Sid": "AccountAdministersTheKey", "Effect": "Allow",
+                 "Principal": {"AWS": {"Fn::Sub": "arn:${AWS::Partition}:iam::${AWS::AccountId}:root"}},
+                 "Action": "kms:*", "Resource": "*"},
+                {"Sid": "CloudWatchAlarmsPublish", "Effect": "Allow", "Principal": {"Service": "cloudwatch.amazonaws.com"},
+                 "Action": use, "Resource": "*"},
+                {"Sid": "FunctionsPublishViaSns", "Effect": "Allow",
+                 "Principal": {"AWS": [{"Fn::GetAtt": [role, "Arn"]} for role in roles]}, "Action": use, "Resource": "*",
+                 "Condition": {"StringEquals": {"kms:ViaService": {"Fn::Sub": "sns.${AWS::Region}.amazonaws.com"}}}},
+            ]}}},
+        "AlertsKeyAlias": {"Type": "AWS::KMS::Alias", "Properties": {
+            "AliasName": f"alias/indstocks-relay-{stage}-alerts", "TargetKeyId": {"Ref": "AlertsKey"}}},
+    }
+
+
 def alarm(name: str, description: str, metric: dict[str, Any], threshold: float, *, period: int = 300,
           comparison: str = "GreaterThanOrEqualToThreshold") -> dict[str, Any]:
     return {"Type": "AWS::CloudWatch::Alarm", "Properties": {
@@ -111,6 +137,7 @@ def build(stage: str, out: Path, allowlist: list[str] | None) -> dict[str, Any]:
 
     api = resources["RestAPI"]["Properties"]
     if allowlist:
+        # The Deny names POST /webhook exactly: POST /webhook/signed (signature required) stays open.
         api["DefinitionBody"]["x-amazon-apigateway-policy"] = {
             "Version": "2012-10-17",
             "Statement": [
@@ -134,8 +161,10 @@ def build(stage: str, out: Path, allowlist: list[str] | None) -> dict[str, Any]:
                                       "Properties": {"LogGroupName": f"/aws/apigateway/{prefix}",
                                                      "RetentionInDays": LOG_RETENTION_DAYS}}
     resources.update(tables(stage))
+    roles = [name for name, res in resources.items() if res["Type"] == "AWS::IAM::Role"]
+    resources.update(alerts_key(stage, roles))
     resources["AlertsTopic"] = {"Type": "AWS::SNS::Topic", "Properties": {
-        "TopicName": f"{prefix}-alerts", "KmsMasterKeyId": "alias/aws/sns"}}
+        "TopicName": f"{prefix}-alerts", "KmsMasterKeyId": {"Ref": "AlertsKey"}}}
 
     # Alarms: outcomes from the relay's JSON log lines, platform errors from AWS metrics.
     outcomes = {"Unknown": "unknown", "Absent": "absent", "Rejected": "rejected"}
@@ -174,6 +203,7 @@ def build(stage: str, out: Path, allowlist: list[str] | None) -> dict[str, Any]:
 
     template.setdefault("Outputs", {}).update({
         "WebhookUrl": {"Value": {"Fn::Sub": "https://${RestAPI}.execute-api.${AWS::Region}.amazonaws.com/api/webhook"}},
+        "SignedWebhookUrl": {"Value": {"Fn::Sub": "https://${RestAPI}.execute-api.${AWS::Region}.amazonaws.com/api/webhook/signed"}},
         "TokenPageUrl": {"Value": token_page},
         "AlertsTopicArn": {"Value": {"Ref": "AlertsTopic"}},
     })

@@ -32,6 +32,7 @@ output() { aws cloudformation describe-stacks --region "$REGION" --stack-name "$
   --query "Stacks[0].Outputs[?OutputKey=='$2'].OutputValue" --output text; }
 echo
 echo "Webhook URL (TradingView):   $(output "$APP" WebhookUrl)"
+echo "Signed webhook (any sender): $(output "$APP" SignedWebhookUrl)"
 echo "Token page:                  $(output "$APP" TokenPageUrl)"
 EGRESS_IP=$(output "$NETWORK" EgressIp)
 if ! [[ "$EGRESS_IP" =~ ^[0-9]+\.[0-9]+\.[0-9]+\.[0-9]+$ ]]; then  # a reused EIP: ask EC2 for its address

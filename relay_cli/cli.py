@@ -466,7 +466,8 @@ def cmd_test_alert(ctx: Context, args: argparse.Namespace, out: TextIO) -> int:
     secret = _webhook_secret(ctx, args)
     raw = json.dumps(alert, separators=(",", ":")).encode()
     headers = {"Content-Type": "application/json", "X-Relay-Signature": sign(raw, secret, int(time.time()))}
-    response = relay_request("POST", url + "/webhook", "sending the test alert", data=raw, headers=headers, timeout=(5, 30))
+    # The signed route: /webhook admits only TradingView's IPs in AWS.
+    response = relay_request("POST", url + "/webhook/signed", "sending the test alert", data=raw, headers=headers, timeout=(5, 30))
     body = json_body(response)
     status = body.get("status") or body.get("error") or "no JSON answer"
     print(f"{described} (alert {alert['alert_id']}) → HTTP {response.status_code}: {status}", file=out)

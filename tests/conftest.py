@@ -9,6 +9,8 @@ from dataclasses import dataclass
 
 import pytest
 
+from tests import aws_calls
+
 # Never let a test reach a real AWS account, whatever the developer's shell holds.
 for _name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL"):
     os.environ.pop(_name, None)
@@ -20,6 +22,7 @@ os.environ.update(
         "POWERTOOLS_METRICS_NAMESPACE": "indstocks-relay-tests",
     }
 )
+aws_calls.install()
 
 TOKEN_PARAMETER = "/indstocks-relay/test/indstocks-token"
 SECRET_PARAMETER = "/indstocks-relay/test/webhook-secret"
@@ -55,6 +58,9 @@ def pytest_runtest_logreport(report):
 def pytest_sessionfinish(session, exitstatus):
     if _leaks:
         print("\nSECRET HYGIENE FAILED:\n  " + "\n  ".join(sorted(set(_leaks))))
+        session.exitstatus = 1
+    if problems := aws_calls.recorder.problems():  # IAM: every AWS call the relay made, vs its policy
+        print("\nIAM POLICY MISSES CALLS THE RELAY MAKES:\n  " + "\n  ".join(problems))
         session.exitstatus = 1
 
 

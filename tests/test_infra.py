@@ -151,3 +151,94 @@ def test_packaging_interpreter_decides_the_runtime(app):
     runtime = app["Resources"]["APIHandler"]["Properties"]["Runtime"]
     assert runtime.startswith("python3.")
     assert app["Resources"]["APIHandler"]["Properties"]["Architectures"] == ["x86_64"]
+
+
+# --- alarms reach the topic (a customer-managed key CloudWatch may use) -----------------------------
+
+
+def resolved(value, logical_ids=()):
+    """A policy value with the few intrinsics the template uses, as AWS would see it in ap-south-1."""
+    if isinstance(value, dict) and "Fn::Sub" in value:
+        return (value["Fn::Sub"].replace("${AWS::Region}", "ap-south-1").replace("${AWS::AccountId}", "123456789012")
+                .replace("${AWS::Partition}", "aws"))
+    if isinstance(value, dict) and "Fn::GetAtt" in value:
+        return f"arn:aws:iam::123456789012:role/{value['Fn::GetAtt'][0]}"
+    if isinstance(value, list):
+        return [resolved(v) for v in value]
+    if isinstance(value, dict):
+        return {k: resolved(v) for k, v in value.items()}
+    return value
+
+
+def key_allows(key_policy, principal, action, context=None):
+    """The key policy's verdict for one principal ({"Service": …} or {"AWS": arn})."""
+    from tests.aws_calls import allows
+
+    (kind, who), = principal.items()
+    statements = [s for s in resolved(key_policy)["Statement"]
+                  if who in (s["Principal"].get(kind) if isinstance(s["Principal"].get(kind), list) else [s["Principal"].get(kind)])]
+    return bool(statements) and allows({"Statement": statements}, action, "*", context)
+
+
+def test_the_alerts_topic_uses_a_rotated_customer_key_that_cloudwatch_can_use(app):
+    resources = app["Resources"]
+    topic = resources["AlertsTopic"]["Properties"]
+    assert topic["KmsMasterKeyId"] == {"Ref": "AlertsKey"}  # not alias/aws/sns, which no alarm can use
+    key = resources["AlertsKey"]
+    assert key["Type"] == "AWS::KMS::Key" and key["Properties"]["EnableKeyRotation"] is True
+    policy = key["Properties"]["KeyPolicy"]
+    root = {"AWS": "arn:aws:iam::123456789012:root"}
+    assert key_allows(policy, root, "kms:ScheduleKeyDeletion") and key_allows(policy, root, "kms:PutKeyPolicy")
+    cloudwatch = {"Service": "cloudwatch.amazonaws.com"}
+    for action in ("kms:Decrypt", "kms:GenerateDataKey"):
+        assert key_allows(policy, cloudwatch, action)
+    assert not key_allows(policy, cloudwatch, "kms:ScheduleKeyDeletion")
+    alias = resources["AlertsKeyAlias"]["Properties"]
+    assert alias == {"AliasName": "alias/indstocks-relay-prod-alerts", "TargetKeyId": {"Ref": "AlertsKey"}}
+    for alarm in of_type(app, "AWS::CloudWatch::Alarm").values():
+        assert alarm["Properties"]["AlarmActions"] == [{"Ref": "AlertsTopic"}]
+
+
+def test_every_function_may_publish_to_the_encrypted_topic(app):
+    from tests.aws_calls import allows
+
+    resources = app["Resources"]
+    policy = resources["AlertsKey"]["Properties"]["KeyPolicy"]
+    via_sns, via_ssm = {"kms:ViaService": "sns.ap-south-1.amazonaws.com"}, {"kms:ViaService": "ssm.ap-south-1.amazonaws.com"}
+    roles = {res["Properties"]["Role"]["Fn::GetAtt"][0] for res in of_type(app, "AWS::Serverless::Function").values()}
+    assert roles == set(of_type(app, "AWS::IAM::Role"))
+    key_arn = "arn:aws:kms:ap-south-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+    alias = {"kms:ResourceAliases": ["alias/indstocks-relay-prod-alerts"]}
+    for role in roles:
+        principal = {"AWS": f"arn:aws:iam::123456789012:role/{role}"}
+        for action in ("kms:Decrypt", "kms:GenerateDataKey"):
+            assert key_allows(policy, principal, action, via_sns)  # the key policy admits the role via SNS
+            assert not key_allows(policy, principal, action, via_ssm)
+            statements = [s for p in resources[role]["Properties"]["Policies"] for s in p["PolicyDocument"]["Statement"]]
+            assert allows({"Statement": statements}, action, key_arn, {**via_sns, **alias})  # and so does its own policy
+        assert allows({"Statement": statements}, "sns:Publish", "arn:aws:sns:ap-south-1:123456789012:indstocks-relay-prod-alerts")
+
+
+# --- signed senders from anywhere, TradingView's path locked ----------------------------------------
+
+
+@pytest.mark.parametrize(("path", "source_ip", "admitted"), [
+    ("/api/POST/webhook", "52.89.214.238", True),
+    ("/api/POST/webhook", "203.0.113.7", False),
+    ("/api/POST/webhook/signed", "203.0.113.7", True),
+    ("/api/POST/webhook/signed", "52.89.214.238", True),
+    ("/api/GET/token", "203.0.113.7", True),
+    ("/api/POST/token", "203.0.113.7", True),
+])
+def test_the_resource_policy_locks_webhook_to_tradingview_and_leaves_the_signed_route_open(app, path, source_ip, admitted):
+    from tests.aws_calls import allows
+
+    policy = app["Resources"]["RestAPI"]["Properties"]["DefinitionBody"]["x-amazon-apigateway-policy"]
+    assert allows(policy, "execute-api:Invoke", f"execute-api:{path}", {"aws:SourceIp": source_ip}) is admitted
+
+
+def test_the_signed_route_is_deployed_with_the_webhook_s_content_types(app):
+    paths = app["Resources"]["RestAPI"]["Properties"]["DefinitionBody"]["paths"]
+    assert set(paths["/webhook/signed"]) >= {"post"} and set(paths["/webhook"]) >= {"post"}
+    assert paths["/webhook/signed"]["post"]["consumes"] == paths["/webhook"]["post"]["consumes"]
+    assert "webhook/signed" in app["Outputs"]["SignedWebhookUrl"]["Value"]["Fn::Sub"]
