@@ -236,7 +236,7 @@ def test_a_stuck_alert_failed_by_the_sweep_is_reported_once(stack, phone):
 
     telegram, _ = phone
     now = time.time()
-    assert services.get().ledger.claim("id:stuck-1", validate_alert(dict(stack.alert(alert_id="stuck-1"))), now).won
+    assert services.get().ledger.claim("id:stuck-1", validate_alert(dict(stack.alert(alert_id="stuck-1"))), now, token="dead-invocation").won
     run_sweep(now + 121)
     run_sweep(now + 181)
     assert len([line for line in digest_lines(telegram) if "stuck-1" in line]) == 1
