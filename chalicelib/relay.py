@@ -28,6 +28,7 @@ from chalicelib.observability import log_alert, tag_alert
 from chalicelib.orders import build_order, remarks_tag
 from chalicelib.pacing import WritePacer
 from chalicelib.reconcile import find_order
+from chalicelib.risk import RiskGuard
 from chalicelib.tokens import TokenStore, WebhookSecret
 
 
@@ -71,6 +72,7 @@ class Relay:
         broker: BrokerClient,
         ledger: Ledger,
         pacer: WritePacer,
+        risk: RiskGuard,
         make_nonce: Callable[[], str] = lambda: secrets.token_hex(6),
         perf_counter: Callable[[], float] = time.perf_counter,
     ):
@@ -81,6 +83,7 @@ class Relay:
         self.broker = broker
         self.ledger = ledger
         self.pacer = pacer
+        self.risk = risk
         self._make_nonce = make_nonce
         self._perf = perf_counter
 
@@ -127,6 +130,7 @@ class Relay:
             token = self.tokens.current()
             instrument = self.instruments.resolve(alert.resolved_exchange.value, alert.ticker, ist_date(now))
             write = build_order(alert, instrument, remarks_tag(alert.alert_id, self._make_nonce()), self.settings)
+            token = self.risk.check(write.body, token, now)  # last: it counts the order for the day
         except RelayError as error:
             # Refused input is final; a missing token or dependency leaves the alert re-sendable.
             final = isinstance(error, AlertRejected)

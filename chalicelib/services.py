@@ -19,6 +19,7 @@ from chalicelib.ledger import Ledger
 from chalicelib.notify import Notifier
 from chalicelib.pacing import WritePacer
 from chalicelib.relay import Relay
+from chalicelib.risk import RiskGuard, RiskLimits
 from chalicelib.state import StateTable
 from chalicelib.sweep import Sweeper
 from chalicelib.token_renewal import TokenService
@@ -72,6 +73,7 @@ def build(settings: Settings) -> Services:
         broker=broker,
         ledger=ledger,
         pacer=pacer,
+        risk=RiskGuard(RiskLimits.from_settings(settings), broker, state, tokens),
     )
     return Services(
         settings=settings,
@@ -80,7 +82,7 @@ def build(settings: Settings) -> Services:
         token_service=TokenService(
             settings, parameters=parameters, tokens=tokens, broker=broker, state=state, notifier=notifier
         ),
-        admin=AdminGuard(parameters, settings.admin_key_parameter, state),
+        admin=AdminGuard(parameters, settings.admin_key_parameter, state, notifier=notifier),
         notifier=notifier,
         ledger=ledger,
         sweeper=Sweeper(relay, ledger, state, notifier, settings.order_settle_seconds,

@@ -381,7 +381,7 @@ def test_a_renewed_token_over_the_pace_is_queued_for_the_sweep_not_waited_for(st
     seed(stack.ssm, token="tok-RENEWED-Q")
     stack.simulator.reset()
     pace_a_minute_apart()  # the first write takes the free slot; a second one would wait a minute
-    response = stack.post(stack.alert(alert_id="renewed-q"))
+    response = stack.post(stack.alert(alert_id="renewed-q", order_type="LIMIT", price="800"))  # priced: no price read
     assert response.status_code == 202 and response.json_body["status"] == "queued", response.json_body
     [refused] = stack.simulator.order_writes()
     assert refused.headers["authorization"] == SEEDED_TOKEN and stack.simulator.orders == []
