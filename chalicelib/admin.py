@@ -2,7 +2,8 @@
 
 Only a salted scrypt hash is stored (SSM SecureString named by ADMIN_KEY_PARAMETER); the key
 itself is stored nowhere. Verification is constant time. Five failures from one source IP
-within 15 minutes lock that IP out (429) until the window has passed, across all instances.
+within 15 minutes lock that IP out (429) until the window has passed, across all instances;
+twenty from all addresses together lock everyone out and notify the owner once.
 """
 
 from __future__ import annotations
@@ -11,8 +12,10 @@ import base64
 import hashlib
 import hmac
 import os
+from typing import NoReturn
 
-from chalicelib.errors import NotConfigured, RelayError, Unauthenticated
+from chalicelib.errors import AdminLocked, NotConfigured, RelayError, Unauthenticated
+from chalicelib.notify import Notifier
 from chalicelib.observability import logger
 from chalicelib.state import StateTable
 from chalicelib.tokens import ParameterMissing, ParameterStore
@@ -53,6 +56,11 @@ def verify_admin_key(key: str, stored: str) -> bool:
 
 
 class AdminGuard:
+    """Each attempt is counted before the (deliberately slow) key check, by one conditional
+    update per window: one for the source IP, one for all addresses together. Checking the
+    count and recording a failure as two steps would let parallel guesses all pass the check.
+    A right key gives its attempts back, so the owner never uses up the budget."""
+
     def __init__(
         self,
         parameters: ParameterStore,
@@ -60,13 +68,17 @@ class AdminGuard:
         state: StateTable,
         *,
         max_failures: int = 5,
+        max_failures_everywhere: int = 20,
         window_seconds: int = 900,
+        notifier: Notifier | None = None,
     ):
         self._parameters = parameters
         self._parameter_name = parameter_name
         self._state = state
         self._max_failures = max_failures
+        self._max_everywhere = max_failures_everywhere
         self._window = window_seconds
+        self._notifier = notifier
 
     def _stored_hash(self) -> str:
         try:
@@ -75,16 +87,37 @@ class AdminGuard:
             raise NotConfigured("no admin key is set; run `relay set-admin-key` first") from None
 
     def check(self, key: str | None, source_ip: str | None, now: float) -> None:
-        """Raise unless `key` is the admin key; count and lock out failures per source IP."""
-        bucket = f"adminfail#{source_ip or 'unknown'}"
-        if len(self._state.recent_failures(bucket, now, self._window)) >= self._max_failures:
+        """Raise unless `key` is the admin key; lock out an IP after 5 failures in the window,
+        and everyone after 20 from all addresses."""
+        mine = self._state.take_attempt(f"admin#{source_ip or 'unknown'}", now, self._window, self._max_failures)
+        if mine is None:
             logger.warning("admin key locked out", extra={"event": "admin_auth", "outcome": "locked_out", "source_ip": source_ip})
             raise TooManyAttempts()
+        everyone = self._state.take_attempt("admin#all", now, self._window, self._max_everywhere)
+        if everyone is None:
+            self._state.give_back_attempt(mine)  # not checked: not this address's failure
+            self._locked_for_everyone(source_ip, now)
         if key and verify_admin_key(key, self._stored_hash()):
+            self._state.give_back_attempt(everyone)
+            self._state.give_back_attempt(mine)
             return
-        failures = self._state.record_failure(bucket, now, self._window)
         logger.warning(
             "admin key rejected",
-            extra={"event": "admin_auth", "outcome": "rejected", "source_ip": source_ip, "failures_in_window": len(failures)},
+            extra={"event": "admin_auth", "outcome": "rejected", "source_ip": source_ip,
+                   "failures_in_window": mine.count, "failures_everywhere": everyone.count},
         )
         raise Unauthenticated()
+
+    def _locked_for_everyone(self, source_ip: str | None, now: float) -> NoReturn:
+        logger.warning("admin key locked for everyone",
+                       extra={"event": "admin_auth", "outcome": "locked_everywhere", "source_ip": source_ip})
+        # One message per window, however many instances and attempts run into the lock.
+        if self._notifier is not None and self._state.acquire("admin-lock-notice", now, self._window):
+            self._notifier.warn(
+                "Admin endpoints locked",
+                f"{self._max_everywhere} wrong admin keys within {self._window // 60} minutes, from all addresses "
+                "together: someone may be guessing your admin key. The token page and the journal refuse every "
+                f"key, yours too, until {self._window // 60} minutes after the first of them.",
+                outcome="admin_locked",
+            )
+        raise AdminLocked()

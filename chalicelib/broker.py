@@ -30,6 +30,7 @@ import weakref
 from collections.abc import Callable
 from contextvars import ContextVar
 from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
 from enum import Enum
 from typing import Any
 
@@ -332,6 +333,21 @@ class BrokerClient:
         if payload.get("status") != "success" or not isinstance(data, list):
             raise DependencyUnavailable("INDstocks returned an unexpected order-book reply")
         return [row for row in data if isinstance(row, dict)]
+
+    def last_price(self, token: str, exchange: str, security_id: str) -> Decimal:
+        """The last traded price of one cash instrument (`GET /market/quotes/ltp`): a read."""
+        code = f"{exchange}_{security_id}"
+        payload = _json_object(self._read(token, "/market/quotes/ltp", params={"scrip-codes": code}).content) or {}
+        data = payload.get("data")
+        quote = data.get(code) if isinstance(data, dict) else None
+        price = quote.get("live_price") if isinstance(quote, dict) else None
+        try:
+            value = Decimal(str(price)) if isinstance(price, (int, float, str)) and not isinstance(price, bool) else None
+        except InvalidOperation:
+            value = None
+        if payload.get("status") != "success" or value is None or not value.is_finite() or value <= 0:
+            raise DependencyUnavailable("INDstocks returned no usable last price")
+        return value
 
     def generate_token(self, client_id: str, mpin: str, totp: str) -> str:
         """POST /generate/token exactly once (a retry would burn a TOTP code and kill tokens)."""

@@ -85,6 +85,11 @@ class Settings(BaseModel):
     # Pooled connections idle longer than this are dropped before an order write: the NAT
     # gateway silently forgets flows after 350 s and would reset the first write.
     broker_idle_reset_seconds: int = Field(default=240, ge=0, le=3600)
+    # Risk limits (chalicelib/risk.py): an alert over one is refused (422), nothing is sent.
+    # Generous on purpose: they catch a typo or a runaway strategy, not a trader's normal size.
+    max_order_qty: int = Field(default=10_000, ge=1, le=10_000_000)
+    max_order_value: Decimal = Field(default=Decimal(1_000_000), gt=0, le=Decimal(10) ** 10)  # rupees
+    max_orders_per_day: int = Field(default=500, ge=1, le=100_000)  # per IST day, all instances
 
     @model_validator(mode="after")
     def _fits_the_invocation(self) -> Settings:

@@ -60,6 +60,23 @@ class UnknownSymbol(AlertRejected):
     error = "unknown_symbol"
 
 
+class RiskLimitExceeded(AlertRejected):
+    """The order is over one of the stage's risk limits (chalicelib/risk.py): nothing is sent."""
+
+    status_code = 422
+    error = "risk_limit"
+    message = "the order is over a risk limit; nothing was sent"
+
+
+class ImplausibleTick(AlertRejected):
+    """The instrument master's tick for this instrument is not a plausible rupee tick (it may be
+    in paise): a price rounded to it could move by rupees, so priced orders are refused."""
+
+    status_code = 422
+    error = "implausible_tick"
+    message = "the instrument's tick size is not plausible; nothing was sent"
+
+
 class Unauthenticated(RelayError):
     """Missing or wrong secret/signature. Deliberately says nothing about which."""
 
@@ -115,6 +132,15 @@ class TokenNotStored(RelayError):
     error = "token_not_stored"
     message = ("INDstocks issued a new token but the relay could not store it, and the previous token is no "
                "longer valid; paste a new token on the token page")
+
+
+class AdminLocked(RelayError):
+    """Too many wrong admin keys from all addresses together: the admin endpoints are closed to
+    everyone until the window passes (someone is guessing from many addresses)."""
+
+    status_code = 429
+    error = "admin_locked"
+    message = "too many failed admin keys from all addresses; the admin endpoints are locked, try again later"
 
 
 class RotationBusy(RelayError):

@@ -60,6 +60,24 @@ class Instrument:
     tick_size: Decimal
 
 
+# TICK_SIZE's unit is not documented (rupees in OpenAlgo's reading, paise in the master this
+# format comes from). Read as rupees, a paise master's 5 for SBIN would round ₹803.40 to ₹800.
+# Cash-equity ticks are whole paise and at most ₹5 (NSE: ₹1 above ₹10 000, ₹5 above ₹20 000),
+# so a tick below a rupee is certainly rupees, and one of ₹1 to ₹5 is believed only for a price
+# of at least a thousand ticks: a paise tick read as rupees is never more than a few hundred
+# ticks into its price (1 paisa below ₹250, 5 paise below ₹1 000, …).
+RUPEE_TICK_CEILING = Decimal(5)
+_MIN_TICKS_IN_PRICE = 1000
+_PAISA = Decimal("0.01")
+
+
+def plausible_rupee_tick(tick: Decimal, price: Decimal | None = None) -> bool:
+    """Whether `tick` can be a rupee tick for an order at `price` (None: for some price)."""
+    if tick % _PAISA != 0 or tick > RUPEE_TICK_CEILING:
+        return False
+    return tick < 1 or price is None or price >= tick * _MIN_TICKS_IN_PRICE
+
+
 def _tick(raw: str) -> Decimal:
     try:
         tick = Decimal(raw)
@@ -121,6 +139,15 @@ class InstrumentIndex:
         if not rows:
             raise ValueError("the shared instrument index is empty")
         return cls(rows)
+
+    def implausible_ticks(self) -> list[str]:
+        """`EXCH:TICKER tick` of rows whose tick cannot be rupees, or, when most rows have ticks
+        of a rupee or more (a master in paise), of every such row. Empty for a rupee master."""
+        ticks = {f"{exchange}:{ticker}": _tick(raw) for (exchange, ticker), (_, raw) in self._rows.items()}
+        whole = {name for name, tick in ticks.items() if tick >= 1}
+        in_paise = len(whole) * 2 > len(ticks)
+        return [f"{name} {tick}" for name, tick in ticks.items()
+                if not plausible_rupee_tick(tick) or (in_paise and name in whole)]
 
     def resolve(self, exchange: str, ticker: str) -> Instrument:
         found = self._rows.get((exchange, ticker))

@@ -58,6 +58,17 @@ HASH_KEY_PREFIX = "sha256:"
 # `expect_token` for an item that was never sent (no send_token attribute).
 NO_SEND_TOKEN = ""  # noqa: S105 - a marker, not a secret
 
+# Every item of GET /orders has exactly these keys (null when empty; README, "Journal"), whatever
+# state it reached: a reader never has to tell a missing key from an empty one. The index
+# attributes (`journal`, `open`) are the table's business and stay out.
+JOURNAL_FIELDS = (
+    "key", "alert_id", "state", "message", "received_at", "updated_at", "alert_time",
+    "symbol", "exchange", "side", "qty", "order_type", "product", "amo",
+    "security_id", "endpoint", "request", "remarks", "order_id", "broker_status",
+    "traded_qty", "traded_price", "exchange_message", "follow_message", "reconciled", "announced",
+    "latency_ms", "received_epoch", "sent_epoch", "expires_at",
+)  # fmt: skip
+
 
 def ledger_key(alert: Alert) -> str:
     """The alert's identity: its alert_id, else a hash of the whole alert minus the secret."""
@@ -267,7 +278,7 @@ class Ledger(DynamoTable):
         found: list[dict[str, Any]] = []
         for item in self._query(JOURNAL_INDEX, condition, names, values, newest_first=True):
             if state is None or item.get("state") == state:
-                found.append(item)
+                found.append({name: item.get(name, _ADDED_FIELD_DEFAULTS.get(name)) for name in JOURNAL_FIELDS})
                 if len(found) >= limit:
                     break
         return found

@@ -5,7 +5,8 @@
   SL uses the alert's price as the trigger-limit; SL-M has no market-on-trigger at INDstocks, so
   it becomes a trigger-limit a protection buffer beyond the trigger.
 - Prices are rounded to the instrument's tick, never to the trader's disadvantage: a BUY limit
-  rounds down, a SELL limit rounds up; triggers round to the nearest tick.
+  rounds down, a SELL limit rounds up; triggers round to the nearest tick. A tick that may be in
+  paise (see instruments.plausible_rupee_tick) refuses the order instead: never round by rupees.
 """
 
 from __future__ import annotations
@@ -16,8 +17,8 @@ from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_UP, Decimal
 from chalicelib.alerts import Alert, Exchange, OrderType, Side
 from chalicelib.broker import OrderWrite
 from chalicelib.config import Settings
-from chalicelib.errors import AlertRejected, FieldProblem
-from chalicelib.instruments import Instrument
+from chalicelib.errors import AlertRejected, FieldProblem, ImplausibleTick
+from chalicelib.instruments import Instrument, plausible_rupee_tick
 
 REMARKS_PREFIX = "tvr"
 _REMARKS_LIMIT = 100
@@ -55,6 +56,18 @@ def _positive(price: Decimal, field: str) -> Decimal:
     return price
 
 
+def _rupee_tick(instrument: Instrument, price: Decimal) -> Decimal:
+    """The tick to round `price` to, refused when it may be in paise (never round by rupees)."""
+    tick = instrument.tick_size
+    if not plausible_rupee_tick(tick, price):
+        name = f"{instrument.exchange}:{instrument.ticker}"
+        what = (f"{name} has a tick size of {tick} in the instrument master, not a plausible rupee tick at a price of "
+                f"{price} (the master may give ticks in paise)")
+        raise ImplausibleTick(f"{what}; LIMIT and stop orders on {name} are refused, nothing was sent",
+                              detail=[FieldProblem("symbol", what)])
+    return tick
+
+
 def algo_id(exchange: Exchange, settings: Settings) -> str:
     return settings.nse_algo_id if exchange is Exchange.NSE else settings.bse_algo_id
 
@@ -72,9 +85,11 @@ def build_order(alert: Alert, instrument: Instrument, remarks: str, settings: Se
         "remarks": remarks,
     }
     amo = {"is_amo": True} if alert.amo else {}  # sent only when set: the broker's default is false
-    tick = instrument.tick_size
-    if alert.order_type is OrderType.MARKET:
+    if alert.order_type is OrderType.MARKET:  # needs no tick
         return OrderWrite("/order", {**common, "order_type": "MARKET", "validity": alert.validity.value, **amo})
+    reference = alert.price if alert.price is not None else alert.trigger_price
+    assert reference is not None
+    tick = _rupee_tick(instrument, reference)
     if alert.order_type is OrderType.LIMIT:
         assert alert.price is not None
         limit = _positive(round_to_tick(alert.price, tick, _limit_rounding(alert.action)), "price")

@@ -38,7 +38,7 @@ def premarket_check(
     if not health.healthy:
         return PremarketReport(health, None, "not checked: it is downloaded with the token")
     try:
-        rows = len(instruments.refresh(today))
+        index = instruments.refresh(today)
     except RelayError as failure:
         notified = notifier.warn(
             "INDstocks instrument master unavailable",
@@ -47,5 +47,16 @@ def premarket_check(
             outcome="instruments_unavailable",
         )
         return PremarketReport(health, False, failure.public_message, notified)
+    rows = len(index)
     logger.info("instrument check", extra={"event": "instrument_check", "rows": rows})
+    implausible = index.implausible_ticks()
+    if implausible:  # priced orders on these are refused; the trader should know before 09:15
+        found = f"{len(implausible)} of {rows} instruments have implausible tick sizes (e.g. {', '.join(implausible[:3])})"
+        notified = notifier.warn(
+            "INDstocks instrument master: implausible tick sizes",
+            f"Today's INDstocks instrument master: {found}; it may give ticks in paise. LIMIT and stop orders on "
+            "these instruments are refused rather than rounded by rupees; MARKET orders still go.",
+            outcome="implausible_ticks",
+        )
+        return PremarketReport(health, True, f"{rows} cash-equity instruments; {found}", notified)
     return PremarketReport(health, True, f"{rows} cash-equity instruments")

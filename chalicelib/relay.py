@@ -29,6 +29,7 @@ from chalicelib.observability import log_alert, logger, tag_alert
 from chalicelib.orders import build_order, remarks_tag
 from chalicelib.pacing import WritePacer
 from chalicelib.reconcile import find_order
+from chalicelib.risk import RiskGuard
 from chalicelib.tokens import TokenStore, WebhookSecret
 
 
@@ -83,6 +84,7 @@ class Relay:
         broker: BrokerClient,
         ledger: Ledger,
         pacer: WritePacer,
+        risk: RiskGuard,
         make_nonce: Callable[[], str] = lambda: secrets.token_hex(6),
         make_token: Callable[[], str] = lambda: secrets.token_hex(8),
         perf_counter: Callable[[], float] = time.perf_counter,
@@ -97,6 +99,7 @@ class Relay:
         self.broker = broker
         self.ledger = ledger
         self.pacer = pacer
+        self.risk = risk
         self._make_nonce = make_nonce
         self._make_token = make_token
         self._perf = perf_counter
@@ -157,7 +160,7 @@ class Relay:
         writer = self._make_token()  # this invocation's: tells its own retried writes from others'
         claim = self.ledger.claim(
             key, alert, now, State.REJECTED if stale else State.RECEIVED, token=writer,
-            dedupe_window=self.settings.dedupe_window_seconds, message=stale.message if stale else None,
+            dedupe_window=self.settings.dedupe_window_seconds, message=_problem_text(stale) if stale else None,
         )
         if not claim.won:
             return _duplicate(claim)
@@ -168,11 +171,12 @@ class Relay:
             token = self.tokens.current()
             instrument = self.instruments.resolve(alert.resolved_exchange.value, alert.ticker, ist_date(now))
             write = build_order(alert, instrument, remarks_tag(alert.alert_id, self._make_nonce()), self.settings)
+            token = self.risk.check(write.body, token, now)  # last: it counts the order for the day
         except RelayError as error:
             # Refused input is final; a missing token or dependency leaves the alert re-sendable,
             # and open until the sweep has reported it.
             final = isinstance(error, AlertRejected)
-            self.ledger.update(key, State.REJECTED if final else State.FAILED, now, message=error.public_message,
+            self.ledger.update(key, State.REJECTED if final else State.FAILED, now, message=_problem_text(error),
                                still_open=None if final else True)
             raise
         trail.note(security_id=instrument.security_id, remarks=write.body["remarks"], endpoint=write.path)
@@ -349,6 +353,12 @@ def _staleness(alert: Alert, now: float, max_age: int) -> StaleAlert | None:
             "the alert is from the future", detail=[FieldProblem("time", f"is {-age:.0f} s in the future; check the sender's clock")]
         )
     return None
+
+
+def _problem_text(error: RelayError) -> str:
+    """What the journal records of a refusal: the reason and each field, as the answer says them."""
+    fields = "; ".join(f"{problem.field} {problem.message}" for problem in error.detail)
+    return f"{error.public_message}: {fields}" if fields else error.public_message
 
 
 def _as_recorded(item: dict[str, Any] | None, ours: WriteResult) -> WriteResult:

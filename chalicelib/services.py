@@ -19,6 +19,7 @@ from chalicelib.ledger import Ledger
 from chalicelib.notify import Notifier
 from chalicelib.pacing import WritePacer
 from chalicelib.relay import Relay
+from chalicelib.risk import RiskGuard, RiskLimits
 from chalicelib.state import StateTable
 from chalicelib.sweep import Sweeper
 from chalicelib.token_alarm import DeadTokenAlarm
@@ -85,6 +86,7 @@ def build(settings: Settings) -> Services:
         ledger=ledger,
         pacer=pacer,
         on_token_dead=alarm.announce,
+        risk=RiskGuard(RiskLimits.from_settings(settings), broker, state, tokens),
     )
     return Services(
         settings=settings,
@@ -94,7 +96,7 @@ def build(settings: Settings) -> Services:
             settings, parameters=parameters, tokens=tokens, broker=broker, state=state, notifier=notifier,
             alarm=alarm,
         ),
-        admin=AdminGuard(parameters, settings.admin_key_parameter, state),
+        admin=AdminGuard(parameters, settings.admin_key_parameter, state, notifier=notifier),
         notifier=notifier,
         ledger=ledger,
         sweeper=Sweeper(relay, ledger, state, notifier, settings.order_settle_seconds,

@@ -1,4 +1,4 @@
-"""Small shared state in DynamoDB: failed-login windows and single-flight locks.
+"""Small shared state in DynamoDB: attempt windows, daily counters and single-flight locks.
 
 One table (`STATE_TABLE`), partition key `pk` (string), TTL attribute `expires_at` so old items
 disappear on their own. Every write is a single conditional or atomic update, so concurrent
@@ -8,6 +8,7 @@ Lambda instances agree without any other coordination.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
@@ -44,33 +45,84 @@ class DynamoTable:
             raise DependencyUnavailable(self.unavailable, cause=failure_cause(error)) from None
 
 
+@dataclass(frozen=True)
+class Attempt:
+    """One counted attempt: the window's count including it, and which window it belongs to."""
+
+    name: str
+    count: int
+    window_start: str  # the window's DynamoDB number, to give the attempt back to that window only
+
+
 class StateTable(DynamoTable):
-    """Failed-login windows, single-flight locks and the write-pacing schedule."""
+    """Attempt windows, daily counters, single-flight locks and the write-pacing schedule."""
 
-    # --- failure windows (brute-force protection) -------------------------------------------
+    # --- attempt windows (brute-force protection) -------------------------------------------
 
-    def recent_failures(self, key: str, now: float, window_seconds: int) -> list[float]:
-        item = self._call("get_item", Key={"pk": {"S": key}}, ConsistentRead=True).get("Item")
-        if not item:
-            return []
-        times = [float(value["N"]) for value in item.get("failures", {}).get("L", [])]
-        return sorted(t for t in times if now - t < window_seconds)
+    def take_attempt(self, name: str, now: float, window_seconds: int, limit: int) -> Attempt | None:
+        """Count one attempt in `name`'s window, atomically; None (and nothing counted) when the
+        window already holds `limit`. A window opens with its first attempt and lasts
+        `window_seconds`. Checking then recording would let parallel guesses all pass the check:
+        the condition of the one update is the check."""
+        key = {"pk": {"S": f"attempts#{name}"}}
+        cutoff = {"N": _number(now - window_seconds)}
+        for _ in range(2):  # a window that expires under us is reopened by one of the racers
+            try:
+                reply = self._call(
+                    "update_item", Key=key, UpdateExpression="SET attempts = attempts + :one",
+                    ConditionExpression="window_start > :cutoff AND attempts < :limit", ReturnValues="ALL_NEW",
+                    ExpressionAttributeValues={":one": {"N": "1"}, ":cutoff": cutoff, ":limit": {"N": str(limit)}},
+                )
+                return Attempt(name, int(reply["Attributes"]["attempts"]["N"]), reply["Attributes"]["window_start"]["N"])
+            except ClientError:
+                pass
+            start = _number(now)
+            try:
+                self._call(
+                    "update_item", Key=key,
+                    UpdateExpression="SET attempts = :one, window_start = :start, expires_at = :expires",
+                    ConditionExpression="attribute_not_exists(window_start) OR window_start <= :cutoff",
+                    ExpressionAttributeValues={":one": {"N": "1"}, ":start": {"N": start}, ":cutoff": cutoff,
+                                               ":expires": {"N": str(int(now + window_seconds) + 60)}},
+                )
+                return Attempt(name, 1, start)
+            except ClientError:
+                pass  # the window is open: full, or reopened by a racer (then try once more)
+        return None
 
-    def record_failure(self, key: str, now: float, window_seconds: int) -> list[float]:
-        """Append one failure atomically and return the failures inside the window."""
-        reply = self._call(
-            "update_item",
-            Key={"pk": {"S": key}},
-            UpdateExpression="SET failures = list_append(if_not_exists(failures, :empty), :now), expires_at = :expires",
-            ExpressionAttributeValues={
-                ":empty": {"L": []},
-                ":now": {"L": [{"N": _number(now)}]},
-                ":expires": {"N": str(int(now + window_seconds) + 60)},
-            },
-            ReturnValues="ALL_NEW",
-        )
-        times = [float(value["N"]) for value in reply["Attributes"]["failures"]["L"]]
-        return sorted(t for t in times if now - t < window_seconds)
+    def give_back_attempt(self, attempt: Attempt) -> None:
+        """Uncount an attempt that succeeded, in the window it was taken from."""
+        try:
+            self._call(
+                "update_item", Key={"pk": {"S": f"attempts#{attempt.name}"}},
+                UpdateExpression="SET attempts = attempts - :one",
+                ConditionExpression="window_start = :start AND attempts > :zero",
+                ExpressionAttributeValues={":one": {"N": "1"}, ":zero": {"N": "0"}, ":start": {"N": attempt.window_start}},
+            )
+        except ClientError:
+            pass  # a new window has opened since: nothing of ours left to give back
+
+    # --- daily counters ------------------------------------------------------------------------
+
+    def take_count(self, name: str, limit: int, expires_at: int) -> int | None:
+        """Add one to the counter unless it has reached `limit`: the new count, else None and the
+        counter untouched. One conditional update, so instances racing for the last one agree."""
+        try:
+            reply = self._call(
+                "update_item", Key={"pk": {"S": f"count#{name}"}},
+                UpdateExpression="ADD #n :one SET expires_at = :expires",
+                ConditionExpression="attribute_not_exists(#n) OR #n < :limit", ReturnValues="UPDATED_NEW",
+                ExpressionAttributeNames={"#n": "taken"},
+                ExpressionAttributeValues={":one": {"N": "1"}, ":limit": {"N": str(limit)},
+                                           ":expires": {"N": str(expires_at)}},
+            )
+        except ClientError:
+            return None
+        return int(reply["Attributes"]["taken"]["N"])
+
+    def read_count(self, name: str) -> int:
+        item = self._call("get_item", Key={"pk": {"S": f"count#{name}"}}, ConsistentRead=True).get("Item")
+        return int(item["taken"]["N"]) if item and "taken" in item else 0
 
     # --- shared copies (the day's instrument index) -----------------------------------------
 

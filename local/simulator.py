@@ -308,6 +308,7 @@ class IndstocksSimulator:
             ("GET", "/user/profile"): self._profile,
             ("GET", "/market/instruments"): self._instruments,
             ("GET", "/order-book"): self._order_book,
+            ("GET", "/market/quotes/ltp"): self._last_prices,
             ("POST", "/order"): self._place,
             ("POST", "/smart/order"): self._place,
             ("POST", "/order/modify"): self._modify,
@@ -536,6 +537,24 @@ class IndstocksSimulator:
     def _order_book(self, _request: RecordedRequest) -> _Reply:
         return _json_reply(200, {"status": "success", "data": self.orders})
 
+    def _last_prices(self, request: RecordedRequest) -> _Reply:
+        """`scrip-codes=NSE_3045,BSE_500112`: one unknown or unpriced code fails the whole batch
+        with HTTP 400, as INDstocks does (api doc §6)."""
+        codes = [code.strip() for code in request.query.get("scrip-codes", "").split(",")]
+        data: dict[str, Any] = {}
+        for code in codes:
+            segment, _, security_id = code.partition("_")
+            exchange, cash = _QUOTE_SEGMENTS.get(segment, ("", False))
+            with self._lock:
+                if self._instrument_index is None:
+                    self._instrument_index = _index_instruments(self._instruments_csv)
+                found = self._instrument_index.get((exchange, security_id))
+                price = self.ltp.get(security_id)
+            if found is None or (found.segment == "E") != cash or price is None:
+                return _json_reply(400, {"message": "Invalid scrip codes or mode", "success": False})
+            data[code] = {"live_price": float(price)}
+        return _json_reply(200, {"status": "success", "data": data})
+
     # --- token generation (indstocks-api §3) ------------------------------------------------
 
     def configure_generation(self, *, client_id: str, mpin: str, totp_secret: str) -> None:
@@ -743,6 +762,10 @@ class IndstocksSimulator:
         except (ValueError, KeyError, TypeError, AttributeError) as problem:
             return _json_reply(400, {"error": f"{type(problem).__name__}: {problem}"})
         return _json_reply(200, {"status": "ok"})
+
+
+# Quote code prefix → (the master's EXCH, whether it names a cash row).
+_QUOTE_SEGMENTS = {"NSE": ("NSE", True), "BSE": ("BSE", True), "NFO": ("NSE", False), "BFO": ("BSE", False)}
 
 
 def _is_order_write(request: RecordedRequest) -> bool:

@@ -2,7 +2,7 @@
 
     relay [--stage dev] [--profile P] [--region R] [--endpoint-url URL] [--url RELAY_URL] COMMAND
 
-    status          token present, its age, valid at INDstocks?, last alert, egress IP
+    status          token present, its age, valid at INDstocks?, last alert, risk limits, egress IP
     orders          the alert ledger, newest first (--today, --since 2h, --status rejected, --limit N)
     logs            CloudWatch Logs Insights over the stage's log groups (--query rejections, …)
     paste-token     store a new INDstocks token through the relay (validated there, via the static IP)
@@ -219,6 +219,7 @@ def cmd_status(ctx: Context, args: argparse.Namespace, out: TextIO) -> int:
         rows.append(("last alert", f"unknown: {error}"))
         problems += 1
 
+    rows.append(("risk limits", _risk_limits(ctx, now)))
     rows.append(("egress IP", _egress_ip(ctx)))
 
     if ctx.has_url:
@@ -237,6 +238,22 @@ def cmd_status(ctx: Context, args: argparse.Namespace, out: TextIO) -> int:
     for label, value in rows:
         print(f"  {label.ljust(width)}  {value}", file=out)
     return 1 if problems else 0
+
+
+def _risk_limits(ctx: Context, now: float) -> str:
+    """The stage's limits (its settings) and how much of today's order count is used."""
+    from chalicelib.errors import DependencyUnavailable
+    from chalicelib.risk import RiskLimits, day_counter
+    from chalicelib.state import StateTable
+
+    limits = RiskLimits.from_settings(ctx.settings)
+    text = (f"MAX_ORDER_QTY {limits.max_order_qty} · MAX_ORDER_VALUE ₹{limits.max_order_value:,.0f} · "
+            f"MAX_ORDERS_PER_DAY {limits.max_orders_per_day}")
+    try:
+        used = StateTable(lambda: ctx.client("dynamodb"), ctx.settings.state_table).read_count(day_counter(now))
+    except DependencyUnavailable:
+        return f"{text} (today's count unreadable)"
+    return f"{text} ({used} used today, IST)"
 
 
 def _check_with_broker(ctx: Context, args: argparse.Namespace, token: str) -> str:

@@ -264,7 +264,8 @@ def test_unreachable_broker_is_not_sent(ssm, dynamodb, relay_settings):
     services.install(built)
     with Client(app, stage_name="dev") as client:
         response = client.http.post("/webhook", headers={"Content-Type": "application/json"},
-                                    body=json.dumps({"secret": SEEDED_SECRET, "symbol": "SBIN", "action": "buy", "quantity": 1}))
+                                    body=json.dumps({"secret": SEEDED_SECRET, "symbol": "SBIN", "action": "buy", "quantity": 1,
+                                                     "order_type": "LIMIT", "price": 800}))  # priced: no price read first
     assert response.status_code == 502
     assert response.json_body["status"] == "not_sent"
 
@@ -285,7 +286,7 @@ def test_dead_token_is_reread_once_and_resent_only_if_it_changed(stack, status):
     seed(stack.ssm, token="tok-RENEWED-2")
     stack.simulator.reset()
     stack.simulator.inject_fault("/order", "token_expired", status=status)
-    response = stack.post(stack.alert())
+    response = stack.post(stack.alert(order_type="LIMIT", price="800"))  # priced: the write meets the token first
     assert response.status_code == 200, response.body
     first, second = writes(stack)
     assert first.headers["authorization"] == SEEDED_TOKEN
@@ -297,7 +298,7 @@ def test_dead_token_that_did_not_change_is_503_after_one_write(stack):
     stack.post(stack.alert())
     stack.simulator.reset()
     stack.simulator.set_tokens(["someone-elses-token"])
-    response = stack.post(stack.alert())
+    response = stack.post(stack.alert(order_type="LIMIT", price="800"))  # priced: the write meets the token first
     assert response.status_code == 503
     assert response.json_body["status"] == "token_invalid"
     assert len(writes(stack)) == 1
@@ -355,7 +356,7 @@ def test_a_token_reread_that_fails_leaves_the_alert_failed_not_maybe_placed(stac
     stack.simulator.reset()
     stack.simulator.set_tokens(["someone-elses-token"])  # the broker refuses the cached token
     stack.ssm.delete_parameter(Name=TOKEN_PARAMETER)  # and there is nothing to re-read
-    response = stack.post(stack.alert(alert_id="reread-fails"))
+    response = stack.post(stack.alert(alert_id="reread-fails", order_type="LIMIT", price="800"))  # priced: no price read
     assert response.status_code == 503 and response.json_body["status"] == "token_invalid", response.json_body
     assert len(writes(stack)) == 1
     assert services.get().ledger.get("id:reread-fails")["state"] == "failed"  # nothing placed: may be sent again

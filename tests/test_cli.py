@@ -94,6 +94,13 @@ def test_status_shows_the_token_present_valid_and_its_age_never_the_token(capsys
     assert_no_secrets(stack, out, err)
 
 
+def test_status_shows_the_risk_limits_and_todays_count(capsys, stack):
+    code, out, err = relay(capsys, stack, "status", "--no-broker")
+    line = next(line for line in out.splitlines() if line.strip().startswith("risk limits"))
+    assert "MAX_ORDER_QTY 10000 · MAX_ORDER_VALUE ₹1,000,000 · MAX_ORDERS_PER_DAY 500" in line
+    assert "used today" in line, out + err
+
+
 def status_with_network_outputs(capsys, stack, outputs: dict[str, str]):
     """`relay status --no-broker` while a network stack with these outputs exists."""
     cloudformation = aws(stack, "cloudformation")

@@ -127,7 +127,7 @@ def fake_clock_relay(settings, fake: FakeTime, adapter: ScriptedBroker) -> Relay
     pacer = WritePacer(StateTable(lambda: boto3.client("dynamodb"), STATE_TABLE),
                        max_wait_seconds=settings.pacing_max_wait_seconds, clock=fake.clock, sleep=fake.sleep)
     relay = Relay(settings, webhook_secret=built.relay.webhook_secret, tokens=built.relay.tokens,
-                  instruments=built.relay.instruments, broker=broker, ledger=built.ledger, pacer=pacer,
+                  instruments=built.relay.instruments, broker=broker, ledger=built.ledger, pacer=pacer, risk=built.relay.risk,
                   clock=fake.clock, sleep=fake.sleep)
     built.relay = relay
     services.install(built)

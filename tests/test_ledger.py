@@ -81,7 +81,18 @@ def test_stale_or_future_alerts_are_refused_and_recorded(stack, delta, word):
     [problem] = response.json_body["detail"]
     assert problem["field"] == "time" and word in problem["message"]
     assert item(f"id:stale{delta}")["state"] == "rejected"
+    # The journal says what the answer says: the reason and the field, not "the alert is invalid".
+    assert item(f"id:stale{delta}")["message"] == f"{response.json_body['message']}: time {problem['message']}"
     assert stack.simulator.order_writes() == []
+
+
+def test_an_unknown_symbol_is_recorded_with_its_reason_and_field(stack):
+    response = stack.post(stack.alert(alert_id="nosuch-1", symbol="NSE:NOSUCHCO"))
+    assert response.status_code == 400 and response.json_body["error"] == "unknown_symbol"
+    [problem] = response.json_body["detail"]
+    recorded = item("id:nosuch-1")
+    assert recorded["state"] == "rejected" and problem["field"] in recorded["message"]
+    assert recorded["message"] == f"{response.json_body['message']}: {problem['field']} {problem['message']}"
 
 
 def test_fresh_alert_within_the_window_is_sent(stack):
@@ -383,7 +394,7 @@ def test_a_renewed_token_over_the_pace_is_queued_for_the_sweep_not_waited_for(st
     seed(stack.ssm, token="tok-RENEWED-Q")
     stack.simulator.reset()
     pace_a_minute_apart()  # the first write takes the free slot; a second one would wait a minute
-    response = stack.post(stack.alert(alert_id="renewed-q"))
+    response = stack.post(stack.alert(alert_id="renewed-q", order_type="LIMIT", price="800"))  # priced: no price read
     assert response.status_code == 202 and response.json_body["status"] == "queued", response.json_body
     [refused] = stack.simulator.order_writes()
     assert refused.headers["authorization"] == SEEDED_TOKEN and stack.simulator.orders == []
