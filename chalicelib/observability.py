@@ -55,6 +55,8 @@ _OUTCOME_METRICS = {
     "invalid_alert": "AlertsInvalid",
     "unknown_symbol": "AlertsInvalid",
     "token_unavailable": "TokenUnavailable",
+    "risk_limit": "AlertsOverLimit",
+    "implausible_tick": "AlertsInvalid",
 }
 
 

@@ -357,7 +357,8 @@ def _staleness(alert: Alert, now: float, max_age: int) -> StaleAlert | None:
 
 def _problem_text(error: RelayError) -> str:
     """What the journal records of a refusal: the reason and each field, as the answer says them."""
-    fields = "; ".join(f"{problem.field} {problem.message}" for problem in error.detail)
+    fields = "; ".join(f"{problem.field} {problem.message}" for problem in error.detail
+                       if problem.message not in error.public_message)  # said once is enough
     return f"{error.public_message}: {fields}" if fields else error.public_message
 
 

@@ -134,8 +134,10 @@ class Sweeper:
         try:
             return self._sweep(now)
         finally:
-            self._send_digest(now)
-            self._state.release("sweep", holder)
+            try:
+                self._send_digest(now)
+            finally:  # the lock goes back whatever the digest did (release itself never raises)
+                self._state.release("sweep", holder)
 
     def _send_digest(self, now: float) -> None:
         digest = self._digest

@@ -40,6 +40,7 @@ def metric_names(documents: list[dict]) -> dict[str, float]:
         (None, {"secret": "wrong-secret"}, "AuthFailures"),
         (None, {"quantity": "2.5"}, "AlertsInvalid"),
         (None, {"time": "2020-01-01T00:00:00Z"}, "AlertsStale"),
+        (None, {"quantity": 10_001}, "AlertsOverLimit"),  # over MAX_ORDER_QTY's default
     ],
 )
 def test_one_metric_per_outcome(stack, capsys, prepare, fields, metric):

@@ -106,7 +106,8 @@ def test_three_alerts_with_a_dead_token_make_one_message_and_the_next_day_anothe
     assert stack.post(stack.alert()).json_body["status"] == "placed"  # the session started well
     kill_the_token(stack)
     for n in range(3):
-        response = stack.post(stack.alert(alert_id=f"dead-{n}"))
+        # LIMIT: the order write meets the dead token (a MARKET order's price read would first).
+        response = stack.post(stack.alert(alert_id=f"dead-{n}", order_type="LIMIT", price=800))
         assert response.status_code == 503 and response.json_body["status"] == "token_invalid"
     [alarm] = sns_alarms(sns_messages)
     assert "no valid INDstocks token" in alarm and TOKEN_PAGE in alarm and SEEDED_TOKEN not in alarm
@@ -199,7 +200,7 @@ def test_an_alert_not_sent_by_the_broker_connection_is_reported(stack, phone):
     telegram, _ = phone
     stack.post(stack.alert())  # instrument master loaded
     services.get().relay.broker.base_url = "http://127.0.0.1:9"  # nothing listens: the write never leaves
-    response = stack.post(stack.alert(alert_id="refused-1"))
+    response = stack.post(stack.alert(alert_id="refused-1", order_type="LIMIT", price=800))  # no price read first
     assert response.json_body["status"] == "not_sent", response.json_body
     services.get().relay.broker.base_url = stack.simulator.url  # back for the sweep's book read
     run_sweep()

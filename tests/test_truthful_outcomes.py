@@ -261,7 +261,8 @@ def test_reconciliation_after_a_token_refresh_reads_the_book_with_the_new_token(
     # The first write meets the dead token; the second, with the new one, is booked but its reply is lost.
     stack.simulator.inject_fault("/order", "token_expired")
     stack.simulator.inject_fault("/order", "timeout", place=True, delay=1.0)
-    response = stack.post(stack.alert(alert_id="renewed-15"))
+    # LIMIT: no price read before the write, so the first write meets the dead token.
+    response = stack.post(stack.alert(alert_id="renewed-15", order_type="LIMIT", price=800))
     assert response.json_body["status"] == "placed", response.json_body
     books = stack.simulator.requests("/order-book")
     assert books and {r.headers["authorization"] for r in books} == {"tok-RENEWED-15"}
