@@ -17,6 +17,7 @@ broker or the status check said no, 2 something to fix first (credentials, URL, 
 from __future__ import annotations
 
 import argparse
+import io
 import ipaddress
 import json
 import os
@@ -593,7 +594,11 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help(sys.stderr)
         return 2
     try:
-        return int(args.handler(Context.from_args(args), args, sys.stdout))
+        code = int(args.handler(Context.from_args(args), args, sys.stdout))
+        sys.stdout.flush()  # a closed pipe shows here, not at exit
+        return code
+    except BrokenPipeError:
+        return _reader_went_away()
     except CliError as error:
         print(f"relay: error: {error}", file=sys.stderr)
         return error.exit_code
@@ -605,6 +610,16 @@ def main(argv: list[str] | None = None) -> int:
             raise
         print(f"relay: unexpected {type(error).__name__} (run with RELAY_DEBUG=1 for details)", file=sys.stderr)
         return 1
+
+
+def _reader_went_away() -> int:
+    """`relay orders | head`: the reader has what it wanted; stop like a command killed by SIGPIPE,
+    without a message, and keep Python's final flush from failing on the closed pipe."""
+    try:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    except (OSError, ValueError, io.UnsupportedOperation):
+        pass
+    return 128 + 13  # SIGPIPE
 
 
 if __name__ == "__main__":

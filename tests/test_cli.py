@@ -376,3 +376,20 @@ def test_python_m_relay_cli_as_a_subprocess(stack):
     dead = f"http://127.0.0.1:{free_port()}"
     done = subprocess.run([*base[:-1], dead, "orders"], cwd=REPO, env=env, capture_output=True, text=True, timeout=60)
     assert_one_line_error(done.returncode, done.stdout, done.stderr, "cannot reach dynamodb")
+
+
+def test_a_reader_that_closes_the_pipe_ends_relay_quietly(stack):
+    """`relay orders | head -1`: the reader is gone before relay writes; no traceback, no message."""
+    assert cli.main(["--stage", "local", "--region", REGION, "--endpoint-url", stack.moto_url, "--url", stack.relay_url,
+                     "test-alert", "--alert-id", f"cli-pipe-{time.monotonic_ns()}"]) == 0
+    env = {key: value for key, value in os.environ.items() if key not in ("AWS_ENDPOINT_URL", "RELAY_URL", "AWS_PROFILE")}
+    reader, writer = os.pipe()
+    os.close(reader)  # the reader has closed before relay writes its first line
+    try:
+        done = subprocess.run([sys.executable, "-m", "relay_cli", "--stage", "local", "--region", REGION,
+                               "--endpoint-url", stack.moto_url, "orders"],
+                              cwd=REPO, env=env, stdout=writer, stderr=subprocess.PIPE, text=True, timeout=60)
+    finally:
+        os.close(writer)
+    assert done.stderr == ""
+    assert done.returncode == 141  # as a command that SIGPIPE stopped
