@@ -120,6 +120,20 @@ def _hidden_prompt(prompt: str, what: str, hint: str) -> str:
             raise CliError(f"no terminal to ask for {what}: {hint}") from None
 
 
+def _read_key_file(path: str | None) -> str:
+    """The first line of a file (stdin is the token's, so a key cannot come from there too)."""
+    if not path:
+        return ""
+    try:
+        with open(path, encoding="utf-8") as file:
+            key = file.readline().strip()
+    except OSError as error:
+        raise CliError(f"cannot read the admin key file {path}: {error.strerror or type(error).__name__}") from None
+    if not key:
+        raise CliError(f"the admin key file {path} is empty")
+    return key
+
+
 def _stdin_is_tty() -> bool:
     return sys.stdin is not None and sys.stdin.isatty()
 
@@ -413,8 +427,8 @@ def cmd_paste_token(ctx: Context, args: argparse.Namespace, out: TextIO) -> int:
         token = _read_stdin("the token")
     if not token:
         raise CliError("no token given (pipe it in, or paste it at the prompt)")
-    admin_key = args.admin_key or os.environ.get("RELAY_ADMIN_KEY") or _hidden_prompt(
-        "admin key (hidden): ", "the admin key", "pass --admin-key or set RELAY_ADMIN_KEY"
+    admin_key = args.admin_key or _read_key_file(args.admin_key_file) or os.environ.get("RELAY_ADMIN_KEY") or _hidden_prompt(
+        "admin key (hidden): ", "the admin key", "pass --admin-key-file FILE or set RELAY_ADMIN_KEY"
     )
     response = relay_request("POST", url + "/token", "storing the token",
                              json={"admin_key": admin_key, "token": token}, timeout=(5, 30))
@@ -564,7 +578,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     paste = commands.add_parser("paste-token", parents=[common],
                                 help="store a new INDstocks token through the relay (reads stdin or asks)")
-    paste.add_argument("--admin-key", help="the admin key (default: RELAY_ADMIN_KEY, else a hidden prompt)")
+    paste.add_argument("--admin-key", help="the admin key (visible to other users in the process list: prefer the file)")
+    paste.add_argument("--admin-key-file", metavar="FILE",
+                       help="read the admin key from the first line of FILE (default: RELAY_ADMIN_KEY, else a hidden prompt)")
     paste.set_defaults(handler=cmd_paste_token)
 
     admin = commands.add_parser("set-admin-key", parents=[common],

@@ -393,3 +393,31 @@ def test_a_reader_that_closes_the_pipe_ends_relay_quietly(stack):
         os.close(writer)
     assert done.stderr == ""
     assert done.returncode == 141  # as a command that SIGPIPE stopped
+
+
+def test_paste_token_without_a_terminal_takes_the_key_from_a_file_and_the_token_from_stdin(stack, tmp_path):
+    env = {key: value for key, value in os.environ.items()
+           if key not in ("AWS_ENDPOINT_URL", "RELAY_URL", "AWS_PROFILE", "RELAY_ADMIN_KEY")}
+    new_token = f"tok-notty-{time.monotonic_ns()}"
+    stack.simulator.add_token(new_token)
+    base = [sys.executable, "-m", "relay_cli", "--stage", "local", "--region", REGION, "--endpoint-url", stack.moto_url,
+            "--url", stack.relay_url, "paste-token"]
+
+    def paste(*options: str):  # a new session: no controlling terminal to prompt on
+        return subprocess.run([*base, *options], input=new_token + "\n", cwd=REPO, env=env, capture_output=True,
+                              text=True, timeout=60, start_new_session=True)
+
+    done = paste()
+    assert_one_line_error(done.returncode, done.stdout, done.stderr, "no terminal", "--admin-key-file", "RELAY_ADMIN_KEY")
+    key_file = tmp_path / "admin-key"
+    key_file.write_text(stack.admin_key + "\n")
+    key_file.chmod(0o600)
+    done = paste("--admin-key-file", str(key_file))
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "Token stored for Demo Trader" in done.stdout
+    parameter = aws(stack, "ssm").get_parameter(Name=SETTINGS.token_parameter, WithDecryption=True)["Parameter"]
+    assert parameter["Value"] == new_token
+    assert new_token not in done.stdout + done.stderr
+    assert_no_secrets(stack, done.stdout, done.stderr)
+    done = paste("--admin-key-file", str(tmp_path / "missing"))
+    assert_one_line_error(done.returncode, done.stdout, done.stderr, "cannot read the admin key file")
