@@ -29,6 +29,7 @@ from datetime import UTC, datetime, timedelta, timezone
 from typing import Any, TextIO
 
 from relay_cli.aws import APP_NAME, CliError, Context, is_loopback_url, json_body, relay_request
+from relay_cli.local_profile import LOCAL_STAGE
 from relay_cli.queries import DEFAULT_QUERY, LOG_QUERIES, QUERY_DESCRIPTIONS, is_stage_log_group, log_group_prefix
 
 IST = timezone(timedelta(hours=5, minutes=30), "IST")
@@ -276,7 +277,11 @@ def _check_with_broker(ctx: Context, args: argparse.Namespace, token: str) -> st
     from chalicelib.broker import BrokerClient
     from chalicelib.errors import DependencyUnavailable, RelayError, TokenUnavailable
 
-    broker_url = (args.broker_url or os.environ.get("INDSTOCKS_BASE_URL") or ctx.settings.indstocks_base_url).rstrip("/")
+    broker_url = (args.broker_url or ctx.local.get("broker_url") or os.environ.get("INDSTOCKS_BASE_URL") or "").rstrip("/")
+    if not broker_url:
+        if ctx.stage == LOCAL_STAGE:  # a local token never goes to the real broker
+            return "UNVERIFIED: no broker URL for the local stage (pass --broker-url, or start the stack with `make run`)"
+        broker_url = ctx.settings.indstocks_base_url.rstrip("/")
     client = BrokerClient(broker_url, connect_timeout=3, read_timeout=10)
     try:
         profile = client.profile(token)
@@ -427,9 +432,9 @@ def cmd_paste_token(ctx: Context, args: argparse.Namespace, out: TextIO) -> int:
         token = _read_stdin("the token")
     if not token:
         raise CliError("no token given (pipe it in, or paste it at the prompt)")
-    admin_key = args.admin_key or _read_key_file(args.admin_key_file) or os.environ.get("RELAY_ADMIN_KEY") or _hidden_prompt(
-        "admin key (hidden): ", "the admin key", "pass --admin-key-file FILE or set RELAY_ADMIN_KEY"
-    )
+    admin_key = (args.admin_key or _read_key_file(args.admin_key_file) or os.environ.get("RELAY_ADMIN_KEY")
+                 or ctx.local.get("admin_key") or _hidden_prompt(
+        "admin key (hidden): ", "the admin key", "pass --admin-key-file FILE or set RELAY_ADMIN_KEY"))
     response = relay_request("POST", url + "/token", "storing the token",
                              json={"admin_key": admin_key, "token": token}, timeout=(5, 30))
     body = json_body(response)
