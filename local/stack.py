@@ -175,11 +175,15 @@ class LocalStack:
     def profile_path(self) -> Path:
         return self.workdir / PROFILE_NAME
 
+    @property
+    def log_path(self) -> Path:
+        return self.workdir / "relay.log"
+
     def _write_profile(self) -> None:
         """What `relay … --stage local` needs, so it needs no other flag (and no AWS credentials)."""
         write_profile(self.profile_path, {
             "stage": STAGE, "region": REGION, "aws_endpoint_url": self.moto_url, "relay_url": self.relay_url,
-            "broker_url": self.broker_url, "admin_key": self.admin_key,
+            "broker_url": self.broker_url, "admin_key": self.admin_key, "log_file": str(self.log_path),
             "aws_keys": {"aws_access_key_id": "local-stack", "aws_secret_access_key": "local-stack"},
             "settings": {name: value for name, value in self.environment().items() if name in SETTING_VARIABLES},
         })  # fmt: skip
@@ -268,6 +272,7 @@ class LocalStack:
         env = {key: value for key, value in os.environ.items() if not key.startswith("AWS_")}
         env.update(self.environment())
         env["PYTHONUNBUFFERED"] = "1"
+        env["RELAY_LOCAL_LOG"] = str(self.log_path)
         self._chalice = subprocess.Popen(
             [sys.executable, "-m", "local.chalice_local", "--project-dir", str(project), "local", "--host", "127.0.0.1",
              "--port", str(self.relay_port), "--stage", STAGE, "--no-autoreload"],

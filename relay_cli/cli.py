@@ -30,7 +30,14 @@ from typing import Any, TextIO
 
 from relay_cli.aws import APP_NAME, CliError, Context, is_loopback_url, json_body, relay_request
 from relay_cli.local_profile import LOCAL_STAGE
-from relay_cli.queries import DEFAULT_QUERY, LOG_QUERIES, QUERY_DESCRIPTIONS, is_stage_log_group, log_group_prefix
+from relay_cli.queries import (
+    DEFAULT_QUERY,
+    LOG_QUERIES,
+    QUERY_DESCRIPTIONS,
+    is_stage_log_group,
+    log_group_prefix,
+    run_locally,
+)
 
 IST = timezone(timedelta(hours=5, minutes=30), "IST")
 STATES = ("received", "queued", "sent", "placed", "rejected", "unknown", "absent", "failed")  # chalicelib.ledger.State
@@ -364,6 +371,8 @@ def cmd_logs(ctx: Context, args: argparse.Namespace, out: TextIO) -> int:
         return 0
     now = time.time()
     since = args.since if args.since is not None else (ist_midnight(now) if name == "today" else now - 3600)
+    if ctx.local.get("log_file") and ctx.endpoint_url == ctx.local.get("aws_endpoint_url"):  # not another endpoint
+        return _local_logs(ctx.local["log_file"], name, since, out)
     groups = [
         group["logGroupName"]
         for page in ctx.paginate("logs", "describe_log_groups", "listing log groups", logGroupNamePrefix=prefix)
@@ -402,6 +411,36 @@ def cmd_logs(ctx: Context, args: argparse.Namespace, out: TextIO) -> int:
     print_table(columns, rows, out)
     print(f"{len(records)} result(s)", file=out)
     return 0
+
+
+def _local_logs(path: str, name: str, since: float, out: TextIO) -> int:
+    """The local stack has no Logs Insights: the same query over its log file, in Python."""
+    try:
+        with open(path, encoding="utf-8", errors="replace") as file:
+            lines = [line for line in map(_log_line, file) if line is not None]
+    except OSError:
+        raise CliError(f"cannot read the local stack's log {path}: is `make run` running?") from None
+    print(f"{name}: {QUERY_DESCRIPTIONS[name]} — the local stack's log, since {ist(since)}", file=out)
+    records = run_locally(name, lines, since)
+    if not records:
+        print("no matching log lines", file=out)
+        return 0
+    columns = list(records[0])
+    print_table(columns, [[_log_value(field, record.get(field)) for field in columns] for record in records], out)
+    print(f"{len(records)} result(s)", file=out)
+    return 0
+
+
+def _log_line(text: str) -> dict[str, Any] | None:
+    """One structured line (Powertools: `"timestamp": "2026-11-25 04:43:02,123+0000"`), else None."""
+    try:
+        line = json.loads(text)
+        moment = datetime.strptime(str(line["timestamp"]), "%Y-%m-%d %H:%M:%S,%f%z")
+    except (ValueError, KeyError, TypeError):
+        return None
+    if not isinstance(line, dict):
+        return None
+    return {**line, "@timestamp": int(moment.timestamp() * 1000), "@logStream": "chalice local"}
 
 
 def _log_value(field: str, value: str | None) -> str:

@@ -20,7 +20,7 @@ from chalicelib.ledger import State
 from local.stack import REGION, LocalStack, free_port
 from relay_cli import cli
 from relay_cli.local_profile import PROFILE_NAME, PROFILE_VARIABLE
-from relay_cli.queries import LOG_QUERIES, is_stage_log_group, log_group_prefix
+from relay_cli.queries import LOCAL_OUTCOMES, LOG_QUERIES, is_stage_log_group, log_group_prefix
 
 from .test_local_stack import REPO
 
@@ -320,7 +320,7 @@ def test_logs_runs_insights_queries_as_far_as_moto_goes(capsys, stack):
     assert_one_line_error(code, out, err, "no log groups /aws/lambda/indstocks-relay-cli-nologs*")
 
     logs = aws(stack, "logs")
-    group = "/aws/lambda/indstocks-relay-local"
+    group = "/aws/lambda/indstocks-relay-cli-logs"  # (the local stage reads the stack's log file)
     logs.create_log_group(logGroupName=group)
     logs.create_log_stream(logGroupName=group, logStreamName="cli")
     now_ms = int(time.time() * 1000)
@@ -329,12 +329,12 @@ def test_logs_runs_insights_queries_as_far_as_moto_goes(capsys, stack):
                         logEvents=[{"timestamp": now_ms - 1000 + i, "message": json.dumps(line)} for i, line in enumerate(lines)])
     try:
         for name in LOG_QUERIES:  # every query text is accepted and runs to completion
-            code, out, err = relay(capsys, stack, "logs", "--query", name, "--since", "1h")
+            code, out, err = relay(capsys, stack, "logs", "--query", name, "--since", "1h", stage="cli-logs")
             assert code == 0, (name, err)
             assert out.startswith(f"{name}: ") and "1 log group(s)" in out
-        code, out, err = relay(capsys, stack, "logs", "--query", "errors", "--since", "1h")
+        code, out, err = relay(capsys, stack, "logs", "--query", "errors", "--since", "1h", stage="cli-logs")
         assert "@timestamp" in out and "@logStream" in out and "2 result(s)" in out  # moto ignores filters
-        code, out, err = relay(capsys, stack, "logs", "--since", "1s")  # both lines are older than that
+        code, out, err = relay(capsys, stack, "logs", "--since", "1s", stage="cli-logs")  # both lines are older than that
         assert code == 0 and "no matching log lines" in out
     finally:
         logs.delete_log_group(logGroupName=group)
@@ -529,3 +529,27 @@ def test_stage_local_never_checks_its_token_with_the_real_broker(capsys, stack, 
     [line] = [line for line in out.splitlines() if line.strip().startswith("validity")]
     assert "UNVERIFIED: no broker URL for the local stage" in line and "--broker-url" in line
     assert set(hosts) <= {"127.0.0.1", "localhost"}, hosts
+
+
+def test_logs_with_stage_local_shows_the_lines_of_an_alert_just_sent(capsys, stack):
+    placed, refused = f"cli-log-placed-{time.monotonic_ns()}", f"cli-log-refused-{time.monotonic_ns()}"
+    assert local(capsys, "test-alert", "--alert-id", placed)[0] == 0
+    assert local(capsys, "test-alert", "--alert-id", refused, "--secret", "not-the-webhook-secret")[0] == 1
+    code, out, err = local(capsys, "logs", "--query", "alerts")
+    assert code == 0, out + err
+    [placed_line] = [line for line in out.splitlines() if placed in line]
+    assert "placed" in placed_line and "SBIN" in placed_line and "EQ-" in placed_line
+    code, out, err = local(capsys, "logs", "--query", "rejections", "--since", "10m")
+    assert code == 0 and placed not in out, out + err
+    assert "unauthorized" in out.splitlines()[2] and "401" in out.splitlines()[2]  # newest first; no id: refused unread
+    code, out, err = local(capsys, "logs", "--query", "today")
+    assert code == 0 and out.splitlines()[1].split()[:2] == ["outcome", "alerts"], out + err
+    for name in LOG_QUERIES:  # every documented query runs locally
+        code, out, err = local(capsys, "logs", "--query", name)
+        assert code == 0 and out.startswith(f"{name}: ") and "the local stack's log" in out, (name, out, err)
+    assert_no_secrets(stack, out, err)
+
+
+def test_the_local_filters_use_the_outcomes_of_the_query_texts():
+    for name, outcomes in LOCAL_OUTCOMES.items():
+        assert json.dumps(outcomes) in LOG_QUERIES[name], name
