@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 import threading
 from typing import Any
@@ -42,7 +43,27 @@ def run_requests_like_lambda() -> None:
         setattr(chalice_app.Chalice, name, PerThreadAttribute(name))
 
 
+class Tee:
+    """stdout to the terminal and to the stack's log file, which `relay logs --stage local` reads."""
+
+    def __init__(self, stream: Any, path: str) -> None:
+        self._stream, self._file = stream, open(path, "w", encoding="utf-8", buffering=1)  # noqa: SIM115 - as long as the process
+
+    def write(self, text: str) -> int:
+        self._file.write(text)
+        return self._stream.write(text)
+
+    def flush(self) -> None:
+        self._file.flush()
+        self._stream.flush()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
+
+
 if __name__ == "__main__":
+    if os.environ.get("RELAY_LOCAL_LOG"):
+        sys.stdout = Tee(sys.stdout, os.environ["RELAY_LOCAL_LOG"])
     run_requests_like_lambda()
     sys.argv[0] = "chalice"
     sys.exit(main())

@@ -37,6 +37,7 @@ from typing import Any
 import requests
 
 from chalicelib.config import SETTING_VARIABLES
+from relay_cli.local_profile import PROFILE_NAME, write_profile
 
 REPO = Path(__file__).resolve().parents[1]
 STAGE = "local"
@@ -137,6 +138,7 @@ class LocalStack:
             self._start_chalice()
             if self.run_schedules:
                 self._start_schedules()
+            self._write_profile()
         except BaseException:
             self.stop()
             raise
@@ -144,6 +146,7 @@ class LocalStack:
 
     def stop(self) -> None:
         self._stop.set()
+        self.profile_path.unlink(missing_ok=True)  # first: `relay --stage local` refuses, not half-works
         if self._chalice is not None and self._chalice.poll() is None:
             try:
                 os.killpg(self._chalice.pid, signal.SIGTERM)
@@ -167,6 +170,23 @@ class LocalStack:
         self.stop()
 
     # --- the parts ------------------------------------------------------------------------------
+
+    @property
+    def profile_path(self) -> Path:
+        return self.workdir / PROFILE_NAME
+
+    @property
+    def log_path(self) -> Path:
+        return self.workdir / "relay.log"
+
+    def _write_profile(self) -> None:
+        """What `relay … --stage local` needs, so it needs no other flag (and no AWS credentials)."""
+        write_profile(self.profile_path, {
+            "stage": STAGE, "region": REGION, "aws_endpoint_url": self.moto_url, "relay_url": self.relay_url,
+            "broker_url": self.broker_url, "admin_key": self.admin_key, "log_file": str(self.log_path),
+            "aws_keys": {"aws_access_key_id": "local-stack", "aws_secret_access_key": "local-stack"},
+            "settings": {name: value for name, value in self.environment().items() if name in SETTING_VARIABLES},
+        })  # fmt: skip
 
     def _start_moto(self) -> None:
         import logging
@@ -252,6 +272,7 @@ class LocalStack:
         env = {key: value for key, value in os.environ.items() if not key.startswith("AWS_")}
         env.update(self.environment())
         env["PYTHONUNBUFFERED"] = "1"
+        env["RELAY_LOCAL_LOG"] = str(self.log_path)
         self._chalice = subprocess.Popen(
             [sys.executable, "-m", "local.chalice_local", "--project-dir", str(project), "local", "--host", "127.0.0.1",
              "--port", str(self.relay_port), "--stage", STAGE, "--no-autoreload"],

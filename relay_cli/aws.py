@@ -13,6 +13,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from relay_cli.local_profile import LOCAL_STAGE, profile_path, read_profile
+
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_REGION = "ap-south-1"
 APP_NAME = "indstocks-relay"
@@ -86,18 +88,31 @@ class Context:
     profile: str | None = None
     endpoint_url: str | None = None
     url_option: str | None = None
+    # From the local stack's profile (stage local): its broker, admin key, dummy AWS keys, settings.
+    local: dict[str, Any] = field(default_factory=dict)
     _session: Any = field(default=None, repr=False)
     _clients: dict[str, Any] = field(default_factory=dict, repr=False)
     _settings: Any = field(default=None, repr=False)
 
     @classmethod
     def from_args(cls, args: Any, environ: dict[str, str] | os._Environ[str] = os.environ) -> Context:
+        stage = args.stage or "dev"
+        endpoint_url = args.endpoint_url or environ.get("AWS_ENDPOINT_URL") or None
+        local: dict[str, Any] = {}
+        if stage == LOCAL_STAGE:
+            path = profile_path(environ)
+            local = read_profile(path) or {}
+            if not local and not endpoint_url:  # never the stage `local` of a real AWS account
+                raise CliError(f"no local stack is running ({path} is missing): start it with `make run`, "
+                               f"then `relay … --stage local` finds it")
         return cls(
-            stage=args.stage or "dev",
-            region=args.region or environ.get("AWS_REGION") or environ.get("AWS_DEFAULT_REGION") or DEFAULT_REGION,
+            stage=stage,
+            region=args.region or environ.get("AWS_REGION") or environ.get("AWS_DEFAULT_REGION") or local.get("region")
+            or DEFAULT_REGION,
             profile=args.profile,
-            endpoint_url=args.endpoint_url or environ.get("AWS_ENDPOINT_URL") or None,
-            url_option=args.url or environ.get("RELAY_URL") or None,
+            endpoint_url=endpoint_url or local.get("aws_endpoint_url") or None,
+            url_option=args.url or environ.get("RELAY_URL") or local.get("relay_url") or None,
+            local=local,
         )
 
     # --- the stage's settings, exactly as the app derives them ---------------------------------
@@ -107,7 +122,7 @@ class Context:
         if self._settings is None:
             from chalicelib.config import settings_from_env
 
-            self._settings = settings_from_env(stage_environment(self.stage))
+            self._settings = settings_from_env({**stage_environment(self.stage), **(self.local.get("settings") or {})})
         return self._settings
 
     # --- the relay's URL --------------------------------------------------------------------
@@ -140,7 +155,8 @@ class Context:
 
             try:
                 if self._session is None:
-                    self._session = boto3.Session(profile_name=self.profile, region_name=self.region)
+                    keys = self.local.get("aws_keys") if not self.profile else None  # moto takes any
+                    self._session = boto3.Session(profile_name=self.profile, region_name=self.region, **(keys or {}))
                 self._clients[service] = self._session.client(
                     service,
                     endpoint_url=self.endpoint_url,

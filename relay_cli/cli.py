@@ -17,6 +17,7 @@ broker or the status check said no, 2 something to fix first (credentials, URL, 
 from __future__ import annotations
 
 import argparse
+import io
 import ipaddress
 import json
 import os
@@ -28,7 +29,15 @@ from datetime import UTC, datetime, timedelta, timezone
 from typing import Any, TextIO
 
 from relay_cli.aws import APP_NAME, CliError, Context, is_loopback_url, json_body, relay_request
-from relay_cli.queries import DEFAULT_QUERY, LOG_QUERIES, QUERY_DESCRIPTIONS, is_stage_log_group, log_group_prefix
+from relay_cli.local_profile import LOCAL_STAGE
+from relay_cli.queries import (
+    DEFAULT_QUERY,
+    LOG_QUERIES,
+    QUERY_DESCRIPTIONS,
+    is_stage_log_group,
+    log_group_prefix,
+    run_locally,
+)
 
 IST = timezone(timedelta(hours=5, minutes=30), "IST")
 STATES = ("received", "queued", "sent", "placed", "rejected", "unknown", "absent", "failed")  # chalicelib.ledger.State
@@ -117,6 +126,20 @@ def _hidden_prompt(prompt: str, what: str, hint: str) -> str:
             return getpass.getpass(prompt)
         except (getpass.GetPassWarning, EOFError):
             raise CliError(f"no terminal to ask for {what}: {hint}") from None
+
+
+def _read_key_file(path: str | None) -> str:
+    """The first line of a file (stdin is the token's, so a key cannot come from there too)."""
+    if not path:
+        return ""
+    try:
+        with open(path, encoding="utf-8") as file:
+            key = file.readline().strip()
+    except OSError as error:
+        raise CliError(f"cannot read the admin key file {path}: {error.strerror or type(error).__name__}") from None
+    if not key:
+        raise CliError(f"the admin key file {path} is empty")
+    return key
 
 
 def _stdin_is_tty() -> bool:
@@ -261,7 +284,11 @@ def _check_with_broker(ctx: Context, args: argparse.Namespace, token: str) -> st
     from chalicelib.broker import BrokerClient
     from chalicelib.errors import DependencyUnavailable, RelayError, TokenUnavailable
 
-    broker_url = (args.broker_url or os.environ.get("INDSTOCKS_BASE_URL") or ctx.settings.indstocks_base_url).rstrip("/")
+    broker_url = (args.broker_url or ctx.local.get("broker_url") or os.environ.get("INDSTOCKS_BASE_URL") or "").rstrip("/")
+    if not broker_url:
+        if ctx.stage == LOCAL_STAGE:  # a local token never goes to the real broker
+            return "UNVERIFIED: no broker URL for the local stage (pass --broker-url, or start the stack with `make run`)"
+        broker_url = ctx.settings.indstocks_base_url.rstrip("/")
     client = BrokerClient(broker_url, connect_timeout=3, read_timeout=10)
     try:
         profile = client.profile(token)
@@ -344,6 +371,8 @@ def cmd_logs(ctx: Context, args: argparse.Namespace, out: TextIO) -> int:
         return 0
     now = time.time()
     since = args.since if args.since is not None else (ist_midnight(now) if name == "today" else now - 3600)
+    if ctx.local.get("log_file") and ctx.endpoint_url == ctx.local.get("aws_endpoint_url"):  # not another endpoint
+        return _local_logs(ctx.local["log_file"], name, since, out)
     groups = [
         group["logGroupName"]
         for page in ctx.paginate("logs", "describe_log_groups", "listing log groups", logGroupNamePrefix=prefix)
@@ -384,6 +413,36 @@ def cmd_logs(ctx: Context, args: argparse.Namespace, out: TextIO) -> int:
     return 0
 
 
+def _local_logs(path: str, name: str, since: float, out: TextIO) -> int:
+    """The local stack has no Logs Insights: the same query over its log file, in Python."""
+    try:
+        with open(path, encoding="utf-8", errors="replace") as file:
+            lines = [line for line in map(_log_line, file) if line is not None]
+    except OSError:
+        raise CliError(f"cannot read the local stack's log {path}: is `make run` running?") from None
+    print(f"{name}: {QUERY_DESCRIPTIONS[name]} — the local stack's log, since {ist(since)}", file=out)
+    records = run_locally(name, lines, since)
+    if not records:
+        print("no matching log lines", file=out)
+        return 0
+    columns = list(records[0])
+    print_table(columns, [[_log_value(field, record.get(field)) for field in columns] for record in records], out)
+    print(f"{len(records)} result(s)", file=out)
+    return 0
+
+
+def _log_line(text: str) -> dict[str, Any] | None:
+    """One structured line (Powertools: `"timestamp": "2026-11-25 04:43:02,123+0000"`), else None."""
+    try:
+        line = json.loads(text)
+        moment = datetime.strptime(str(line["timestamp"]), "%Y-%m-%d %H:%M:%S,%f%z")
+    except (ValueError, KeyError, TypeError):
+        return None
+    if not isinstance(line, dict):
+        return None
+    return {**line, "@timestamp": int(moment.timestamp() * 1000), "@logStream": "chalice local"}
+
+
 def _log_value(field: str, value: str | None) -> str:
     if value in (None, ""):
         return "-"
@@ -412,9 +471,9 @@ def cmd_paste_token(ctx: Context, args: argparse.Namespace, out: TextIO) -> int:
         token = _read_stdin("the token")
     if not token:
         raise CliError("no token given (pipe it in, or paste it at the prompt)")
-    admin_key = args.admin_key or os.environ.get("RELAY_ADMIN_KEY") or _hidden_prompt(
-        "admin key (hidden): ", "the admin key", "pass --admin-key or set RELAY_ADMIN_KEY"
-    )
+    admin_key = (args.admin_key or _read_key_file(args.admin_key_file) or os.environ.get("RELAY_ADMIN_KEY")
+                 or ctx.local.get("admin_key") or _hidden_prompt(
+        "admin key (hidden): ", "the admin key", "pass --admin-key-file FILE or set RELAY_ADMIN_KEY"))
     response = relay_request("POST", url + "/token", "storing the token",
                              json={"admin_key": admin_key, "token": token}, timeout=(5, 30))
     body = json_body(response)
@@ -563,7 +622,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     paste = commands.add_parser("paste-token", parents=[common],
                                 help="store a new INDstocks token through the relay (reads stdin or asks)")
-    paste.add_argument("--admin-key", help="the admin key (default: RELAY_ADMIN_KEY, else a hidden prompt)")
+    paste.add_argument("--admin-key", help="the admin key (visible to other users in the process list: prefer the file)")
+    paste.add_argument("--admin-key-file", metavar="FILE",
+                       help="read the admin key from the first line of FILE (default: RELAY_ADMIN_KEY, else a hidden prompt)")
     paste.set_defaults(handler=cmd_paste_token)
 
     admin = commands.add_parser("set-admin-key", parents=[common],
@@ -593,7 +654,11 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help(sys.stderr)
         return 2
     try:
-        return int(args.handler(Context.from_args(args), args, sys.stdout))
+        code = int(args.handler(Context.from_args(args), args, sys.stdout))
+        sys.stdout.flush()  # a closed pipe shows here, not at exit
+        return code
+    except BrokenPipeError:
+        return _reader_went_away()
     except CliError as error:
         print(f"relay: error: {error}", file=sys.stderr)
         return error.exit_code
@@ -605,6 +670,16 @@ def main(argv: list[str] | None = None) -> int:
             raise
         print(f"relay: unexpected {type(error).__name__} (run with RELAY_DEBUG=1 for details)", file=sys.stderr)
         return 1
+
+
+def _reader_went_away() -> int:
+    """`relay orders | head`: the reader has what it wanted; stop like a command killed by SIGPIPE,
+    without a message, and keep Python's final flush from failing on the closed pipe."""
+    try:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    except (OSError, ValueError, io.UnsupportedOperation):
+        pass
+    return 128 + 13  # SIGPIPE
 
 
 if __name__ == "__main__":

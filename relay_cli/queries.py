@@ -13,6 +13,9 @@ warnings sent to the trader log `event = "notification"`; the minute sweep logs 
 
 from __future__ import annotations
 
+import re
+from collections.abc import Callable
+
 # An alert slower than this (ms, alert in → answer out) counts as slow; TradingView gives up at 3 s.
 SLOW_ALERT_MS = 1500
 
@@ -86,3 +89,58 @@ def is_stage_log_group(name: str, stage: str, app_name: str = "indstocks-relay")
     """The API handler's group or one of the stage's scheduled functions (not `…-<stage>2`)."""
     prefix = log_group_prefix(stage, app_name)
     return name == prefix or name.startswith(prefix + "-")
+
+
+# --- the same queries over the local stack's log file (one JSON line per event) -------------------
+# moto has no Logs Insights, so `relay logs --stage local` applies these in Python; the outcome
+# lists are the ones in the query texts above (tests/test_cli.py holds them together).
+
+LOCAL_OUTCOMES: dict[str, list[str]] = {
+    "rejections": ["rejected", "invalid_alert", "unknown_symbol", "stale_alert", "unauthorized", "token_unavailable",
+                   "token_invalid", "not_sent"],
+    "unknown": ["unknown", "not_sent", "queued"],
+    "token": ["token_renewed", "token_stale", "rotation_failed", "token_not_stored", "token_dead", "instruments_unavailable"],
+}
+
+
+def _is(line: dict, event: str, outcomes: list[str] | None = None) -> bool:
+    return line.get("event") == event and (outcomes is None or line.get("outcome") in outcomes)
+
+
+def _number(line: dict, name: str) -> float:
+    value = line.get(name)
+    return float(value) if isinstance(value, (int, float)) else 0.0
+
+
+LOCAL_FILTERS: dict[str, Callable[[dict], bool]] = {
+    "alerts": lambda line: _is(line, "alert"),
+    "rejections": lambda line: _is(line, "alert", LOCAL_OUTCOMES["rejections"]),
+    "today": lambda line: _is(line, "alert"),
+    "unknown": lambda line: (_is(line, "alert", LOCAL_OUTCOMES["unknown"]) or _is(line, "notification", ["unknown", "absent"])
+                             or (_is(line, "sweep") and any(_number(line, n) > 0 for n in ("reconciled", "absent", "sent")))),
+    "slow": lambda line: _is(line, "alert") and _number(line, "latency_ms") > SLOW_ALERT_MS,
+    "auth": lambda line: _is(line, "alert", ["unauthorized"]) or _is(line, "admin_auth"),
+    "token": lambda line: (line.get("event") in ("token", "token_check", "instrument_check")
+                           or _is(line, "notification", LOCAL_OUTCOMES["token"])
+                           or _is(line, "alert", ["token_unavailable", "token_invalid"])),
+    "errors": lambda line: line.get("level") in ("ERROR", "CRITICAL")
+    or bool(re.search(r"Task timed out|Runtime\.|Traceback", str(line.get("message", "")))),
+}
+
+
+def run_locally(name: str, lines: list[dict], since: float) -> list[dict[str, str]]:
+    """Query `name` over parsed log lines (each with `@timestamp`, epoch ms) newer than `since`."""
+    text = LOG_QUERIES[name]
+    chosen = [line for line in lines if line["@timestamp"] >= since * 1000 and LOCAL_FILTERS[name](line)]
+    if name == "today":
+        by_outcome: dict[str, list[float]] = {}
+        for line in chosen:
+            by_outcome.setdefault(str(line.get("outcome")), []).append(_number(line, "latency_ms"))
+        rows = [{"outcome": outcome, "alerts": str(len(ms)), "avg_latency_ms": f"{sum(ms) / len(ms):.1f}",
+                 "max_latency_ms": f"{max(ms):g}"} for outcome, ms in by_outcome.items()]
+        return sorted(rows, key=lambda row: -int(row["alerts"]))
+    fields = [field.strip() for field in text.splitlines()[0].removeprefix("fields ").split(",")]
+    order = "latency_ms" if "sort latency_ms" in text else "@timestamp"
+    chosen.sort(key=lambda line: _number(line, order), reverse=True)
+    limit = int(re.findall(r"\| limit (\d+)", text)[-1])
+    return [{field: "" if line.get(field) is None else str(line[field]) for field in fields} for line in chosen[:limit]]

@@ -19,16 +19,18 @@ from chalicelib.config import settings_from_env
 from chalicelib.ledger import State
 from local.stack import REGION, LocalStack, free_port
 from relay_cli import cli
-from relay_cli.queries import LOG_QUERIES, is_stage_log_group, log_group_prefix
+from relay_cli.local_profile import PROFILE_NAME, PROFILE_VARIABLE
+from relay_cli.queries import LOCAL_OUTCOMES, LOG_QUERIES, is_stage_log_group, log_group_prefix
 
 from .test_local_stack import REPO
 
 SETTINGS = settings_from_env({"RELAY_STAGE": "local"})
+WORKDIR = REPO / "build" / "test-cli-stack"
 
 
 @pytest.fixture(scope="module")
 def stack():
-    with LocalStack(relay_port=0, run_schedules=False, workdir=REPO / "build" / "test-cli-stack") as running:
+    with LocalStack(relay_port=0, run_schedules=False, workdir=WORKDIR) as running:
         yield running
 
 
@@ -37,6 +39,7 @@ def clean_environment(monkeypatch):
     """Nothing from the developer's shell may steer the CLI (monkeypatch restores it all)."""
     for name in ("RELAY_URL", "RELAY_ADMIN_KEY", "WEBHOOK_SECRET", "INDSTOCKS_BASE_URL", "AWS_ENDPOINT_URL", "AWS_PROFILE"):
         monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv(PROFILE_VARIABLE, str(WORKDIR / PROFILE_NAME))  # the test stack's, not `make run`'s
     monkeypatch.setattr(sys, "stdin", io.StringIO(""))
 
 
@@ -271,7 +274,7 @@ def test_unreachable_aws_endpoint_is_one_line_and_exit_2(capsys, stack, monkeypa
 def test_missing_table_url_and_relay_are_one_line_and_exit_2(capsys, stack):
     assert_one_line_error(*relay(capsys, stack, "orders", stage="cli-empty"),
                           "orders table indstocks-relay-cli-empty-orders does not exist")
-    assert_one_line_error(*run(capsys, "test-alert", endpoint=stack.moto_url), "no relay URL", "--url")
+    assert_one_line_error(*run(capsys, "test-alert", stage="cli-empty", endpoint=stack.moto_url), "no relay URL", "--url")
     dead = f"http://127.0.0.1:{free_port()}"
     assert_one_line_error(*relay(capsys, stack, "test-alert", url=dead), "cannot reach the relay", dead)
     assert_one_line_error(*relay(capsys, stack, "test-alert", stage="cli-empty"), "/indstocks-relay/cli-empty/webhook-secret")
@@ -288,7 +291,8 @@ def test_missing_aws_credentials_are_one_line_and_exit_2(capsys, stack, monkeypa
     monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
     monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
-    assert_one_line_error(*relay(capsys, stack, "orders"), "no AWS credentials")
+    # (the local stage brings moto's keys in the stack's profile)
+    assert_one_line_error(*relay(capsys, stack, "orders", stage="cli-empty"), "no AWS credentials")
     assert_one_line_error(*relay(capsys, stack, "status", "--profile", "no-such-profile"), "no-such-profile")
 
 
@@ -316,7 +320,7 @@ def test_logs_runs_insights_queries_as_far_as_moto_goes(capsys, stack):
     assert_one_line_error(code, out, err, "no log groups /aws/lambda/indstocks-relay-cli-nologs*")
 
     logs = aws(stack, "logs")
-    group = "/aws/lambda/indstocks-relay-local"
+    group = "/aws/lambda/indstocks-relay-cli-logs"  # (the local stage reads the stack's log file)
     logs.create_log_group(logGroupName=group)
     logs.create_log_stream(logGroupName=group, logStreamName="cli")
     now_ms = int(time.time() * 1000)
@@ -325,12 +329,12 @@ def test_logs_runs_insights_queries_as_far_as_moto_goes(capsys, stack):
                         logEvents=[{"timestamp": now_ms - 1000 + i, "message": json.dumps(line)} for i, line in enumerate(lines)])
     try:
         for name in LOG_QUERIES:  # every query text is accepted and runs to completion
-            code, out, err = relay(capsys, stack, "logs", "--query", name, "--since", "1h")
+            code, out, err = relay(capsys, stack, "logs", "--query", name, "--since", "1h", stage="cli-logs")
             assert code == 0, (name, err)
             assert out.startswith(f"{name}: ") and "1 log group(s)" in out
-        code, out, err = relay(capsys, stack, "logs", "--query", "errors", "--since", "1h")
+        code, out, err = relay(capsys, stack, "logs", "--query", "errors", "--since", "1h", stage="cli-logs")
         assert "@timestamp" in out and "@logStream" in out and "2 result(s)" in out  # moto ignores filters
-        code, out, err = relay(capsys, stack, "logs", "--since", "1s")  # both lines are older than that
+        code, out, err = relay(capsys, stack, "logs", "--since", "1s", stage="cli-logs")  # both lines are older than that
         assert code == 0 and "no matching log lines" in out
     finally:
         logs.delete_log_group(logGroupName=group)
@@ -376,3 +380,176 @@ def test_python_m_relay_cli_as_a_subprocess(stack):
     dead = f"http://127.0.0.1:{free_port()}"
     done = subprocess.run([*base[:-1], dead, "orders"], cwd=REPO, env=env, capture_output=True, text=True, timeout=60)
     assert_one_line_error(done.returncode, done.stdout, done.stderr, "cannot reach dynamodb")
+
+
+def test_a_reader_that_closes_the_pipe_ends_relay_quietly(stack):
+    """`relay orders | head -1`: the reader is gone before relay writes; no traceback, no message."""
+    assert cli.main(["--stage", "local", "--region", REGION, "--endpoint-url", stack.moto_url, "--url", stack.relay_url,
+                     "test-alert", "--alert-id", f"cli-pipe-{time.monotonic_ns()}"]) == 0
+    env = {key: value for key, value in os.environ.items() if key not in ("AWS_ENDPOINT_URL", "RELAY_URL", "AWS_PROFILE")}
+    reader, writer = os.pipe()
+    os.close(reader)  # the reader has closed before relay writes its first line
+    try:
+        done = subprocess.run([sys.executable, "-m", "relay_cli", "--stage", "local", "--region", REGION,
+                               "--endpoint-url", stack.moto_url, "orders"],
+                              cwd=REPO, env=env, stdout=writer, stderr=subprocess.PIPE, text=True, timeout=60)
+    finally:
+        os.close(writer)
+    assert done.stderr == ""
+    assert done.returncode == 141  # as a command that SIGPIPE stopped
+
+
+def test_paste_token_without_a_terminal_takes_the_key_from_a_file_and_the_token_from_stdin(stack, tmp_path):
+    env = {key: value for key, value in os.environ.items()
+           if key not in ("AWS_ENDPOINT_URL", "RELAY_URL", "AWS_PROFILE", "RELAY_ADMIN_KEY")}
+    env[PROFILE_VARIABLE] = str(tmp_path / PROFILE_NAME)  # no stack profile (with its admin key): explicit flags
+    new_token = f"tok-notty-{time.monotonic_ns()}"
+    stack.simulator.add_token(new_token)
+    base = [sys.executable, "-m", "relay_cli", "--stage", "local", "--region", REGION, "--endpoint-url", stack.moto_url,
+            "--url", stack.relay_url, "paste-token"]
+
+    def paste(*options: str):  # a new session: no controlling terminal to prompt on
+        return subprocess.run([*base, *options], input=new_token + "\n", cwd=REPO, env=env, capture_output=True,
+                              text=True, timeout=60, start_new_session=True)
+
+    done = paste()
+    assert_one_line_error(done.returncode, done.stdout, done.stderr, "no terminal", "--admin-key-file", "RELAY_ADMIN_KEY")
+    key_file = tmp_path / "admin-key"
+    key_file.write_text(stack.admin_key + "\n")
+    key_file.chmod(0o600)
+    done = paste("--admin-key-file", str(key_file))
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "Token stored for Demo Trader" in done.stdout
+    parameter = aws(stack, "ssm").get_parameter(Name=SETTINGS.token_parameter, WithDecryption=True)["Parameter"]
+    assert parameter["Value"] == new_token
+    assert new_token not in done.stdout + done.stderr
+    assert_no_secrets(stack, done.stdout, done.stderr)
+    done = paste("--admin-key-file", str(tmp_path / "missing"))
+    assert_one_line_error(done.returncode, done.stdout, done.stderr, "cannot read the admin key file")
+
+
+# --- `--stage local` and nothing else -------------------------------------------------------------
+
+
+def no_aws_credentials(monkeypatch, tmp_path):
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_REGION", "AWS_DEFAULT_REGION"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+
+
+def hosts_contacted(monkeypatch) -> list[str]:
+    """Every host name anything in this process looks up or connects to from now on."""
+    import socket
+
+    hosts: list[str] = []
+    lookup, connect = socket.getaddrinfo, socket.socket.connect
+
+    def recorded_lookup(host, *rest, **kwargs):
+        hosts.append(str(host))
+        return lookup(host, *rest, **kwargs)
+
+    def recorded_connect(sock, address):
+        hosts.append(str(address[0]) if isinstance(address, tuple) else str(address))
+        return connect(sock, address)
+
+    monkeypatch.setattr(socket, "getaddrinfo", recorded_lookup)
+    monkeypatch.setattr(socket.socket, "connect", recorded_connect)
+    return hosts
+
+
+def local(capsys, *argv):
+    code = cli.main(["--stage", "local", *argv])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def test_the_stack_writes_a_private_profile_while_it_runs(stack):
+    path = WORKDIR / PROFILE_NAME
+    assert path.stat().st_mode & 0o777 == 0o600
+    profile = json.loads(path.read_text())
+    assert (profile["aws_endpoint_url"], profile["relay_url"], profile["broker_url"]) == (
+        stack.moto_url, stack.relay_url, stack.simulator.url)
+    assert profile["admin_key"] == stack.admin_key
+    assert "build/" in (REPO / ".gitignore").read_text().split()  # the key never lands in the repository
+
+
+def test_the_profile_goes_when_the_stack_stops(tmp_path):
+    stopped = LocalStack(workdir=tmp_path)  # one moto per process: this one never starts
+    stopped._write_profile()
+    assert stopped.profile_path.stat().st_mode & 0o777 == 0o600
+    stopped.stop()
+    assert not stopped.profile_path.exists()
+
+
+def test_every_command_works_with_stage_local_and_no_other_flag(capsys, stack, monkeypatch, tmp_path):
+    aws(stack, "ssm").put_parameter(Name=SETTINGS.token_parameter, Value=stack.token, Type="SecureString", Overwrite=True)
+    stack.simulator.add_token(stack.token)
+    no_aws_credentials(monkeypatch, tmp_path)
+    hosts = hosts_contacted(monkeypatch)
+    code, out, err = local(capsys, "status")
+    assert code == 0, out + err
+    assert "valid: Demo Trader" in out and f"per {stack.simulator.url}/user/profile" in out
+    assert f"ok at {stack.relay_url}" in out
+
+    stack.simulator.reset()
+    alert_id = f"cli-local-{time.monotonic_ns()}"
+    code, out, err = local(capsys, "test-alert", "--alert-id", alert_id)
+    assert code == 0 and "HTTP 200: placed" in out, out + err
+    assert len(stack.simulator.order_writes()) == 1
+    code, out, err = local(capsys, "orders", "--limit", "5")
+    assert code == 0 and alert_id in out, out + err
+
+    new_token = f"tok-local-{time.monotonic_ns()}"
+    stack.simulator.add_token(new_token)
+    monkeypatch.setattr(sys, "stdin", io.StringIO(new_token + "\n"))
+    code, out, err = local(capsys, "paste-token")  # the admin key comes from the profile
+    assert code == 0 and "Token stored for Demo Trader" in out, out + err
+    assert aws(stack, "ssm").get_parameter(Name=SETTINGS.token_parameter, WithDecryption=True)["Parameter"]["Value"] == new_token
+    assert_no_secrets(stack, out, err)
+    assert set(hosts) <= {"127.0.0.1", "localhost"}, hosts
+
+
+def test_stage_local_without_a_profile_refuses_and_contacts_no_one(capsys, monkeypatch, tmp_path):
+    monkeypatch.setenv(PROFILE_VARIABLE, str(tmp_path / PROFILE_NAME))
+    monkeypatch.setattr(sys, "stdin", io.StringIO("some-token\n"))
+    hosts = hosts_contacted(monkeypatch)
+    for command in ("status", "orders", "logs", "test-alert", "paste-token"):
+        code, out, err = local(capsys, command)
+        assert_one_line_error(code, out, err, "no local stack is running", "`make run`")
+    assert hosts == []
+
+
+def test_stage_local_never_checks_its_token_with_the_real_broker(capsys, stack, monkeypatch, tmp_path):
+    monkeypatch.setenv(PROFILE_VARIABLE, str(tmp_path / PROFILE_NAME))  # no profile, explicit endpoints
+    hosts = hosts_contacted(monkeypatch)
+    code, out, err = relay(capsys, stack, "status")
+    assert code == 1, out + err
+    [line] = [line for line in out.splitlines() if line.strip().startswith("validity")]
+    assert "UNVERIFIED: no broker URL for the local stage" in line and "--broker-url" in line
+    assert set(hosts) <= {"127.0.0.1", "localhost"}, hosts
+
+
+def test_logs_with_stage_local_shows_the_lines_of_an_alert_just_sent(capsys, stack):
+    placed, refused = f"cli-log-placed-{time.monotonic_ns()}", f"cli-log-refused-{time.monotonic_ns()}"
+    assert local(capsys, "test-alert", "--alert-id", placed)[0] == 0
+    assert local(capsys, "test-alert", "--alert-id", refused, "--secret", "not-the-webhook-secret")[0] == 1
+    code, out, err = local(capsys, "logs", "--query", "alerts")
+    assert code == 0, out + err
+    [placed_line] = [line for line in out.splitlines() if placed in line]
+    assert "placed" in placed_line and "SBIN" in placed_line and "EQ-" in placed_line
+    code, out, err = local(capsys, "logs", "--query", "rejections", "--since", "10m")
+    assert code == 0 and placed not in out, out + err
+    assert "unauthorized" in out.splitlines()[2] and "401" in out.splitlines()[2]  # newest first; no id: refused unread
+    code, out, err = local(capsys, "logs", "--query", "today")
+    assert code == 0 and out.splitlines()[1].split()[:2] == ["outcome", "alerts"], out + err
+    for name in LOG_QUERIES:  # every documented query runs locally
+        code, out, err = local(capsys, "logs", "--query", name)
+        assert code == 0 and out.startswith(f"{name}: ") and "the local stack's log" in out, (name, out, err)
+    assert_no_secrets(stack, out, err)
+
+
+def test_the_local_filters_use_the_outcomes_of_the_query_texts():
+    for name, outcomes in LOCAL_OUTCOMES.items():
+        assert json.dumps(outcomes) in LOG_QUERIES[name], name
