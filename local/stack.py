@@ -201,6 +201,9 @@ class LocalStack:
         self._moto = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
         self._moto.start()
         self.moto_url = f"http://127.0.0.1:{port}"
+        # moto's accounts live in this process, not in the server: a stack started here after
+        # another one (tests, a restart) begins with an empty AWS, as a fresh `make run` does.
+        requests.post(self.moto_url + "/moto-api/reset", timeout=10).raise_for_status()
 
     def _start_broker(self) -> None:
         self.webhook_secret = self.webhook_secret or secrets.token_urlsafe(24)
