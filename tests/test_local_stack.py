@@ -20,6 +20,7 @@ import pytest
 import requests
 
 from local.stack import LocalStack, free_port
+from tests.conftest import BROWSER_SKIP_REASON
 
 REPO = Path(__file__).resolve().parents[1]
 ARTIFACTS = REPO / "test-artifacts"
@@ -119,7 +120,7 @@ def test_token_page_in_a_phone_browser_then_an_alert_uses_the_new_token(local):
     if executable is None:
         if os.environ.get("CI"):
             pytest.fail("CI must install Chromium (.ci/run does)")
-        pytest.skip("Chromium is not installed on this machine")
+        pytest.skip(BROWSER_SKIP_REASON)
     from playwright.sync_api import sync_playwright
 
     new_token = "tok-from-the-phone-" + str(time.monotonic_ns())
@@ -150,6 +151,17 @@ def test_token_page_in_a_phone_browser_then_an_alert_uses_the_new_token(local):
     assert response.status_code == 200, response.text
     [write] = local.simulator.order_writes()
     assert write.headers["authorization"] == new_token
+
+
+def test_a_skipped_browser_test_ends_the_run_with_a_line_saying_so():
+    env = {**os.environ, "PATH": str(Path(sys.executable).parent)}  # no Chromium on this PATH
+    env.pop("CI", None)
+    result = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+                             "tests/test_local_stack.py::test_token_page_in_a_phone_browser_then_an_alert_uses_the_new_token"],
+                            cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
+    assert "1 skipped" in result.stdout, result.stdout
+    last_line = result.stdout.strip().splitlines()[-1]
+    assert "BROWSER TEST SKIPPED" in last_line and "README" in last_line, result.stdout
 
 
 # --- `python -m local.stack`, as `make run` starts it ----------------------------------------
