@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 import time
 import uuid
 from collections.abc import Callable
@@ -146,7 +147,10 @@ def signed_webhook() -> Response:
 @app.route("/health", methods=["GET"])
 def health() -> Response:
     # Cheap on purpose: no AWS or broker call, so probes cost nothing and cannot fail on them.
-    return _json(200, {"status": "ok", "service": "indstocks-relay"})
+    answer = {"status": "ok", "service": "indstocks-relay"}
+    if os.environ.get("LOCAL_RUN_ID"):  # `make run` checks that READY's /health is its own
+        answer["run"] = os.environ["LOCAL_RUN_ID"]
+    return _json(200, answer)
 
 
 # --- the journal ---------------------------------------------------------------------------

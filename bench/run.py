@@ -1,5 +1,7 @@
 """`make bench`: what the relay itself costs, each figure beside a baseline measured in the same
-run. Prints a table and writes bench/results.json. Not part of CI's pass/fail.
+run. Prints a table and writes bench/results.json. Not part of CI's pass/fail. The relay logs
+a JSON line per decision; while measuring, everything the relay and its helpers print goes to
+bench/bench.log, so the table is what one sees.
 
     python -m bench.run [--alerts 1000] [--cold-runs 20]
 """
@@ -21,6 +23,7 @@ from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "bench" / "results.json"
+LOG = REPO / "bench" / "bench.log"
 
 os.environ.update({"AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench", "AWS_DEFAULT_REGION": "ap-south-1"})
 for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL"):
@@ -61,6 +64,27 @@ class AwsCalls:
 
 
 aws_calls = AwsCalls()
+
+
+@contextmanager
+def output_to(path: Path):
+    """Everything written to stdout and stderr, by this process or its children (chalice local),
+    goes to `path`: file descriptors 1 and 2 are pointed there, then restored."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = os.dup(1), os.dup(2)
+    with path.open("w") as log:
+        os.dup2(log.fileno(), 1)
+        os.dup2(log.fileno(), 2)
+        try:
+            yield
+        finally:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os.dup2(saved[0], 1)
+            os.dup2(saved[1], 2)
+            os.close(saved[0])
+            os.close(saved[1])
 
 
 @contextmanager
@@ -299,15 +323,17 @@ def main() -> None:
     parser.add_argument("--alerts", type=int, default=1000)
     parser.add_argument("--cold-runs", type=int, default=20)
     options = parser.parse_args()
-    results = {
-        "machine": {"python": platform.python_version(), "platform": platform.platform(), "cpus": os.cpu_count()},
-        "warm": warm_overhead(options.alerts),
-        "cold": cold_start(options.cold_runs),
-        "package": package_size(),
-        "symbols": symbol_lookup(),
-        "cold_index": cold_index(),
-        "burst": burst(),
-    }
+    print(f"measuring (a few minutes); the relay's logs go to {LOG.relative_to(REPO)}", flush=True)
+    with output_to(LOG):
+        results = {
+            "machine": {"python": platform.python_version(), "platform": platform.platform(), "cpus": os.cpu_count()},
+            "warm": warm_overhead(options.alerts),
+            "cold": cold_start(options.cold_runs),
+            "package": package_size(),
+            "symbols": symbol_lookup(),
+            "cold_index": cold_index(),
+            "burst": burst(),
+        }
     RESULTS.write_text(json.dumps(results, indent=2) + "\n")
     w, c = results["warm"], results["cold"]
     rows = [

@@ -7,13 +7,17 @@
   being handled in one attribute of the app (`app.current_request`, also `app.lambda_context`).
   In Lambda every concurrent request has an instance of its own; here a view could read the
   request another thread had just stored. Both attributes are made per thread.
+- `make run` starts this in a session of its own; if the stack dies without stopping it (SIGKILL,
+  a crash), it must not live on holding the port: it watches the stack's pid (LOCAL_STACK_PID).
 """
 
 from __future__ import annotations
 
 import os
+import signal
 import sys
 import threading
+import time
 from typing import Any
 
 from chalice import app as chalice_app
@@ -61,9 +65,22 @@ class Tee:
         return getattr(self._stream, name)
 
 
+def exit_with(parent_pid: int) -> None:
+    """End this process group once `parent_pid` is no longer our parent (it died: we were reparented)."""
+
+    def watch() -> None:
+        while os.getppid() == parent_pid:
+            time.sleep(0.2)
+        os.killpg(os.getpgrp(), signal.SIGKILL)
+
+    threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
+
+
 if __name__ == "__main__":
     if os.environ.get("RELAY_LOCAL_LOG"):
         sys.stdout = Tee(sys.stdout, os.environ["RELAY_LOCAL_LOG"])
+    if os.environ.get("LOCAL_STACK_PID"):
+        exit_with(int(os.environ["LOCAL_STACK_PID"]))
     run_requests_like_lambda()
     sys.argv[0] = "chalice"
     sys.exit(main())

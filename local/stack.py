@@ -4,6 +4,11 @@
                                               ↑
                            the relay's scheduled functions, run on their schedules
 
+Before anything starts, the stack refuses a relay port another process holds, and READY means
+that /health answered with this run's id (LOCAL_RUN_ID): never an older instance on that port.
+`chalice local` runs in its own session (Ctrl-C in the terminal reaches only the stack, which
+stops it) and watches the stack's pid, so it dies with the stack however the stack ends.
+
 Nothing reaches the real broker unless INDSTOCKS_BASE_URL points there. `chalice local`
 overwrites its environment with the stage's `environment_variables`, so the stack writes a
 throwaway project (build/local-stack/: links to app.py and chalicelib/ plus a generated
@@ -17,6 +22,7 @@ passed to the local stage as they are; settings that cannot work together stop t
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import secrets
@@ -53,6 +59,17 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
+def port_is_free(port: int) -> bool:
+    """Whether chalice local could listen on the port (it, too, binds with SO_REUSEADDR)."""
+    with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
+
+
 @dataclass
 class RotationCredentials:
     client_id: str
@@ -75,6 +92,8 @@ class LocalStack:
     workdir: Path = REPO / "build" / "local-stack"
 
     moto_url: str = field(init=False, default="")
+    # Echoed by /health (LOCAL_RUN_ID): tells this run's chalice local from any other. Not a secret.
+    run_id: str = field(init=False, default_factory=lambda: secrets.token_hex(8))
     simulator: Any = field(init=False, default=None)
     _moto: Any = field(init=False, default=None)
     _chalice: subprocess.Popen | None = field(init=False, default=None)
@@ -108,6 +127,7 @@ class LocalStack:
             "AWS_ACCESS_KEY_ID": "local-stack",
             "AWS_SECRET_ACCESS_KEY": "local-stack",
             "POWERTOOLS_SERVICE_NAME": "indstocks-relay",
+            "LOCAL_RUN_ID": self.run_id,
         }
         env.update({name: value for name, value in self.settings.items() if name not in _OWNED_BY_THE_STACK})
         if self.max_alert_age_seconds is not None:
@@ -127,10 +147,18 @@ class LocalStack:
                                  for e in invalid.errors(include_input=False))
             raise ValueError(f"invalid relay settings: {problems}") from None
 
+    def check_ports(self) -> None:
+        """Refuse, before anything starts, a relay port another process holds: a second `make run`
+        would print its own secret while the first instance answers its curl (401)."""
+        if self.relay_port and not port_is_free(self.relay_port):
+            raise ValueError(f"port {self.relay_port} is in use (another `make run`?): stop that process, "
+                             f"or choose another port, e.g. RELAY_PORT={free_port()} make run")
+
     # --- lifecycle ------------------------------------------------------------------------------
 
     def start(self) -> LocalStack:
         self.check_settings()
+        self.check_ports()  # moto and the simulator take free ports as they start
         try:
             self._start_moto()
             self._start_broker()
@@ -276,6 +304,7 @@ class LocalStack:
         env.update(self.environment())
         env["PYTHONUNBUFFERED"] = "1"
         env["RELAY_LOCAL_LOG"] = str(self.log_path)
+        env["LOCAL_STACK_PID"] = str(os.getpid())  # chalice_local exits when this process is gone
         self._chalice = subprocess.Popen(
             [sys.executable, "-m", "local.chalice_local", "--project-dir", str(project), "local", "--host", "127.0.0.1",
              "--port", str(self.relay_port), "--stage", STAGE, "--no-autoreload"],
@@ -287,12 +316,16 @@ class LocalStack:
             if self._chalice.poll() is not None:
                 raise RuntimeError("chalice local exited:\n" + "".join(self._stderr_tail))
             try:
-                if requests.get(self.relay_url + "/health", timeout=1).status_code == 200:
+                if self._health_is_ours():
                     return
-            except requests.RequestException:
+            except (requests.RequestException, ValueError):
                 pass
             time.sleep(0.2)
         raise RuntimeError("chalice local did not answer /health in time:\n" + "".join(self._stderr_tail))
+
+    def _health_is_ours(self) -> bool:
+        response = requests.get(self.relay_url + "/health", timeout=1)
+        return response.status_code == 200 and response.json().get("run") == self.run_id
 
     def _drain(self, stream: Any) -> None:
         """Keep chalice's stderr flowing (a full pipe would block it) and keep its tail."""
@@ -395,19 +428,28 @@ def main() -> None:
     stack = stack_from_env()
     generated = {name for name, value in (("secret", stack.webhook_secret), ("token", stack.token),
                                           ("admin", stack.admin_key)) if not value}
-    stopping = threading.Event()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(signum, lambda *_: stopping.set())
+    started, stopping = threading.Event(), threading.Event()
+
+    def on_signal(signum: int, _frame: object) -> None:
+        stopping.set()
+        if not started.is_set():
+            raise SystemExit(128 + signum)  # still starting: start() stops what it began
+
+    # SIGHUP: the terminal was closed. chalice local is in a session of its own and sees none of these.
+    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, on_signal)
     try:
         stack.start()
     except Exception as error:  # noqa: BLE001 - report any start failure in one line
         print(f"the local stack could not start: {error}", file=sys.stderr)
         sys.exit(1)
-    print(banner(stack, generated), flush=True)
+    started.set()
     try:
+        print(banner(stack, generated), flush=True)
         stopping.wait()
     finally:
-        print("stopping…", flush=True)
+        with contextlib.suppress(OSError):  # a closed terminal cannot take the line; stop anyway
+            print("stopping…", flush=True)
         stack.stop()
 
 

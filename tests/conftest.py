@@ -55,6 +55,19 @@ def pytest_runtest_logreport(report):
         _scan(f"{report.nodeid} [{section}]", content)
 
 
+BROWSER_SKIP_REASON = "Chromium is not installed on this machine"
+
+
+def pytest_unconfigure(config):
+    # The browser test skips without Chromium; one "s" among hundreds of dots is easy to miss, so
+    # the run's last line says so (after pytest's own summary).
+    terminalreporter = config.pluginmanager.get_plugin("terminalreporter")
+    if terminalreporter is not None and any(BROWSER_SKIP_REASON in str(getattr(report, "longrepr", ""))
+                                            for report in terminalreporter.stats.get("skipped", [])):
+        terminalreporter.write_sep("!", f"BROWSER TEST SKIPPED: {BROWSER_SKIP_REASON}; "
+                                        "README, Tests, says how to install it", yellow=True, bold=True)
+
+
 def pytest_sessionfinish(session, exitstatus):
     if _leaks:
         print("\nSECRET HYGIENE FAILED:\n  " + "\n  ".join(sorted(set(_leaks))))

@@ -4,6 +4,7 @@ headless Chromium at a phone's viewport."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -19,6 +20,7 @@ import pytest
 import requests
 
 from local.stack import LocalStack, free_port
+from tests.conftest import BROWSER_SKIP_REASON
 
 REPO = Path(__file__).resolve().parents[1]
 ARTIFACTS = REPO / "test-artifacts"
@@ -118,7 +120,7 @@ def test_token_page_in_a_phone_browser_then_an_alert_uses_the_new_token(local):
     if executable is None:
         if os.environ.get("CI"):
             pytest.fail("CI must install Chromium (.ci/run does)")
-        pytest.skip("Chromium is not installed on this machine")
+        pytest.skip(BROWSER_SKIP_REASON)
     from playwright.sync_api import sync_playwright
 
     new_token = "tok-from-the-phone-" + str(time.monotonic_ns())
@@ -149,6 +151,17 @@ def test_token_page_in_a_phone_browser_then_an_alert_uses_the_new_token(local):
     assert response.status_code == 200, response.text
     [write] = local.simulator.order_writes()
     assert write.headers["authorization"] == new_token
+
+
+def test_a_skipped_browser_test_ends_the_run_with_a_line_saying_so():
+    env = {**os.environ, "PATH": str(Path(sys.executable).parent)}  # no Chromium on this PATH
+    env.pop("CI", None)
+    result = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+                             "tests/test_local_stack.py::test_token_page_in_a_phone_browser_then_an_alert_uses_the_new_token"],
+                            cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
+    assert "1 skipped" in result.stdout, result.stdout
+    last_line = result.stdout.strip().splitlines()[-1]
+    assert "BROWSER TEST SKIPPED" in last_line and "README" in last_line, result.stdout
 
 
 # --- `python -m local.stack`, as `make run` starts it ----------------------------------------
@@ -203,3 +216,93 @@ def test_make_run_refuses_settings_that_cannot_fit_before_starting_anything(tmp_
     with pytest.raises(ValueError, match="PACING_MAX_WAIT_SECONDS"):
         stack.start()
     assert stack.moto_url == "" and not stack.workdir.exists()
+
+
+# --- one `make run` per port, and nothing outlives it ----------------------------------------
+
+
+def _start_make_run(port: int) -> subprocess.Popen:
+    env = {**os.environ, "RELAY_PORT": str(port)}
+    env.pop("CI", None)
+    process = subprocess.Popen([sys.executable, "-m", "local.stack"], cwd=REPO, env=env,
+                               stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    lines = []
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline and (line := process.stdout.readline()):
+        lines.append(line)
+        if line.startswith("READY "):
+            return process
+    process.kill()
+    raise AssertionError("no READY:\n" + "".join(lines))
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if int(fields[1]) == pid:
+            found.append(int(stat.parent.name))
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:  # a zombie is dead: only its parent's wait is missing
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] not in ("Z", "X")
+    except OSError:
+        return False
+
+
+def _port_open(port: int) -> bool:
+    with socket.socket() as probe:
+        return probe.connect_ex(("127.0.0.1", port)) == 0
+
+
+def test_health_carries_this_runs_id_and_the_stack_tells_it_from_another_relays(local):
+    assert requests.get(local.relay_url + "/health", timeout=5).json()["run"] == local.run_id
+    other = LocalStack(relay_port=local.relay_port)  # another run, finding this one on its port
+    assert not other._health_is_ours() and local._health_is_ours()
+
+
+def test_make_run_on_a_busy_port_stops_at_once_naming_it_and_starts_nothing(tmp_path):
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        port = holder.getsockname()[1]
+        started = time.monotonic()
+        result = subprocess.run([sys.executable, "-m", "local.stack"], cwd=REPO, capture_output=True, text=True,
+                                env={**os.environ, "RELAY_PORT": str(port)}, timeout=60)
+        assert result.returncode != 0 and "READY" not in result.stdout
+        assert f"port {port} is in use" in result.stderr and "RELAY_PORT" in result.stderr, result.stderr
+        assert time.monotonic() - started < 15
+
+        stack = LocalStack(relay_port=port, workdir=tmp_path / "never-created")
+        with pytest.raises(ValueError, match="RELAY_PORT"):
+            stack.start()
+        assert stack.moto_url == "" and stack.simulator is None and not stack.workdir.exists()
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads processes from /proc")
+@pytest.mark.parametrize("ending", ["SIGINT", "SIGTERM", "SIGHUP", "SIGKILL"])
+def test_every_child_dies_with_make_run(ending):
+    """Ctrl-C, a kill, a closed terminal (SIGHUP), or the stack itself killed (SIGKILL): within
+    seconds the port is free and no process the stack started remains."""
+    port = free_port()
+    process = _start_make_run(port)
+    children = _children(process.pid)
+    try:
+        assert children and _port_open(port)
+        process.send_signal(getattr(signal, ending))
+        code = process.wait(timeout=20)
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline and (_port_open(port) or any(map(_alive, children))):
+            time.sleep(0.1)
+        assert not _port_open(port) and not [pid for pid in children if _alive(pid)]
+        assert code == (0 if ending != "SIGKILL" else -signal.SIGKILL)
+    finally:
+        process.kill()
+        for pid in children:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
