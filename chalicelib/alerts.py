@@ -29,8 +29,9 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
-from chalicelib.errors import AlertRejected, FieldProblem
+from chalicelib.errors import AlertRejected, BodyTooLarge, FieldProblem
 
+MAX_BODY_BYTES = 16 * 1024  # an alert is a few hundred bytes: anything near this is not one
 MAX_QUANTITY = 1_000_000
 MAX_PRICE = Decimal("10000000")
 _TEXT_PAIR = re.compile(r"^([A-Za-z_][A-Za-z0-9_\-]*)=(.*)$", re.S)
@@ -283,6 +284,15 @@ class ParsedBody:
     def claimed_secret(self) -> str | None:
         secret = (self.fields or {}).get("secret")
         return secret if isinstance(secret, str) else None
+
+
+def refuse_oversized(raw: bytes) -> None:
+    """First of all, before authentication and parsing: a huge body costs nothing to refuse."""
+    if len(raw) > MAX_BODY_BYTES:
+        raise BodyTooLarge(
+            f"the body is over the limit of {MAX_BODY_BYTES} bytes (16 KB)",
+            detail=[FieldProblem("body", f"is {len(raw)} bytes; at most {MAX_BODY_BYTES} are accepted")],
+        )
 
 
 def parse_body(raw: bytes) -> ParsedBody:

@@ -18,7 +18,7 @@ from datetime import date, datetime
 from typing import Any
 
 from chalicelib import auth
-from chalicelib.alerts import Alert, parse_body, validate_alert
+from chalicelib.alerts import Alert, parse_body, refuse_oversized, validate_alert
 from chalicelib.broker import BrokerClient, OrderWrite, Outcome, WriteResult
 from chalicelib.config import IST, Settings
 from chalicelib.deadline import MIN_READ_SECONDS, Deadline, Timeouts
@@ -146,6 +146,7 @@ class Relay:
         return answer
 
     def _place(self, incoming: IncomingAlert, now: float, trail: _Trail, deadline: Deadline) -> Answer:
+        refuse_oversized(incoming.raw_body)
         parsed = parse_body(incoming.raw_body)
         trail.note(auth=self._authenticate(incoming, parsed.claimed_secret, now, unreadable=parsed.problem is not None))
         if parsed.problem is not None:

@@ -12,6 +12,7 @@ from chalicelib import auth
 from chalicelib.alerts import parse_body
 from tests.conftest import SEEDED_SECRET
 
+MAX_BODY_BYTES = 16 * 1024  # the documented limit
 UNAUTHORIZED = {"error": "unauthorized", "message": "missing or invalid credentials"}
 
 
@@ -117,3 +118,49 @@ def test_a_readable_body_is_never_searched_for_the_secret():
     with pytest.raises(Exception, match="credentials"):
         auth.authenticate(raw_body=raw, claimed_secret=None, signature=None, secret=SEEDED_SECRET, now=0,
                           max_age_seconds=300)
+
+
+# --- size: refused before anything else -------------------------------------------------------
+
+
+def padded_alert(stack, size):
+    raw = json.dumps(stack.alert())
+    return raw + " " * (size - len(raw))  # trailing whitespace keeps it valid JSON
+
+
+def test_a_body_of_exactly_16_kb_is_accepted(stack):
+    raw = padded_alert(stack, MAX_BODY_BYTES)
+    assert len(raw.encode()) == MAX_BODY_BYTES
+    response = stack.post(raw)
+    assert response.status_code == 200, response.body
+    assert len(stack.simulator.order_writes()) == 1
+
+
+@pytest.mark.parametrize("route", ["/webhook", "/webhook/signed"])
+def test_one_byte_more_is_413_naming_the_limit_and_nothing_is_sent(stack, route):
+    raw = padded_alert(stack, MAX_BODY_BYTES + 1)
+    headers = {"Content-Type": "application/json", "X-Relay-Signature": auth.sign(raw.encode(), SEEDED_SECRET, int(time.time()))}
+    response = stack.client.http.post(route, headers=headers, body=raw)
+    assert response.status_code == 413
+    assert response.json_body == {
+        "error": "body_too_large", "message": "the body is over the limit of 16384 bytes (16 KB)",
+        "detail": [{"field": "body", "message": "is 16385 bytes; at most 16384 are accepted"}],
+    }
+    assert stack.simulator.order_writes() == []
+
+
+def test_size_is_checked_before_the_secret(stack):
+    response = stack.post("x" * (MAX_BODY_BYTES + 1), content_type="text/plain")
+    assert response.status_code == 413
+    assert stack.simulator.order_writes() == []
+
+
+def test_a_1_mb_body_is_refused_fast(stack):
+    raw = padded_alert(stack, 1024 * 1024)
+    stack.post(stack.alert())  # warm: the instrument master and SSM are read once per instance
+    started = time.perf_counter()
+    response = stack.post(raw)
+    elapsed = time.perf_counter() - started
+    assert response.status_code == 413
+    assert elapsed < 0.5, elapsed
+    assert len(stack.simulator.order_writes()) == 1  # the warm-up's only
