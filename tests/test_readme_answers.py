@@ -4,10 +4,13 @@ error type a webhook caller can meet, and every status the relay answers, is in 
 
 from __future__ import annotations
 
+import importlib
+import pkgutil
 import re
 from pathlib import Path
 
-from chalicelib import errors
+import chalicelib
+from chalicelib import admin, errors
 
 ROOT = Path(__file__).resolve().parent.parent
 # Raised only by the admin and token routes, never on an alert's path. A new RelayError must be
@@ -15,6 +18,7 @@ ROOT = Path(__file__).resolve().parent.parent
 NOT_FROM_WEBHOOK = {
     errors.RelayError, errors.InvalidRequest, errors.TokenRejected, errors.BrokerUnreachable,
     errors.TokenGenerationFailed, errors.TokenNotStored, errors.AdminLocked, errors.RotationBusy,
+    admin.TooManyAttempts,
 }
 
 
@@ -37,6 +41,9 @@ def documented(key: str) -> dict[str, set[int]]:
 
 
 def error_types() -> set[type[errors.RelayError]]:
+    """Every RelayError subclass in chalicelib, wherever it is defined (all modules imported)."""
+    for module in pkgutil.walk_packages(chalicelib.__path__, "chalicelib."):
+        importlib.import_module(module.name)
     seen, todo = set(), [errors.RelayError]
     while todo:
         kind = todo.pop()
