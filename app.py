@@ -159,9 +159,9 @@ def health() -> Response:
 @app.route("/orders", methods=["GET"])
 @_answer_errors
 def orders() -> Response:
-    """The ledger, newest first: ?status=<state>&since=<ISO-8601>&limit=<1..500>. Admin key header."""
+    """The ledger, newest first: ?status=<state>&since=<2h | today | ISO-8601>&limit=<1..500>. Admin key header."""
     _check_admin({})
-    query = journal_query(app.current_request.query_params or {})
+    query = journal_query(app.current_request.query_params or {}, now=time.time())
     return _json(200, {"orders": services.get().ledger.journal(**query)})
 
 

@@ -29,8 +29,9 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
-from chalicelib.errors import AlertRejected, FieldProblem
+from chalicelib.errors import AlertRejected, BodyTooLarge, FieldProblem
 
+MAX_BODY_BYTES = 16 * 1024  # an alert is a few hundred bytes: anything near this is not one
 MAX_QUANTITY = 1_000_000
 MAX_PRICE = Decimal("10000000")
 _TEXT_PAIR = re.compile(r"^([A-Za-z_][A-Za-z0-9_\-]*)=(.*)$", re.S)
@@ -285,6 +286,15 @@ class ParsedBody:
         return secret if isinstance(secret, str) else None
 
 
+def refuse_oversized(raw: bytes) -> None:
+    """First of all, before authentication and parsing: a huge body costs nothing to refuse."""
+    if len(raw) > MAX_BODY_BYTES:
+        raise BodyTooLarge(
+            f"the body is over the limit of {MAX_BODY_BYTES} bytes (16 KB)",
+            detail=[FieldProblem("body", f"is {len(raw)} bytes; at most {MAX_BODY_BYTES} are accepted")],
+        )
+
+
 def parse_body(raw: bytes) -> ParsedBody:
     """Split the raw body into fields without judging them (authentication comes first)."""
     try:
@@ -295,7 +305,7 @@ def parse_body(raw: bytes) -> ParsedBody:
     if not stripped:
         return ParsedBody(None, FieldProblem("body", "is empty"))
     if stripped[0] in "{[\"":
-        return _parse_json(stripped)
+        return _parse_json(stripped, text)
     return _parse_pairs(stripped)
 
 
@@ -314,7 +324,7 @@ class _DuplicateKey(ValueError):
         self.key = key
 
 
-def _parse_json(text: str) -> ParsedBody:
+def _parse_json(text: str, original: str) -> ParsedBody:
     try:
         value = json.loads(text, object_pairs_hook=_reject_duplicate_keys)
     except _DuplicateKey as duplicate:
@@ -325,28 +335,41 @@ def _parse_json(text: str) -> ParsedBody:
             fields if isinstance(fields, dict) else None,
             FieldProblem(_short(duplicate.key), "appears more than once"),
         )
+    except json.JSONDecodeError as broken:
+        return ParsedBody(None, FieldProblem("body", _json_error(broken, original)))
     except (ValueError, RecursionError):
-        return ParsedBody(None, FieldProblem("body", "is not valid JSON"))
+        return ParsedBody(None, FieldProblem("body", "is not valid JSON (nested too deeply)"))
     if not isinstance(value, dict):
         return ParsedBody(None, FieldProblem("body", "must be a JSON object"))
     return ParsedBody(value)
 
 
+def _json_error(broken: json.JSONDecodeError, original: str) -> str:
+    """The decoder's reason and where, counted in the body as sent (before stripping). The
+    reason is one of the decoder's fixed phrases: it never quotes the body."""
+    position = len(original) - len(original.lstrip()) + broken.pos
+    line = original.count("\n", 0, position) + 1
+    column = position - original.rfind("\n", 0, position)
+    return f"is not valid JSON: {broken.msg.removesuffix(' at')} at line {line}, column {column}"
+
+
 def _parse_pairs(text: str) -> ParsedBody:
+    """key=value pairs. A word without `=` is reported by its position, never its text (it may
+    be the secret); the pairs around it are still read so the secret among them authenticates."""
     fields: dict[str, Any] = {}
-    for token in re.split(r"[\s,;]+", text):
-        if not token:
-            continue
+    problem: FieldProblem | None = None
+    for position, token in enumerate((token for token in re.split(r"[\s,;]+", text) if token), start=1):
         match = _TEXT_PAIR.match(token)
         if not match:
-            return ParsedBody(
-                None, FieldProblem("body", "must be JSON or key=value pairs separated by spaces")
+            problem = problem or FieldProblem(
+                "body", f"word {position} is not a key=value pair; write JSON or key=value pairs separated by spaces"
             )
+            continue
         key, value = match.group(1), match.group(2)
         if key in fields:
-            return ParsedBody(fields, FieldProblem(_short(key), "appears more than once"))
+            return ParsedBody(fields, problem or FieldProblem(_short(key), "appears more than once"))
         fields[key] = value
-    return ParsedBody(fields)
+    return ParsedBody(fields, problem)
 
 
 def _short(name: str, limit: int = 64) -> str:

@@ -36,6 +36,29 @@ def verify_body_secret(claimed: str | None, expected: str) -> None:
         raise Unauthenticated()
 
 
+# What may stand on either side of a secret written into a body that could not be read:
+# JSON and key=value punctuation, whitespace, the body's ends.
+_DELIMITERS = frozenset(b" \t\r\n\"'=:,;{}[]")
+
+
+def secret_stands_in(raw_body: bytes, secret: str) -> bool:
+    """Whether the body holds the secret verbatim as a whole word (between delimiters or the
+    body's ends), for a body too broken to read fields from. A longer word that merely starts
+    with the secret does not count: that sender's secret is wrong. Every window is compared in
+    constant time and the loop never stops early, so timing says nothing about where it matched.
+    The body is at most MAX_BODY_BYTES, so the windows are few."""
+    wanted = secret.encode("utf-8")
+    size, found = len(wanted), False
+    if not size:
+        return False
+    padded = b" " + raw_body + b" "
+    for start in range(1, len(padded) - size):
+        match = hmac.compare_digest(padded[start:start + size], wanted)
+        whole = padded[start - 1] in _DELIMITERS and padded[start + size] in _DELIMITERS
+        found |= match & whole
+    return found
+
+
 def verify_signature(
     header: str, raw_body: bytes, secret: str, now: float, max_age_seconds: int
 ) -> None:
@@ -60,9 +83,12 @@ def authenticate(
     now: float,
     max_age_seconds: int,
     require_signature: bool = False,
+    body_unreadable: bool = False,
 ) -> str:
     """Raise Unauthenticated unless the request proves it knows the secret; say how it did.
-    With `require_signature` (the route open to any IP) a body secret alone is not enough."""
+    With `require_signature` (the route open to any IP) a body secret alone is not enough. A body
+    that could not be read (`body_unreadable`, a JSON typo) and claims no secret still
+    authenticates if it holds the secret verbatim, so its sender is told the real mistake."""
     if signature is None and require_signature:
         raise Unauthenticated()
     if signature is not None:
@@ -71,5 +97,7 @@ def authenticate(
             # A signed body may still carry a secret; if it does, it must be the right one.
             verify_body_secret(claimed_secret, secret)
         return "signature"
+    if claimed_secret is None and body_unreadable and secret_stands_in(raw_body, secret):
+        return "body_secret"
     verify_body_secret(claimed_secret, secret)
     return "body_secret"

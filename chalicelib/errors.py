@@ -77,6 +77,14 @@ class ImplausibleTick(AlertRejected):
     message = "the instrument's tick size is not plausible; nothing was sent"
 
 
+class BodyTooLarge(RelayError):
+    """Refused before authentication and parsing: no alert is anywhere near this size."""
+
+    status_code = 413
+    error = "body_too_large"
+    message = "the body is too large"
+
+
 class Unauthenticated(RelayError):
     """Missing or wrong secret/signature. Deliberately says nothing about which."""
 

@@ -2,36 +2,46 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
+from pydantic_core import PydanticCustomError
 
 from chalicelib.errors import FieldProblem, InvalidRequest
 from chalicelib.ledger import State
+from chalicelib.moments import parse_since
 
 
 class JournalQuery(BaseModel):
+    """Validated with context {"now": epoch seconds}: `since` may be a duration back from it."""
+
     model_config = ConfigDict(extra="forbid")
 
     status: State | None = None
-    since: datetime | None = None
+    since: float | None = None  # epoch seconds
     limit: int = Field(default=50, ge=1, le=500)
 
+    @field_validator("since", mode="before")
+    @classmethod
+    def _since(cls, value: Any, info: ValidationInfo) -> Any:
+        if not isinstance(value, str):
+            return value
+        try:
+            return parse_since(value, (info.context or {})["now"])
+        except ValueError as unreadable:
+            raise PydanticCustomError("since", str(unreadable)) from None
 
-def journal_query(params: dict[str, str]) -> dict[str, Any]:
+
+def journal_query(params: dict[str, str], now: float) -> dict[str, Any]:
     try:
-        query = JournalQuery.model_validate(params)
+        query = JournalQuery.model_validate(params, context={"now": now})
     except ValidationError as invalid:
         raise InvalidRequest(
             "invalid journal query",
             detail=[FieldProblem(".".join(map(str, e["loc"])) or "query", e["msg"]) for e in invalid.errors(include_input=False)],
         ) from None
-    since = query.since
-    if since is not None and since.tzinfo is None:
-        since = since.replace(tzinfo=UTC)
     return {
         "state": query.status.value if query.status else None,
-        "since": since.timestamp() if since else None,
+        "since": query.since,
         "limit": query.limit,
     }

@@ -18,7 +18,7 @@ from datetime import date, datetime
 from typing import Any
 
 from chalicelib import auth
-from chalicelib.alerts import Alert, parse_body, validate_alert
+from chalicelib.alerts import Alert, parse_body, refuse_oversized, validate_alert
 from chalicelib.broker import BrokerClient, OrderWrite, Outcome, WriteResult
 from chalicelib.config import IST, Settings
 from chalicelib.deadline import MIN_READ_SECONDS, Deadline, Timeouts
@@ -146,8 +146,9 @@ class Relay:
         return answer
 
     def _place(self, incoming: IncomingAlert, now: float, trail: _Trail, deadline: Deadline) -> Answer:
+        refuse_oversized(incoming.raw_body)
         parsed = parse_body(incoming.raw_body)
-        trail.note(auth=self._authenticate(incoming, parsed.claimed_secret, now))
+        trail.note(auth=self._authenticate(incoming, parsed.claimed_secret, now, unreadable=parsed.problem is not None))
         if parsed.problem is not None:
             raise AlertRejected(detail=[parsed.problem])
         assert parsed.fields is not None
@@ -258,7 +259,8 @@ class Relay:
                                    message=f"found in the order book after: {unknown.message}")
         return unknown
 
-    def _authenticate(self, incoming: IncomingAlert, claimed_secret: str | None, now: float) -> str:
+    def _authenticate(self, incoming: IncomingAlert, claimed_secret: str | None, now: float, *,
+                      unreadable: bool = False) -> str:
         return auth.authenticate(
             raw_body=incoming.raw_body,
             claimed_secret=claimed_secret,
@@ -267,6 +269,7 @@ class Relay:
             now=now,
             max_age_seconds=self.settings.signature_max_age_seconds,
             require_signature=incoming.require_signature,
+            body_unreadable=unreadable,
         )
 
     def _send_once(self, token: str, write: OrderWrite, trail: _Trail, slot: float, latest: float,

@@ -42,8 +42,6 @@ from relay_cli.queries import (
 IST = timezone(timedelta(hours=5, minutes=30), "IST")
 STATES = ("received", "queued", "sent", "placed", "rejected", "unknown", "absent", "failed")  # chalicelib.ledger.State
 _STAGE = re.compile(r"^[A-Za-z0-9_-]{1,40}$")
-_DURATION = re.compile(r"^(\d+(?:\.\d+)?)\s*(s|sec|m|min|h|hr|d|day|days)$", re.IGNORECASE)
-_UNITS = {"s": 1, "sec": 1, "m": 60, "min": 60, "h": 3600, "hr": 3600, "d": 86400, "day": 86400, "days": 86400}
 
 
 # --- small helpers ------------------------------------------------------------------------------
@@ -65,23 +63,14 @@ def ist_midnight(now: float) -> float:
 
 
 def parse_since(text: str, now: float | None = None) -> float:
-    """`2h`, `30m`, `1d`, `today`, or an ISO-8601 time (no offset: IST). Returns epoch seconds."""
-    now = time.time() if now is None else now
-    value = text.strip()
-    if value.lower() == "today":
-        return ist_midnight(now)
-    match = _DURATION.match(value)
-    if match:
-        return now - float(match.group(1)) * _UNITS[match.group(2).lower()]
+    """The relay's own grammar (chalicelib/moments.py): `2h`, `30m`, `1d`, `today`, or an ISO-8601
+    time (no offset: IST). Returns epoch seconds."""
+    from chalicelib import moments
+
     try:
-        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"{text!r} is neither a duration (90s, 30m, 2h, 1d), 'today', nor a time (2026-11-25T09:00, IST)"
-        ) from None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=IST)
-    return moment.timestamp()
+        return moments.parse_since(text, time.time() if now is None else now)
+    except ValueError as unreadable:
+        raise argparse.ArgumentTypeError(f"{text!r} {unreadable}") from None
 
 
 def _age(seconds: float) -> str:
