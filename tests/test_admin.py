@@ -3,7 +3,6 @@ DynamoDB and SNS."""
 
 from __future__ import annotations
 
-import json
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
@@ -17,6 +16,7 @@ from chalicelib.notify import Notifier
 from chalicelib.state import StateTable
 from chalicelib.tokens import ParameterStore
 from tests.conftest import ADMIN_KEY_PARAMETER, SEEDED_ADMIN_KEY, STATE_TABLE, seed_admin_key
+from tests.doubles import SnsInbox
 
 KEY = "correct horse battery staple"
 
@@ -101,19 +101,7 @@ def verifications(monkeypatch):
 
 @pytest.fixture
 def inbox(aws):
-    """An SNS topic with an SQS queue subscribed: what the owner's phone would get."""
-    sns, sqs = boto3.client("sns"), boto3.client("sqs")
-    arn = sns.create_topic(Name="relay-alerts")["TopicArn"]
-    queue = sqs.create_queue(QueueName="relay-alerts-inbox")["QueueUrl"]
-    queue_arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    sns.subscribe(TopicArn=arn, Protocol="sqs", Endpoint=queue_arn)
-
-    def received():
-        messages = sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10).get("Messages", [])
-        return [json.loads(m["Body"]) for m in messages]
-
-    received.arn = arn
-    return received
+    return SnsInbox()
 
 
 @pytest.fixture
@@ -157,10 +145,10 @@ def test_twenty_failures_from_all_addresses_lock_everyone_out_and_notify_once(wa
     with pytest.raises(AdminLocked) as locked:
         watched_guard.check(SEEDED_ADMIN_KEY, "192.0.2.1", 1100.0)
     assert locked.value.status_code == 429 and "all addresses" in locked.value.public_message
-    [notice] = inbox()
+    [notice] = inbox.new()
     assert notice["Subject"] == "Admin endpoints locked" and "20 wrong admin keys" in notice["Message"]
     watched_guard.check(SEEDED_ADMIN_KEY, "192.0.2.1", 1000.0 + 901)  # the window has passed
-    assert inbox() == []  # one notice per window, however many ran into the lock
+    assert inbox.new() == []  # one notice per window, however many ran into the lock
 
 
 def test_parallel_guesses_from_many_addresses_check_at_most_twenty(watched_guard, verifications):

@@ -160,20 +160,28 @@ def alert(alert_id: str) -> IncomingAlert:
     return IncomingAlert(json.dumps(body).encode(), {})
 
 
+def a_dead_token_met_after_a_full_wait(worst_path, script: list[str]):
+    """A warm relay (the old token cached) whose slot is 19.5 s away, whose first write meets a
+    TokenException, while the trader has pasted a new token: (fake time, broker, relay, arrival)."""
+    settings, simulator, ssm = worst_path
+    fake = FakeTime()
+    adapter = ScriptedBroker(fake, script)
+    relay = fake_clock_relay(settings, fake, adapter)
+    relay.tokens.current()
+    arrival = fake.now
+    set_next_slot(arrival + 19.5)
+    simulator.inject_fault("/order", "token_expired")
+    seed(ssm, token="tok-RENEWED-6")
+    simulator.add_token("tok-RENEWED-6")
+    return fake, adapter, relay, arrival
+
+
 def test_a_token_refresh_cannot_restart_the_pacing_wait(worst_path):
     """Slot 19.5 s away; the write meets a dead token; a renewed one is in SSM; meanwhile the
     schedule has filled for 15 s. Two full waits would end 34 s after arrival, past API Gateway's
     29 s: the second write must not go, and the alert is left to the sweep, truthfully queued."""
-    settings, simulator, ssm = worst_path
-    fake = FakeTime()
-    adapter = ScriptedBroker(fake, ["forward", "forward"])
-    relay = fake_clock_relay(settings, fake, adapter)
-    relay.tokens.current()  # a warm instance: the old token is cached
-    arrival = fake.now
-    set_next_slot(arrival + 19.5)
-    simulator.inject_fault("/order", "token_expired")
-    seed(ssm, token="tok-RENEWED-6")  # the trader pasted a new token
-    simulator.add_token("tok-RENEWED-6")
+    settings = worst_path[0]
+    fake, adapter, relay, arrival = a_dead_token_met_after_a_full_wait(worst_path, ["forward", "forward"])
     adapter.after_write = lambda: set_next_slot(fake.now + 15.0)  # a burst takes every slot meanwhile
 
     answer = relay.handle_alert(alert("deadline-6a"), now=time.time())
@@ -186,16 +194,8 @@ def test_a_token_refresh_cannot_restart_the_pacing_wait(worst_path):
 
 
 def test_a_hung_second_write_and_its_reconciliation_end_before_the_deadline(worst_path):
-    settings, simulator, ssm = worst_path
-    fake = FakeTime()
-    adapter = ScriptedBroker(fake, ["forward", "hang"])
-    relay = fake_clock_relay(settings, fake, adapter)
-    relay.tokens.current()  # a warm instance: the old token is cached
-    arrival = fake.now
-    set_next_slot(arrival + 19.5)
-    simulator.inject_fault("/order", "token_expired")
-    seed(ssm, token="tok-RENEWED-6")
-    simulator.add_token("tok-RENEWED-6")
+    settings = worst_path[0]
+    fake, adapter, relay, arrival = a_dead_token_met_after_a_full_wait(worst_path, ["forward", "hang"])
 
     answer = relay.handle_alert(alert("deadline-6b"), now=time.time())
 

@@ -4,62 +4,26 @@ never able to break anything."""
 from __future__ import annotations
 
 import json
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-import boto3
 import pytest
 
 from chalicelib import services
+from tests.doubles import SnsInbox, TelegramDouble
 
 BOT_TOKEN = "123456:BOT-TOKEN-SECRET-abc"
 
 
-class TelegramDouble:
-    """Telegram's sendMessage at the HTTP layer, on loopback."""
-
-    def __init__(self, status: int = 200):
-        self.messages: list[tuple[str, dict]] = []
-        self.status = status
-        double = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self):  # noqa: N802 - http.server's naming
-                length = int(self.headers.get("content-length", 0))
-                double.messages.append((self.path, json.loads(self.rfile.read(length))))
-                self.send_response(double.status)
-                self.send_header("Content-Type", "application/json")
-                self.end_headers()
-                self.wfile.write(b'{"ok":true}')
-
-            def log_message(self, *args):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def close(self):
-        self.server.shutdown()
-
-
 @pytest.fixture
 def channels(stack):
-    telegram = TelegramDouble()
-    sns, sqs = boto3.client("sns"), boto3.client("sqs")
-    topic = sns.create_topic(Name="relay-alerts")["TopicArn"]
-    queue = sqs.create_queue(QueueName="inbox")["QueueUrl"]
-    arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=arn)
-    settings = stack.settings.model_copy(update={"alerts_topic_arn": topic, "telegram_api_url": telegram.url})
+    telegram, inbox = TelegramDouble(), SnsInbox()
+    settings = stack.settings.model_copy(update={"alerts_topic_arn": inbox.arn, "telegram_api_url": telegram.url})
     for name, value in ((settings.telegram_bot_token_parameter, BOT_TOKEN), (settings.telegram_chat_id_parameter, "4242")):
         stack.ssm.put_parameter(Name=name, Value=value, Type="SecureString", Overwrite=True)
     services.install(services.build(settings))
 
     def sns_messages():
-        found = sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10).get("Messages", [])
-        return [json.loads(m["Body"])["Message"] for m in found]
+        return [envelope["Message"] for envelope in inbox.new()]
 
     yield telegram, sns_messages
     telegram.close()

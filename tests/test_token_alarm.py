@@ -6,60 +6,30 @@ HTTP double, the broker through the simulator."""
 from __future__ import annotations
 
 import json
-import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-import boto3
 import pytest
 
 from chalicelib import services
 from chalicelib.errors import TokenUnavailable
 from chalicelib.relay import IncomingAlert
 from tests.conftest import SEEDED_ADMIN_KEY, SEEDED_TOKEN, TOKEN_PARAMETER
+from tests.doubles import SnsInbox, TelegramDouble
 
 TOKEN_PAGE = "https://relay.example/api/token"
 ALARM = "INDstocks token dead: alerts are failing"
 
 
-class TelegramDouble:
-    """Telegram's sendMessage on loopback; `delay` makes it slow to answer."""
-
-    def __init__(self, delay: float = 0.0):
-        self.texts: list[str] = []
-        double = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self):  # noqa: N802 - http.server's naming
-                body = json.loads(self.rfile.read(int(self.headers.get("content-length", 0))))
-                double.texts.append(body["text"])
-                time.sleep(delay)
-                self.send_response(200)
-                self.end_headers()
-                self.wfile.write(b'{"ok":true}')
-
-            def log_message(self, *args):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def alarms(self) -> list[str]:
-        return [text for text in self.texts if text.startswith(ALARM)]
+def alarms(telegram: TelegramDouble) -> list[str]:
+    return [text for text in telegram.texts if text.startswith(ALARM)]
 
 
 @pytest.fixture
 def phone(stack, request):
     """Both channels configured; returns (Telegram double, SNS messages received so far)."""
-    telegram = TelegramDouble(delay=getattr(request, "param", 0.0))
-    sns, sqs = boto3.client("sns"), boto3.client("sqs")
-    topic = sns.create_topic(Name="relay-alerts")["TopicArn"]
-    queue = sqs.create_queue(QueueName="inbox")["QueueUrl"]
-    arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=arn)
-    settings = stack.settings.model_copy(update={"alerts_topic_arn": topic, "telegram_api_url": telegram.url,
+    telegram, box = TelegramDouble(delay=getattr(request, "param", 0.0)), SnsInbox()
+    settings = stack.settings.model_copy(update={"alerts_topic_arn": box.arn, "telegram_api_url": telegram.url,
                                                  "token_page_url": TOKEN_PAGE})
     for name, value in ((settings.telegram_bot_token_parameter, "1:bot"), (settings.telegram_chat_id_parameter, "42")):
         stack.ssm.put_parameter(Name=name, Value=value, Type="SecureString", Overwrite=True)
@@ -67,11 +37,7 @@ def phone(stack, request):
     inbox: list[tuple[str, str]] = []
 
     def sns_messages() -> list[tuple[str, str]]:
-        while found := sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10).get("Messages", []):
-            for message in found:
-                body = json.loads(message["Body"])
-                inbox.append((body.get("Subject", ""), body["Message"]))
-                sqs.delete_message(QueueUrl=queue, ReceiptHandle=message["ReceiptHandle"])
+        inbox.extend((envelope.get("Subject", ""), envelope["Message"]) for envelope in box.new())
         return inbox
 
     yield telegram, sns_messages
@@ -111,11 +77,11 @@ def test_three_alerts_with_a_dead_token_make_one_message_and_the_next_day_anothe
         assert response.status_code == 503 and response.json_body["status"] == "token_invalid"
     [alarm] = sns_alarms(sns_messages)
     assert "no valid INDstocks token" in alarm and TOKEN_PAGE in alarm and SEEDED_TOKEN not in alarm
-    assert telegram.alarms() == [f"{ALARM}\n{alarm}"]
+    assert alarms(telegram) == [f"{ALARM}\n{alarm}"]
 
     tomorrow = time.time() + 86400
     assert answer_status(stack, "dead-tomorrow", tomorrow) == answer_status(stack, "dead-tomorrow-2", tomorrow + 60) == 503
-    assert len(sns_alarms(sns_messages)) == 2 and len(telegram.alarms()) == 2
+    assert len(sns_alarms(sns_messages)) == 2 and len(alarms(telegram)) == 2
 
 
 def test_no_token_in_the_parameter_store_is_announced_once(stack, phone):
@@ -124,7 +90,7 @@ def test_no_token_in_the_parameter_store_is_announced_once(stack, phone):
     for n in range(3):
         response = stack.post(stack.alert(alert_id=f"none-{n}"))
         assert response.status_code == 503 and response.json_body["error"] == "token_unavailable"
-    assert len(sns_alarms(sns_messages)) == 1 and len(telegram.alarms()) == 1
+    assert len(sns_alarms(sns_messages)) == 1 and len(alarms(telegram)) == 1
     assert stack.simulator.order_writes() == []
 
 
@@ -139,7 +105,7 @@ def test_concurrent_instances_send_one_message(stack, phone):
 
     with ThreadPoolExecutor(max_workers=8) as pool:
         list(pool.map(alert, range(8)))
-    assert len(sns_alarms(sns_messages)) == 1 and len(telegram.alarms()) == 1
+    assert len(sns_alarms(sns_messages)) == 1 and len(alarms(telegram)) == 1
 
 
 def test_a_newly_stored_token_that_dies_too_is_announced_again(stack, phone):
@@ -152,7 +118,7 @@ def test_a_newly_stored_token_that_dies_too_is_announced_again(stack, phone):
     assert pasted.status_code == 200
     kill_the_token(stack)  # e.g. a token generated on the dashboard replaced it
     assert stack.post(stack.alert()).status_code == stack.post(stack.alert()).status_code == 503
-    assert len(sns_alarms(sns_messages)) == 2 and len(telegram.alarms()) == 2
+    assert len(sns_alarms(sns_messages)) == 2 and len(alarms(telegram)) == 2
 
 
 @pytest.mark.parametrize("phone", [5.0], indirect=True)
@@ -162,7 +128,7 @@ def test_a_slow_channel_does_not_hold_the_webhook_answer(stack, phone):
     started = time.monotonic()
     response = stack.post(stack.alert())
     assert response.status_code == 503 and time.monotonic() - started < 2.0  # TradingView waits 3 s
-    assert len(telegram.alarms()) == 1  # it was tried
+    assert len(alarms(telegram)) == 1  # it was tried
 
 
 # --- every failed alert is reported by the sweep, once ---------------------------------------

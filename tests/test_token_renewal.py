@@ -7,33 +7,24 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 
-import boto3
 import pytest
 from botocore.exceptions import EndpointConnectionError
 
 from chalicelib import services
 from chalicelib.config import IST
 from tests.conftest import SEEDED_ADMIN_KEY, SEEDED_MPIN, SEEDED_TOKEN, SEEDED_TOTP_SECRET, TOKEN_PARAMETER
+from tests.doubles import SnsInbox
 
 TOKEN_PAGE = "https://relay.example/api/token"
 
 
 @pytest.fixture
 def inbox(stack):
-    """The alerts topic with an SQS queue subscribed: what the trader's phone would receive."""
-    sns, sqs = boto3.client("sns"), boto3.client("sqs")
-    topic = sns.create_topic(Name="relay-alerts")["TopicArn"]
-    queue = sqs.create_queue(QueueName="relay-alerts-inbox")["QueueUrl"]
-    arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=arn)
+    """The alerts topic as the trader's phone receives it: the messages since the last call."""
+    box = SnsInbox()
     services.install(services.build(stack.settings.model_copy(
-        update={"alerts_topic_arn": topic, "token_page_url": TOKEN_PAGE})))
-
-    def received():
-        found = sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10).get("Messages", [])
-        return [json.loads(m["Body"])["Message"] for m in found]
-
-    return received
+        update={"alerts_topic_arn": box.arn, "token_page_url": TOKEN_PAGE})))
+    return lambda: [envelope["Message"] for envelope in box.new()]
 
 
 @pytest.fixture
