@@ -12,7 +12,8 @@ every function):
 - the TradingView allowlist as the REST API resource policy (POST /webhook only from
   TradingView's four senders; POST /webhook/signed, which requires X-Relay-Signature, /token and
   the rest stay reachable);
-- stage throttling and access logs without bodies; reserved concurrency;
+- stage throttling and reserved concurrency, both derived in infra/limits.py from the burst the
+  README promises; access logs without bodies;
 - the DynamoDB state and orders tables (TTL, point-in-time recovery), the SNS alerts topic,
   encrypted with a customer-managed KMS key that CloudWatch alarms may use (the AWS-managed
   aws/sns key's policy cannot admit them: every alarm would be silent);
@@ -33,6 +34,7 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from infra import limits  # noqa: E402 - the one place throttling and reserved concurrency are derived
 from relay_cli.queries import LOG_QUERIES  # noqa: E402 - the one place the query texts live
 
 TRADINGVIEW_IPS = ["52.89.214.238/32", "34.212.75.30/32", "54.218.53.128/32", "52.32.178.7/32"]
@@ -109,8 +111,11 @@ def alarm(name: str, description: str, metric: dict[str, Any], threshold: float,
     }}
 
 
-def build(stage: str, out: Path, allowlist: list[str] | None) -> dict[str, Any]:
+def build(stage: str, out: Path, allowlist: list[str] | None, *, reserved_concurrency: bool = True) -> dict[str, Any]:
+    """`reserved_concurrency=False`: no function reserves any (an account whose Lambda quota cannot
+    hold the reservations; `infra/preflight.py` says when)."""
     template = package(stage, out)
+    burst = limits.stage_limits(stage)
     resources = template["Resources"]
     functions = [name for name, res in resources.items() if res["Type"] == "AWS::Serverless::Function"]
     prefix = f"indstocks-relay-{stage}"
@@ -127,8 +132,9 @@ def build(stage: str, out: Path, allowlist: list[str] | None) -> dict[str, Any]:
             "ALERTS_TOPIC_ARN": {"Ref": "AlertsTopic"}, "TOKEN_PAGE_URL": token_page,
             "POWERTOOLS_METRICS_NAMESPACE": "IndstocksRelay",
         })
-        # The webhook scales with alerts but stays bounded; schedules need exactly one at a time.
-        props["ReservedConcurrentExecutions"] = 10 if name == "APIHandler" else 1
+        # The webhook admits the promised burst; schedules run one at a time (infra/limits.py).
+        if reserved_concurrency:
+            props["ReservedConcurrentExecutions"] = limits.reserved_concurrency(name, burst)
         resources[f"{name}LogGroup"] = {
             "Type": "AWS::Logs::LogGroup", "DeletionPolicy": "Retain", "UpdateReplacePolicy": "Retain",
             "Properties": {"LogGroupName": {"Fn::Sub": f"/aws/lambda/${{{name}}}"}, "RetentionInDays": LOG_RETENTION_DAYS},
@@ -146,8 +152,8 @@ def build(stage: str, out: Path, allowlist: list[str] | None) -> dict[str, Any]:
                  "Resource": "execute-api:/*/POST/webhook", "Condition": {"NotIpAddress": {"aws:SourceIp": allowlist}}},
             ],
         }
-    api["MethodSettings"] = [{"ResourcePath": "/*", "HttpMethod": "*", "ThrottlingBurstLimit": 20,
-                              "ThrottlingRateLimit": 10, "MetricsEnabled": True, "DataTraceEnabled": False}]
+    api["MethodSettings"] = [{"ResourcePath": "/*", "HttpMethod": "*", "ThrottlingBurstLimit": burst.bucket,
+                              "ThrottlingRateLimit": burst.rate, "MetricsEnabled": True, "DataTraceEnabled": False}]
     api["AccessLogSetting"] = {
         "DestinationArn": {"Fn::GetAtt": ["ApiAccessLogGroup", "Arn"]},
         # Request metadata only: never bodies (the webhook body holds the secret).
@@ -217,11 +223,13 @@ def main() -> None:
     parser.add_argument("--out", default=None)
     parser.add_argument("--allow-ips", default=",".join(TRADINGVIEW_IPS),
                         help="comma-separated CIDRs allowed to POST /webhook; 'off' disables the allowlist")
+    parser.add_argument("--reserved-concurrency", choices=["on", "off"], default="on",
+                        help="'off': no function reserves concurrency (an account whose quota cannot hold them)")
     options = parser.parse_args()
     out = Path(options.out or REPO / "build" / options.stage)
     out.mkdir(parents=True, exist_ok=True)
     allowlist = None if options.allow_ips == "off" else options.allow_ips.split(",")
-    build(options.stage, out, allowlist)
+    build(options.stage, out, allowlist, reserved_concurrency=options.reserved_concurrency == "on")
     print(f"built {out / 'sam.json'} and {out / 'deployment.zip'}")
 
 

@@ -93,6 +93,69 @@ def test_regional_endpoint_throttling_and_bodiless_access_logs(app):
     assert "requestBody" not in api["AccessLogSetting"]["Format"] and "$context.requestId" in api["AccessLogSetting"]["Format"]
 
 
+def burst_outcome(rate_limit, bucket, reserved, hold, alerts, spread, bursts=2, bar=60.0):
+    """`bursts` bar closes of `alerts` alerts spread evenly over `spread` seconds: API Gateway's
+    token bucket (full at the start), then Lambda's reserved concurrency with every admitted
+    invocation holding its slot for `hold` seconds. Returns (429s, Lambda throttles)."""
+    arrivals = sorted(b * bar + (i * spread / alerts if alerts > 1 else 0) for b in range(bursts) for i in range(alerts))
+    tokens, last, running, refused, throttled = float(bucket), 0.0, [], 0, 0
+    for t in arrivals:
+        tokens, last = min(float(bucket), tokens + (t - last) * rate_limit), t
+        if tokens < 1:
+            refused += 1
+            continue
+        tokens -= 1
+        running = [end for end in running if end > t]
+        if len(running) >= reserved:
+            throttled += 1
+            continue
+        running.append(t + hold)
+    return refused, throttled
+
+
+def test_the_packaged_limits_admit_the_promised_burst(app):
+    """A bar close fires the whole watchlist inside one second; TradingView does not retry, so
+    neither API Gateway (429) nor Lambda (a throttle, which API Gateway answers 500) may refuse one."""
+    from chalicelib.deadline import hard_budget
+    from infra import limits
+
+    rate, seconds = limits.BURST_ALERTS_PER_SECOND, limits.BURST_SECONDS
+    [settings] = app["Resources"]["RestAPI"]["Properties"]["MethodSettings"]
+    assert settings["ResourcePath"] == "/*" and settings["HttpMethod"] == "*"
+    assert settings["ThrottlingRateLimit"] >= rate and settings["ThrottlingBurstLimit"] >= rate * seconds
+    handler = app["Resources"]["APIHandler"]["Properties"]
+    hold = hard_budget(handler["Timeout"])  # the deployed timeout bounds how long an invocation holds its slot
+    assert hold < limits.BAR_SECONDS  # so one bar close's burst has left before the next arrives
+    assert handler["ReservedConcurrentExecutions"] >= rate * min(hold, seconds)  # Little's law over the burst
+    for name, function in of_type(app, "AWS::Serverless::Function").items():
+        if name != "APIHandler":
+            assert function["Properties"]["ReservedConcurrentExecutions"] == 1  # schedules: one at a time
+    limits_now = (settings["ThrottlingRateLimit"], settings["ThrottlingBurstLimit"], handler["ReservedConcurrentExecutions"])
+    for spread in (0.0, 0.5, seconds):  # all at once, or over the whole second, two bar closes in a row
+        assert burst_outcome(*limits_now, hold, rate, spread) == (0, 0)
+    # the limits before (10 rps, bucket 20, 10 reserved): 40 of 50 lost, whether at once or over the second
+    assert burst_outcome(10, 20, 10, hold, 50, 0.0, bursts=1) == (30, 10)
+    assert burst_outcome(10, 20, 10, hold, 50, 1.0, bursts=1) == (21, 19)
+
+
+def test_the_limits_follow_the_promise(tmp_path, monkeypatch):
+    from infra import limits
+
+    monkeypatch.setattr(limits, "BURST_ALERTS_PER_SECOND", 250)
+    template = build("dev", tmp_path, None)
+    [settings] = template["Resources"]["RestAPI"]["Properties"]["MethodSettings"]
+    assert settings["ThrottlingRateLimit"] >= 250 and settings["ThrottlingBurstLimit"] >= 250
+    assert template["Resources"]["APIHandler"]["Properties"]["ReservedConcurrentExecutions"] >= 250
+    assert template["Resources"]["OrderSweep"]["Properties"]["ReservedConcurrentExecutions"] == 1
+
+
+def test_an_account_without_room_for_reservations_can_deploy_without_them(tmp_path):
+    template = build("dev", tmp_path, None, reserved_concurrency=False)
+    functions = of_type(template, "AWS::Serverless::Function")
+    assert functions and not any("ReservedConcurrentExecutions" in f["Properties"] for f in functions.values())
+    assert template["Resources"]["RestAPI"]["Properties"]["MethodSettings"][0]["ThrottlingBurstLimit"] >= 100
+
+
 def test_every_log_group_keeps_30_days(app):
     groups = of_type(app, "AWS::Logs::LogGroup")
     for function in of_type(app, "AWS::Serverless::Function"):
