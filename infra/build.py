@@ -109,6 +109,16 @@ def alarm(name: str, description: str, metric: dict[str, Any], threshold: float,
     }}
 
 
+def keep_warm(resources: dict[str, Any]) -> None:
+    """The keep-warm schedule reaches the API function the way alerts do: GET /health through
+    API Gateway (its URL in KEEP_WARM_URL). That needs no IAM: no lambda:InvokeFunction, and
+    /health is open in the resource policy; it keeps an APIHandler instance initialised."""
+    props = resources["KeepWarm"]["Properties"]
+    props["Environment"]["Variables"]["KEEP_WARM_URL"] = {
+        "Fn::Sub": "https://${RestAPI}.execute-api.${AWS::Region}.amazonaws.com/api/health"}
+    props["Timeout"] = 10  # one GET with a 5 s timeout; not the API's 30 s
+
+
 def build(stage: str, out: Path, allowlist: list[str] | None) -> dict[str, Any]:
     template = package(stage, out)
     resources = template["Resources"]
@@ -161,6 +171,7 @@ def build(stage: str, out: Path, allowlist: list[str] | None) -> dict[str, Any]:
                                       "Properties": {"LogGroupName": f"/aws/apigateway/{prefix}",
                                                      "RetentionInDays": LOG_RETENTION_DAYS}}
     resources.update(tables(stage))
+    keep_warm(resources)
     roles = [name for name, res in resources.items() if res["Type"] == "AWS::IAM::Role"]
     resources.update(alerts_key(stage, roles))
     resources["AlertsTopic"] = {"Type": "AWS::SNS::Topic", "Properties": {

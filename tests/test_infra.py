@@ -263,3 +263,22 @@ def test_checkov_sees_every_justified_skip_as_a_skip_with_its_reason(tmp_path):
     without = {name: {k: v for k, v in res.items() if k != "Metadata"} for name, res in copy["Resources"].items()}
     assert without == {name: {k: v for k, v in res.items() if k != "Metadata"}
                        for name, res in yaml.safe_load(original)["Resources"].items()}
+
+
+def test_the_keep_warm_schedule_gets_the_api_s_health_route_and_needs_no_iam(app):
+    """A schedule is its own Lambda function: it keeps APIHandler warm only by reaching it, here
+    through API Gateway's /health (no lambda:InvokeFunction to grant, none granted)."""
+    function = app["Resources"]["KeepWarm"]["Properties"]
+    assert function["Handler"] == "app.keep_warm"
+    assert function["Events"]["KeepWarmEvent"]["Properties"]["Schedule"] == "cron(0/5 3-10 ? * MON-FRI *)"
+    assert function["Environment"]["Variables"]["KEEP_WARM_URL"] == {
+        "Fn::Sub": "https://${RestAPI}.execute-api.${AWS::Region}.amazonaws.com/api/health"}
+    assert "/health" in app["Resources"]["RestAPI"]["Properties"]["DefinitionBody"]["paths"]
+    # the resource policy denies only POST /webhook from outside TradingView: GET /health is open
+    denied = [s["Resource"] for s in app["Resources"]["RestAPI"]["Properties"]["DefinitionBody"]["x-amazon-apigateway-policy"]["Statement"]
+              if s["Effect"] == "Deny"]
+    assert denied == ["execute-api:/*/POST/webhook"]
+    for policy_file in ("policy-prod.json", "policy-dev.json"):
+        policy = json.loads((REPO / ".chalice" / policy_file).read_text())
+        assert not any("lambda:" in action for statement in policy["Statement"]
+                       for action in ([statement["Action"]] if isinstance(statement["Action"], str) else statement["Action"]))
