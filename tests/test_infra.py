@@ -282,3 +282,24 @@ def test_the_keep_warm_schedule_gets_the_api_s_health_route_and_needs_no_iam(app
         policy = json.loads((REPO / ".chalice" / policy_file).read_text())
         assert not any("lambda:" in action for statement in policy["Statement"]
                        for action in ([statement["Action"]] if isinstance(statement["Action"], str) else statement["Action"]))
+
+
+def test_provisioned_concurrency_is_off_by_default(app):
+    api = app["Resources"]["APIHandler"]["Properties"]
+    assert "ProvisionedConcurrencyConfig" not in api and "AutoPublishAlias" not in api
+    assert app["Resources"]["APIHandlerInvokePermission"]["Properties"]["FunctionName"] == {"Ref": "APIHandler"}
+
+
+def test_provisioned_concurrency_routes_every_api_request_to_the_provisioned_alias(tmp_path):
+    template = build("prod", tmp_path, TRADINGVIEW_IPS, provisioned=2)
+    resources = template["Resources"]
+    api = resources["APIHandler"]["Properties"]
+    assert api["AutoPublishAlias"] == "live"
+    assert api["ProvisionedConcurrencyConfig"] == {"ProvisionedConcurrentExecutions": 2}
+    uris = [method["x-amazon-apigateway-integration"]["uri"]["Fn::Sub"]
+            for methods in resources["RestAPI"]["Properties"]["DefinitionBody"]["paths"].values()
+            for method in methods.values() if "x-amazon-apigateway-integration" in method]
+    assert uris and all("${APIHandlerAliaslive}" in uri and "APIHandler.Arn" not in uri for uri in uris)
+    assert resources["APIHandlerInvokePermission"]["Properties"]["FunctionName"] == {"Ref": "APIHandlerAliaslive"}
+    # the schedules stay unaliased: nothing invokes them through API Gateway
+    assert "AutoPublishAlias" not in resources["KeepWarm"]["Properties"]
