@@ -111,7 +111,7 @@ def in_process_stack(alerts_cache: str):
         ssm = boto3.client("ssm")
         settings = settings_from_env({"RELAY_STAGE": "bench", "INDSTOCKS_BASE_URL": simulator.url,
                                       "INSTRUMENTS_CACHE_DIR": alerts_cache,
-                                      "MAX_ORDERS_PER_DAY": "1000000"})  # the bench sends more than a day's limit
+                                      "MAX_ORDERS_PER_DAY": "100000"})  # the bench sends more than a day's limit
         ssm.put_parameter(Name=settings.token_parameter, Value="bench-token", Type="SecureString")
         ssm.put_parameter(Name=settings.webhook_secret_parameter, Value="bench-secret", Type="SecureString")
         dynamodb = boto3.client("dynamodb")
