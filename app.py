@@ -17,7 +17,7 @@ from urllib.parse import parse_qs
 
 from chalice import Chalice, Cron, Rate, Response
 
-from chalicelib import observability, services, token_page
+from chalicelib import observability, services, token_page, trading_calendar
 from chalicelib.errors import FieldProblem, InvalidRequest, RelayError
 from chalicelib.journal import journal_query
 from chalicelib.observability import logger
@@ -228,3 +228,23 @@ def order_sweep(event: Any) -> dict[str, Any]:
     """Every minute, at any hour (AMO orders exist outside market hours): send queued alerts,
     reconcile unknown outcomes, follow placed orders to a terminal status."""
     return services.get().sweeper.run(time.time()).as_dict()
+
+
+# --- the API function kept warm through the session ---------------------------------------
+
+
+@app.schedule(Cron("0/5", "3-10", "?", "*", "MON-FRI", "*"), name="keep_warm")
+def keep_warm(event: Any) -> dict[str, Any]:
+    """Every 5 minutes, 08:30-16:25 IST on weekdays; acts only on NSE trading days from 09:00 to
+    15:30 IST. A schedule is a Lambda function of its own, so warming itself would warm nothing:
+    it GETs the API's /health through API Gateway (KEEP_WARM_URL), which keeps an instance of
+    the API function initialised. /health makes no AWS or broker call; this needs no IAM."""
+    outcome = trading_calendar.keep_warm(time.time(), os.environ.get("KEEP_WARM_URL", ""), _get_status)
+    logger.info("keep warm", extra={"event": "keep_warm", **outcome})
+    return outcome
+
+
+def _get_status(url: str) -> int:
+    import requests  # already loaded by the broker client; imported here to keep the wiring visible
+
+    return requests.get(url, timeout=5).status_code

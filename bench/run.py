@@ -3,7 +3,7 @@ run. Prints a table and writes bench/results.json. Not part of CI's pass/fail. T
 a JSON line per decision; while measuring, everything the relay and its helpers print goes to
 bench/bench.log, so the table is what one sees.
 
-    python -m bench.run [--alerts 1000] [--cold-runs 20]
+    python -m bench.run [--alerts 1000] [--cold-runs 20] [--cold-alerts 5]
 """
 
 from __future__ import annotations
@@ -110,7 +110,8 @@ def in_process_stack(alerts_cache: str):
         simulator.rate_limit_writes = None
         ssm = boto3.client("ssm")
         settings = settings_from_env({"RELAY_STAGE": "bench", "INDSTOCKS_BASE_URL": simulator.url,
-                                      "INSTRUMENTS_CACHE_DIR": alerts_cache})
+                                      "INSTRUMENTS_CACHE_DIR": alerts_cache,
+                                      "MAX_ORDERS_PER_DAY": "100000"})  # the bench sends more than a day's limit
         ssm.put_parameter(Name=settings.token_parameter, Value="bench-token", Type="SecureString")
         ssm.put_parameter(Name=settings.webhook_secret_parameter, Value="bench-secret", Type="SecureString")
         dynamodb = boto3.client("dynamodb")
@@ -193,7 +194,7 @@ def own_processing(runs: int) -> list[float]:
     return timings
 
 
-def cold_start(runs: int) -> dict[str, Any]:
+def cold_start(runs: int, alerts_runs: int = 5) -> dict[str, Any]:
     def timed(code: str) -> float:
         started = time.perf_counter()
         subprocess.run([sys.executable, "-c", code], cwd=REPO, check=True, capture_output=True)
@@ -203,10 +204,41 @@ def cold_start(runs: int) -> dict[str, Any]:
     for _ in range(runs):  # interleaved, so that a busy moment on the machine hits both alike
         app_ms.append(timed("import app"))
         base_ms.append(timed("import chalice, boto3, requests, pydantic"))
-    first_second = subprocess.run([sys.executable, "-m", "bench.first_alert"], cwd=REPO, check=True,
-                                  capture_output=True, text=True).stdout.strip().splitlines()[-1]
+    first, second = cold_alerts(alerts_runs)
     return {"import_app_ms": summary(app_ms), "import_baseline_ms": summary(base_ms),
-            "ratio_p50": round(pct(app_ms, 50) / pct(base_ms, 50), 2), "first_vs_second_alert_ms": json.loads(first_second)}
+            "import_ratio_p50": round(pct(app_ms, 50) / pct(base_ms, 50), 2),
+            "first_alert_ms": round(pct(first, 50), 1), "second_alert_ms": round(pct(second, 50), 1),
+            "first_alert_runs_ms": [round(ms, 1) for ms in first], "second_alert_runs_ms": [round(ms, 1) for ms in second]}
+
+
+def cold_alerts(runs: int) -> tuple[list[float], list[float]]:
+    """A cold start as Lambda has it: the stack (moto server, the simulator) is already running
+    in this process; each run is a fresh interpreter (bench.cold_alert) that imports app.py and
+    answers two alerts. First: from starting the process to the first answer; second: the
+    next alert's answer in that process. One unmeasured run first leaves what a deployed relay
+    already has before the bell (the day's shared instrument index, a used pace schedule)."""
+    from local.stack import LocalStack
+
+    with tempfile.TemporaryDirectory() as work, LocalStack(relay_port=0, run_schedules=False, workdir=Path(work)) as stack:
+        env = {key: value for key, value in os.environ.items() if not key.startswith("AWS_")}
+        env.update(stack.environment())
+        env.update({"BENCH_WEBHOOK_SECRET": stack.webhook_secret or ""})
+        env.pop("LOCAL_RUN_ID", None)
+        first, second = [], []
+        for run in range(runs + 1):
+            reader, writer = os.pipe()
+            started = time.monotonic()
+            child = subprocess.Popen([sys.executable, "-m", "bench.cold_alert", str(writer), f"cold-{run}-a", f"cold-{run}-b"],
+                                     cwd=REPO, env=env, pass_fds=(writer,))
+            os.close(writer)
+            with os.fdopen(reader) as stamps:
+                report = json.loads(stamps.read() or "{}")
+            if child.wait(timeout=60) != 0 or report.get("statuses") != [200, 200]:
+                raise RuntimeError(f"cold run {run} failed: {report}")
+            if run:
+                first.append((report["first_done"] - started) * 1000)
+                second.append(report["second_ms"])
+    return first, second
 
 
 def package_size() -> dict[str, Any]:
@@ -305,7 +337,8 @@ def burst() -> dict[str, Any]:
         started = time.perf_counter()
 
         def send(body: dict[str, Any]) -> str:
-            return requests.post(stack.webhook_url, json=body, timeout=30).json()["status"]
+            answer = requests.post(stack.webhook_url, json=body, timeout=30).json()
+            return answer.get("status") or answer.get("error", "no answer")  # a refusal is counted, not raised
 
         with ThreadPoolExecutor(max_workers=50) as pool:
             outcomes = list(pool.map(send, bodies))
@@ -322,13 +355,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--alerts", type=int, default=1000)
     parser.add_argument("--cold-runs", type=int, default=20)
+    parser.add_argument("--cold-alerts", type=int, default=5)
     options = parser.parse_args()
     print(f"measuring (a few minutes); the relay's logs go to {LOG.relative_to(REPO)}", flush=True)
     with output_to(LOG):
         results = {
             "machine": {"python": platform.python_version(), "platform": platform.platform(), "cpus": os.cpu_count()},
             "warm": warm_overhead(options.alerts),
-            "cold": cold_start(options.cold_runs),
+            "cold": cold_start(options.cold_runs, options.cold_alerts),
             "package": package_size(),
             "symbols": symbol_lookup(),
             "cold_index": cold_index(),
@@ -344,8 +378,10 @@ def main() -> None:
          f"{w['baseline_one_ssm_read_ms']['p50']:.2f} / {w['baseline_one_ssm_read_ms']['p99']:.2f}",
          f"{w['ratio_p50']}× / {w['ratio_p99']}×"),
         ("own processing, p50/p99 ms", f"{w['own_processing_ms']['p50']:.3f} / {w['own_processing_ms']['p99']:.3f}", "—", "target p99 ≤ 20 ms"),
-        ("import, p50 ms", f"{c['import_app_ms']['p50']:.0f}", f"{c['import_baseline_ms']['p50']:.0f}", f"{c['ratio_p50']}×"),
-        ("first / second alert in a fresh process, ms", f"{c['first_vs_second_alert_ms']['first']:.0f} / {c['first_vs_second_alert_ms']['second']:.0f}", "—", ""),
+        ("import app, p50 ms", f"{c['import_app_ms']['p50']:.0f}", f"{c['import_baseline_ms']['p50']:.0f}",
+         f"{c['import_ratio_p50']}× (target ≤ 1.5×)"),
+        ("cold first alert / second alert, p50 ms", f"{c['first_alert_ms']:.0f} / {c['second_alert_ms']:.0f}", "—",
+         "target first ≤ 500 ms"),
         ("deployment zip / unzipped, MB", f"{results['package'].get('zip_mb')} / {results['package'].get('unzipped_mb')}", "—", "target zip ≤ 5 MB"),
         ("100k-row master: load ms / lookup p99 µs", f"{results['symbols']['generated_100k']['cold_load_ms']} / {results['symbols']['generated_100k']['warm_lookup_us']['p99']}", "—", ""),
         ("cold instance's index: shared copy vs download, p50 ms", f"{results['cold_index']['shared_copy_ms']['p50']:.1f}",

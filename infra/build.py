@@ -111,9 +111,44 @@ def alarm(name: str, description: str, metric: dict[str, Any], threshold: float,
     }}
 
 
-def build(stage: str, out: Path, allowlist: list[str] | None, *, reserved_concurrency: bool = True) -> dict[str, Any]:
+def keep_warm(resources: dict[str, Any]) -> None:
+    """The keep-warm schedule reaches the API function the way alerts do: GET /health through
+    API Gateway (its URL in KEEP_WARM_URL). That needs no IAM: no lambda:InvokeFunction, and
+    /health is open in the resource policy; it keeps an APIHandler instance initialised."""
+    props = resources["KeepWarm"]["Properties"]
+    props["Environment"]["Variables"]["KEEP_WARM_URL"] = {
+        "Fn::Sub": "https://${RestAPI}.execute-api.${AWS::Region}.amazonaws.com/api/health"}
+    props["Timeout"] = 10  # one GET with a 5 s timeout; not the API's 30 s
+
+
+PROVISIONED_ALIAS = "live"
+
+
+def provisioned_concurrency(resources: dict[str, Any], count: int) -> None:
+    """Optional, off by default (`--provisioned-concurrency N`): N APIHandler instances kept
+    initialised by Lambda, billed while configured. Provisioned concurrency needs a published
+    version behind an alias, and Chalice publishes none: SAM's AutoPublishAlias publishes one per
+    deploy, and API Gateway's integrations and invoke permission are pointed at that alias (left
+    on the unqualified function, every request would still run on-demand instances)."""
+    api = resources["APIHandler"]["Properties"]
+    reserved = api.get("ReservedConcurrentExecutions")
+    if reserved is not None and count >= reserved:
+        raise SystemExit(f"provisioned concurrency {count} must stay below the API's reserved concurrency {reserved}")
+    alias = f"APIHandlerAlias{PROVISIONED_ALIAS}"  # the alias resource AutoPublishAlias creates
+    api["AutoPublishAlias"] = PROVISIONED_ALIAS
+    api["ProvisionedConcurrencyConfig"] = {"ProvisionedConcurrentExecutions": count}
+    for methods in resources["RestAPI"]["Properties"]["DefinitionBody"]["paths"].values():
+        for method in methods.values():
+            integration = method.get("x-amazon-apigateway-integration") if isinstance(method, dict) else None
+            if integration and "${APIHandler.Arn}" in json.dumps(integration.get("uri")):
+                integration["uri"] = {"Fn::Sub": integration["uri"]["Fn::Sub"].replace("${APIHandler.Arn}", "${" + alias + "}")}
+    resources["APIHandlerInvokePermission"]["Properties"]["FunctionName"] = {"Ref": alias}
+
+
+def build(stage: str, out: Path, allowlist: list[str] | None, *, reserved_concurrency: bool = True,
+          provisioned: int = 0) -> dict[str, Any]:
     """`reserved_concurrency=False`: no function reserves any (an account whose Lambda quota cannot
-    hold the reservations; `infra/preflight.py` says when)."""
+    hold the reservations; `infra/preflight.py` says when). `provisioned`: see provisioned_concurrency."""
     template = package(stage, out)
     burst = limits.stage_limits(stage)
     resources = template["Resources"]
@@ -167,6 +202,9 @@ def build(stage: str, out: Path, allowlist: list[str] | None, *, reserved_concur
                                       "Properties": {"LogGroupName": f"/aws/apigateway/{prefix}",
                                                      "RetentionInDays": LOG_RETENTION_DAYS}}
     resources.update(tables(stage))
+    keep_warm(resources)
+    if provisioned:
+        provisioned_concurrency(resources, provisioned)
     roles = [name for name, res in resources.items() if res["Type"] == "AWS::IAM::Role"]
     resources.update(alerts_key(stage, roles))
     resources["AlertsTopic"] = {"Type": "AWS::SNS::Topic", "Properties": {
@@ -225,11 +263,14 @@ def main() -> None:
                         help="comma-separated CIDRs allowed to POST /webhook; 'off' disables the allowlist")
     parser.add_argument("--reserved-concurrency", choices=["on", "off"], default="on",
                         help="'off': no function reserves concurrency (an account whose quota cannot hold them)")
+    parser.add_argument("--provisioned-concurrency", type=int, default=0, metavar="N",
+                        help="keep N API instances initialised (billed while configured; see the README); 0: off")
     options = parser.parse_args()
     out = Path(options.out or REPO / "build" / options.stage)
     out.mkdir(parents=True, exist_ok=True)
     allowlist = None if options.allow_ips == "off" else options.allow_ips.split(",")
-    build(options.stage, out, allowlist, reserved_concurrency=options.reserved_concurrency == "on")
+    build(options.stage, out, allowlist, reserved_concurrency=options.reserved_concurrency == "on",
+          provisioned=options.provisioned_concurrency)
     print(f"built {out / 'sam.json'} and {out / 'deployment.zip'}")
 
 

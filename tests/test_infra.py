@@ -61,7 +61,7 @@ def test_two_private_subnets_in_two_zones_route_through_the_nat(network):
 
 def test_every_function_runs_in_the_vpc(app):
     functions = of_type(app, "AWS::Serverless::Function")
-    assert set(functions) == {"APIHandler", "MorningTokenRotation", "PremarketTokenCheck", "OrderSweep"}
+    assert set(functions) == {"APIHandler", "MorningTokenRotation", "PremarketTokenCheck", "OrderSweep", "KeepWarm"}
     for function in functions.values():
         vpc = function["Properties"]["VpcConfig"]
         assert vpc["SubnetIds"] == [{"Fn::ImportValue": "indstocks-relay-prod-PrivateSubnetA"},
@@ -326,3 +326,43 @@ def test_checkov_sees_every_justified_skip_as_a_skip_with_its_reason(tmp_path):
     without = {name: {k: v for k, v in res.items() if k != "Metadata"} for name, res in copy["Resources"].items()}
     assert without == {name: {k: v for k, v in res.items() if k != "Metadata"}
                        for name, res in yaml.safe_load(original)["Resources"].items()}
+
+
+def test_the_keep_warm_schedule_gets_the_api_s_health_route_and_needs_no_iam(app):
+    """A schedule is its own Lambda function: it keeps APIHandler warm only by reaching it, here
+    through API Gateway's /health (no lambda:InvokeFunction to grant, none granted)."""
+    function = app["Resources"]["KeepWarm"]["Properties"]
+    assert function["Handler"] == "app.keep_warm"
+    assert function["Events"]["KeepWarmEvent"]["Properties"]["Schedule"] == "cron(0/5 3-10 ? * MON-FRI *)"
+    assert function["Environment"]["Variables"]["KEEP_WARM_URL"] == {
+        "Fn::Sub": "https://${RestAPI}.execute-api.${AWS::Region}.amazonaws.com/api/health"}
+    assert "/health" in app["Resources"]["RestAPI"]["Properties"]["DefinitionBody"]["paths"]
+    # the resource policy denies only POST /webhook from outside TradingView: GET /health is open
+    denied = [s["Resource"] for s in app["Resources"]["RestAPI"]["Properties"]["DefinitionBody"]["x-amazon-apigateway-policy"]["Statement"]
+              if s["Effect"] == "Deny"]
+    assert denied == ["execute-api:/*/POST/webhook"]
+    for policy_file in ("policy-prod.json", "policy-dev.json"):
+        policy = json.loads((REPO / ".chalice" / policy_file).read_text())
+        assert not any("lambda:" in action for statement in policy["Statement"]
+                       for action in ([statement["Action"]] if isinstance(statement["Action"], str) else statement["Action"]))
+
+
+def test_provisioned_concurrency_is_off_by_default(app):
+    api = app["Resources"]["APIHandler"]["Properties"]
+    assert "ProvisionedConcurrencyConfig" not in api and "AutoPublishAlias" not in api
+    assert app["Resources"]["APIHandlerInvokePermission"]["Properties"]["FunctionName"] == {"Ref": "APIHandler"}
+
+
+def test_provisioned_concurrency_routes_every_api_request_to_the_provisioned_alias(tmp_path):
+    template = build("prod", tmp_path, TRADINGVIEW_IPS, provisioned=2)
+    resources = template["Resources"]
+    api = resources["APIHandler"]["Properties"]
+    assert api["AutoPublishAlias"] == "live"
+    assert api["ProvisionedConcurrencyConfig"] == {"ProvisionedConcurrentExecutions": 2}
+    uris = [method["x-amazon-apigateway-integration"]["uri"]["Fn::Sub"]
+            for methods in resources["RestAPI"]["Properties"]["DefinitionBody"]["paths"].values()
+            for method in methods.values() if "x-amazon-apigateway-integration" in method]
+    assert uris and all("${APIHandlerAliaslive}" in uri and "APIHandler.Arn" not in uri for uri in uris)
+    assert resources["APIHandlerInvokePermission"]["Properties"]["FunctionName"] == {"Ref": "APIHandlerAliaslive"}
+    # the schedules stay unaliased: nothing invokes them through API Gateway
+    assert "AutoPublishAlias" not in resources["KeepWarm"]["Properties"]
