@@ -172,7 +172,8 @@ class Relay:
             token = self.tokens.current()
             instrument = self.instruments.resolve(alert.resolved_exchange.value, alert.ticker, ist_date(now))
             write = build_order(alert, instrument, remarks_tag(alert.alert_id, self._make_nonce()), self.settings)
-            token = self.risk.check(write.body, token, now)  # last: it counts the order for the day
+            # Last: it counts the order for the day.
+            token = self.risk.check(write.body, token, now, alert_price=alert.price)
         except RelayError as error:
             # Refused input is final; a missing token or dependency leaves the alert re-sendable,
             # and open until the sweep has reported it.

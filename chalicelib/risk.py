@@ -3,9 +3,10 @@ before anything leaves, with a 422 naming the limit and the value.
 
 - MAX_ORDER_QTY: shares in one order.
 - MAX_ORDER_VALUE: rupees, qty × the order's price (its limit, or a stop's trigger-limit); a
-  MARKET order has none, so its value is qty × the last traded price read from INDstocks. When
-  that price cannot be read the order is not sent: a limit that cannot be checked is not waved
-  through.
+  MARKET order has none, so its value is qty × the price the alert carried (`{{close}}`), else the
+  last traded price read from INDstocks (5 quote reads a second: a burst should carry prices).
+  When that price cannot be read the order is not sent: a limit that cannot be checked is not
+  waved through.
 - MAX_ORDERS_PER_DAY: orders the relay decided to send in the IST day, counted across every
   instance by one conditional update in the state table. The count is taken last, after the
   other limits passed, and is not given back when the write then turns out not to have
@@ -94,15 +95,21 @@ class RiskGuard:
         self._state = state
         self._tokens = tokens
 
-    def check(self, body: dict[str, Any], token: str, now: float) -> str:
+    def check(self, body: dict[str, Any], token: str, now: float, *, alert_price: Decimal | None = None) -> str:
         """Raise RiskLimitExceeded (nothing sent) or count the order against the day's limit.
         Returns the token to write with: the price read may have found `token` dead and a
-        renewed one in SSM, and the write should not learn that again."""
+        renewed one in SSM, and the write should not learn that again.
+
+        `alert_price`: the price a MARKET alert carried (TradingView's `{{close}}`, which the
+        order ignores). It values the order without a quote read: INDstocks allows 5 quote reads a
+        second, so a bar-close burst of MARKET orders that each read one would be refused."""
         qty = int(body["qty"])
         refusal = quantity_refusal(qty, self.limits)
         if refusal is not None:
             raise refusal
         price, price_is = order_price(body), "price"
+        if price is None and alert_price is not None:
+            price, price_is = alert_price, "alert price"
         if price is None:
             price, token = self._last_price(body, token)
             price_is = "last price"

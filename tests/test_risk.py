@@ -117,6 +117,25 @@ def test_a_market_order_is_valued_at_the_last_price(stack):
     assert stack.post(stack.alert(alert_id="mkt-at", quantity=10)).json_body["status"] == "placed"
 
 
+def test_a_market_order_carrying_a_price_is_valued_at_it_without_a_quote_read(stack):
+    """TradingView's {{close}} in `price`: no quote read (INDstocks allows 5 a second), and the
+    order still goes as MARKET."""
+    limited(stack, max_order_value=Decimal(8000))
+    over = stack.post(stack.alert(alert_id="mkt-priced-over", quantity=11, price=790))
+    assert_refused(stack, over, "mkt-priced-over", "MAX_ORDER_VALUE", "₹8,690.00", "alert price")
+    placed = stack.post(stack.alert(alert_id="mkt-priced-at", quantity=10, price=790))
+    assert placed.json_body["status"] == "placed"
+    assert ltp_reads(stack) == []
+    [write] = stack.simulator.order_writes()
+    assert write.json["order_type"] == "MARKET" and "limit_price" not in write.json
+
+
+def test_a_burst_of_market_orders_carrying_prices_reads_no_quote(stack):
+    for n in range(12):
+        assert stack.post(stack.alert(alert_id=f"burst-priced-{n}", price=800)).json_body["status"] in ("placed", "queued")
+    assert ltp_reads(stack) == []
+
+
 @pytest.mark.parametrize("failure", [*FAULT_KINDS, "unpriced"])
 def test_a_market_order_whose_last_price_cannot_be_read_is_not_sent(stack, failure):
     """Every broker fault kind on the price read: a clear 503, nothing written."""
