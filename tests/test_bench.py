@@ -32,3 +32,44 @@ def test_bench_output_holds_the_table_and_the_log_file_the_rest(tmp_path):
     assert (result.stdout, result.stderr) == ("measure | relay | baseline\n", "")
     written = log.read_text()
     assert all(text in written for text in ('"alert decided"', "child out", "child err", "bench print"))
+
+
+def _sample_results() -> dict:
+    """results.json's shape, as bench.run writes it, with made-up figures."""
+    timing = {"p50": 1.0, "p99": 2.0, "n": 10}
+    return {
+        "warm": {
+            "relay_ms": timing, "alert_to_broker_ms": timing, "baseline_exactly_once_to_broker_ms": timing,
+            "baseline_exactly_once_answer_ms": timing, "baseline_one_ssm_read_ms": timing,
+            "to_broker_ratio_p50": 1.11, "to_broker_ratio_p99": 1.22, "answer_ratio_p50": 1.0, "answer_ratio_p99": 1.0,
+            "to_broker_ratio_vs_one_ssm_read_p50": 2.0, "to_broker_ratio_vs_one_ssm_read_p99": 2.0,
+            "aws_calls_before_broker": 1.0, "aws_calls_after_broker": 1.0,
+            "aws_calls_before_broker_by_operation": {"dynamodb.PutItem": 1.0},
+            "aws_calls_after_broker_by_operation": {"dynamodb.UpdateItem": 1.0},
+            "aws_calls": {"dynamodb.PutItem": {"per_alert": 1.0, "p50_ms": 3.0},
+                          "dynamodb.UpdateItem": {"per_alert": 1.0, "p50_ms": 3.0}},
+            "own_processing_ms": timing, "orders_in_book": 20,
+        },
+        "cold": {"import_app_ms": timing, "import_baseline_ms": timing, "import_ratio_p50": 1.4,
+                 "first_alert_ms": 480.0, "second_alert_ms": 40.0},
+        "package": {"zip_mb": 4.5, "unzipped_mb": 13.0},
+        "symbols": {"generated_100k": {"cold_load_ms": 500.0, "warm_lookup_us": timing}},
+        "cold_index": {"shared_copy_ms": timing, "download_ms": timing, "ratio_p50": 0.5, "shared_item_kb": 47.0,
+                       "master_kb": 752.0},
+        "burst": {"alerts": 100, "placed": 43, "queued": 57, "other": {}, "max_answer_ms": 900.0, "answer_ms": timing,
+                  "orders_in_book": 100, "seconds_to_drain": 12.5, "sweeps": 1, "busiest_second": 10},
+    }
+
+
+def test_the_table_and_results_carry_every_stable_name_of_issue_15():
+    from bench.run import STABLE_NAMES, figure, table
+
+    asked = {"warm.to_broker_ratio_p50", "warm.to_broker_ratio_p99", "warm.aws_calls_before_broker",
+             "warm.aws_calls_after_broker", "cold.first_alert_ms", "cold.second_alert_ms", "cold.import_ratio_p50",
+             "burst.max_answer_ms", "burst.placed", "burst.busiest_second"}
+    assert asked <= set(STABLE_NAMES)
+    results = _sample_results()
+    printed = table(results)
+    for name in STABLE_NAMES:
+        figure(results, name)  # results.json carries it
+        assert name in printed, name
