@@ -46,6 +46,7 @@ def secret_stands_in(raw_body: bytes, secret: str) -> bool:
     body's ends), for a body too broken to read fields from. A longer word that merely starts
     with the secret does not count: that sender's secret is wrong. Every window is compared in
     constant time and the loop never stops early, so timing says nothing about where it matched.
+    Only windows at the start of a word are compared: a secret is a whole word.
     The body is at most MAX_BODY_BYTES, so the windows are few."""
     wanted = secret.encode("utf-8")
     size, found = len(wanted), False
@@ -53,9 +54,9 @@ def secret_stands_in(raw_body: bytes, secret: str) -> bool:
         return False
     padded = b" " + raw_body + b" "
     for start in range(1, len(padded) - size):
-        match = hmac.compare_digest(padded[start:start + size], wanted)
-        whole = padded[start - 1] in _DELIMITERS and padded[start + size] in _DELIMITERS
-        found |= match & whole
+        # Only where a word starts: which positions those are is the body's, not the secret's.
+        if padded[start - 1] in _DELIMITERS:
+            found |= hmac.compare_digest(padded[start:start + size], wanted) & (padded[start + size] in _DELIMITERS)
     return found
 
 
