@@ -218,3 +218,4 @@ def test_the_function_timeout_setting_is_the_deployed_one():
         timeout = values.get("lambda_timeout", config["lambda_timeout"])
         env = {**config.get("environment_variables", {}), **values.get("environment_variables", {})}
         assert settings_from_env(env).function_timeout_seconds == timeout, stage
+
