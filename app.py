@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import functools
 import json
-import os
 import time
 import uuid
 from collections.abc import Callable
@@ -17,9 +16,11 @@ from urllib.parse import parse_qs
 
 from chalice import Chalice, Cron, Rate, Response
 
-from chalicelib import observability, services, token_page, trading_calendar
+from chalicelib import observability, services, token_page
+from chalicelib.config import get_settings
 from chalicelib.errors import FieldProblem, InvalidRequest, RelayError
 from chalicelib.journal import journal_query
+from chalicelib.keep_warm import keep_warm as keep_warm_now
 from chalicelib.observability import logger
 from chalicelib.premarket import premarket_check
 from chalicelib.relay import IncomingAlert, ist_date
@@ -148,8 +149,8 @@ def signed_webhook() -> Response:
 def health() -> Response:
     # Cheap on purpose: no AWS or broker call, so probes cost nothing and cannot fail on them.
     answer = {"status": "ok", "service": "indstocks-relay"}
-    if os.environ.get("LOCAL_RUN_ID"):  # `make run` checks that READY's /health is its own
-        answer["run"] = os.environ["LOCAL_RUN_ID"]
+    if run := get_settings().local_run_id:  # `make run` checks that READY's /health is its own
+        answer["run"] = run
     return _json(200, answer)
 
 
@@ -235,16 +236,7 @@ def order_sweep(event: Any) -> dict[str, Any]:
 
 @app.schedule(Cron("0/5", "3-10", "?", "*", "MON-FRI", "*"), name="keep_warm")
 def keep_warm(event: Any) -> dict[str, Any]:
-    """Every 5 minutes, 08:30-16:25 IST on weekdays; acts only on NSE trading days from 09:00 to
-    15:30 IST. A schedule is a Lambda function of its own, so warming itself would warm nothing:
-    it GETs the API's /health through API Gateway (KEEP_WARM_URL), which keeps an instance of
-    the API function initialised. /health makes no AWS or broker call; this needs no IAM."""
-    outcome = trading_calendar.keep_warm(time.time(), os.environ.get("KEEP_WARM_URL", ""), _get_status)
+    """Every 5 minutes, 08:30-16:25 IST on weekdays; pings only on NSE trading days 09:00-15:30."""
+    outcome = keep_warm_now(time.time(), get_settings().keep_warm_url)
     logger.info("keep warm", extra={"event": "keep_warm", **outcome})
     return outcome
-
-
-def _get_status(url: str) -> int:
-    import requests  # already loaded by the broker client; imported here to keep the wiring visible
-
-    return requests.get(url, timeout=5).status_code

@@ -85,6 +85,10 @@ class Settings(BaseModel):
     # Pooled connections idle longer than this are dropped before an order write: the NAT
     # gateway silently forgets flows after 350 s and would reset the first write.
     broker_idle_reset_seconds: int = Field(default=240, ge=0, le=3600)
+    # The API's /health through API Gateway, for the keep-warm schedule (set by infra/build.py).
+    keep_warm_url: str = ""
+    # `make run`'s id for this run, echoed by /health so the stack knows the relay is its own.
+    local_run_id: str = ""
     # Risk limits (chalicelib/risk.py): an alert over one is refused (422), nothing is sent.
     # Generous on purpose: they catch a typo or a runaway strategy, not a trader's normal size.
     max_order_qty: int = Field(default=10_000, ge=1, le=10_000_000)

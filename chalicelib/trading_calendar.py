@@ -6,11 +6,10 @@ back to plain weekdays: warming on an unlisted holiday costs a few invocations, 
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from datetime import date, datetime, time, timedelta, timezone
-from typing import Any
+from datetime import date, datetime, time
 
-IST = timezone(timedelta(hours=5, minutes=30), "IST")
+from chalicelib.config import IST
+
 # Warm from the pre-open (09:00) to the close (15:30), both included.
 WARM_FROM = time(9, 0)
 WARM_UNTIL = time(15, 30)
@@ -52,16 +51,3 @@ def should_warm(now: float, holidays: dict[int, frozenset[date]] = NSE_HOLIDAYS)
     moment = datetime.fromtimestamp(now, IST)
     return is_trading_day(moment.date(), holidays) and WARM_FROM <= moment.time().replace(microsecond=0) <= WARM_UNTIL
 
-
-def keep_warm(now: float, url: str, ping: Callable[[str], int]) -> dict[str, Any]:
-    """The keep-warm schedule's decision and its one call: on a trading day inside the window,
-    `ping(url)` (a GET of the API's /health, which makes no AWS or broker call), else nothing."""
-    if not should_warm(now):
-        return {"warmed": False, "reason": "outside trading hours"}
-    if not url:
-        return {"warmed": False, "reason": "KEEP_WARM_URL is not set"}
-    try:
-        status = ping(url)
-    except Exception as error:  # noqa: BLE001 - a missed ping costs one cold start, never an order
-        return {"warmed": False, "reason": type(error).__name__}
-    return {"warmed": status == 200, "status": status}
