@@ -21,9 +21,10 @@ from chalicelib.config import get_settings
 from chalicelib.errors import FieldProblem, InvalidRequest, RelayError
 from chalicelib.journal import journal_query
 from chalicelib.keep_warm import keep_warm as keep_warm_now
+from chalicelib.moments import ist_date
 from chalicelib.observability import logger
 from chalicelib.premarket import premarket_check
-from chalicelib.relay import IncomingAlert, ist_date
+from chalicelib.relay import IncomingAlert
 
 # Chalice's own logger shares the app's name with our Powertools logger; left to configure
 # itself it would drop every line below ERROR. debug stays False: no tracebacks to callers.

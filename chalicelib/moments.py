@@ -5,7 +5,7 @@ ISO-8601 time (`2026-11-25T09:00`; IST when it has no offset, as a trader in Ind
 from __future__ import annotations
 
 import re
-from datetime import datetime
+from datetime import date, datetime
 
 from chalicelib.config import IST
 
@@ -14,11 +14,20 @@ _DURATION = re.compile(r"^(\d{1,9}(?:\.\d{1,6})?)\s*(s|sec|m|min|h|hr|d|day|days
 _UNITS = {"s": 1, "sec": 1, "m": 60, "min": 60, "h": 3600, "hr": 3600, "d": 86400, "day": 86400, "days": 86400}
 
 
+def ist_date(now: float) -> date:
+    """The trading day `now` falls on (IST): the day of the instrument master, the order count, …"""
+    return datetime.fromtimestamp(now, IST).date()
+
+
+def ist_midnight(now: float) -> float:
+    return datetime.fromtimestamp(now, IST).replace(hour=0, minute=0, second=0, microsecond=0).timestamp()
+
+
 def parse_since(text: str, now: float) -> float:
     """Epoch seconds, or ValueError saying the accepted forms (never quoting the text)."""
     value = text.strip()
     if value.lower() == "today":
-        return datetime.fromtimestamp(now, IST).replace(hour=0, minute=0, second=0, microsecond=0).timestamp()
+        return ist_midnight(now)
     match = _DURATION.match(value)
     if match:
         return now - float(match.group(1)) * _UNITS[match.group(2).lower()]

@@ -14,17 +14,17 @@ import secrets
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import date, datetime
 from typing import Any
 
 from chalicelib import auth
 from chalicelib.alerts import Alert, parse_body, refuse_oversized, validate_alert
 from chalicelib.broker import BrokerClient, OrderWrite, Outcome, WriteResult
-from chalicelib.config import IST, Settings
+from chalicelib.config import Settings
 from chalicelib.deadline import MIN_READ_SECONDS, Deadline, Timeouts
 from chalicelib.errors import AlertRejected, FieldProblem, RelayError, StaleAlert, TokenUnavailable
 from chalicelib.instruments import InstrumentMaster
 from chalicelib.ledger import Claim, Ledger, State, ledger_key
+from chalicelib.moments import ist_date
 from chalicelib.observability import log_alert, logger, tag_alert
 from chalicelib.orders import build_order, remarks_tag
 from chalicelib.pacing import WritePacer
@@ -67,10 +67,6 @@ class _Trail:
 
     def note(self, **values: Any) -> None:
         self.fields.update(values)
-
-
-def ist_date(now: float) -> date:
-    return datetime.fromtimestamp(now, IST).date()
 
 
 class Relay:

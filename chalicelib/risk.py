@@ -22,13 +22,13 @@ day's count.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
 from chalicelib.broker import BrokerClient
-from chalicelib.config import IST, Settings
+from chalicelib.config import Settings
 from chalicelib.errors import DependencyUnavailable, FieldProblem, RiskLimitExceeded, TokenUnavailable
+from chalicelib.moments import ist_date
 from chalicelib.state import StateTable
 from chalicelib.tokens import TokenStore
 
@@ -83,7 +83,7 @@ def order_price(body: dict[str, Any]) -> Decimal | None:
 
 
 def day_counter(now: float) -> str:
-    return f"{_COUNTER}#{datetime.fromtimestamp(now, IST).date().isoformat()}"
+    return f"{_COUNTER}#{ist_date(now).isoformat()}"
 
 
 class RiskGuard:

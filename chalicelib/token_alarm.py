@@ -10,10 +10,8 @@ about it again. The alerts themselves are listed by the sweep's next message (th
 
 from __future__ import annotations
 
-from datetime import datetime
-
-from chalicelib.config import IST
 from chalicelib.errors import RelayError
+from chalicelib.moments import ist_date
 from chalicelib.notify import Notifier
 from chalicelib.observability import logger
 from chalicelib.state import StateTable
@@ -30,7 +28,7 @@ class DeadTokenAlarm:
 
     @staticmethod
     def _name(now: float) -> str:
-        return f"token-invalid#{datetime.fromtimestamp(now, IST).date().isoformat()}"
+        return f"token-invalid#{ist_date(now).isoformat()}"
 
     def announce(self, now: float) -> bool:
         """Tell the trader unless today's alarm has gone out already; True when this call sent it.

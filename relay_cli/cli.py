@@ -58,8 +58,9 @@ def ist(moment: datetime | float | None, fmt: str = "%Y-%m-%d %H:%M:%S") -> str:
 
 
 def ist_midnight(now: float) -> float:
-    today = datetime.fromtimestamp(now, IST).replace(hour=0, minute=0, second=0, microsecond=0)
-    return today.timestamp()
+    from chalicelib import moments  # the relay's own calendar; loaded when a command needs it
+
+    return moments.ist_midnight(now)
 
 
 def parse_since(text: str, now: float | None = None) -> float:
