@@ -23,6 +23,7 @@ from chalicelib.journal import journal_query
 from chalicelib.keep_warm import keep_warm as keep_warm_now
 from chalicelib.moments import ist_date
 from chalicelib.observability import logger
+from chalicelib.order_queue import QUEUE_NAME, queued_keys
 from chalicelib.premarket import premarket_check
 from chalicelib.relay import IncomingAlert
 
@@ -230,6 +231,21 @@ def order_sweep(event: Any) -> dict[str, Any]:
     """Every minute, at any hour (AMO orders exist outside market hours): send queued alerts,
     reconcile unknown outcomes, follow placed orders to a terminal status."""
     return services.get().sweeper.run(time.time()).as_dict()
+
+
+# --- writes over the pace, sent in their slot ---------------------------------------------
+
+
+@app.on_sqs_message(queue=QUEUE_NAME, batch_size=1, name="send_queued_orders")
+def send_queued_orders(event: Any) -> dict[str, Any]:
+    """One queued alert per message (FIFO, grouped by instrument). Raising hands the message back
+    to the queue for another delivery; the ledger's conditional move into `sent` makes any
+    delivery after the first write nothing."""
+    sender, now = services.get().queued_sender, time.time()
+    remaining = getattr(getattr(event, "context", None), "get_remaining_time_in_millis", None)
+    seconds = remaining() / 1000 if callable(remaining) else None
+    results = [sender.send(key, now, seconds) for key in queued_keys(record.body for record in event)]
+    return {"results": [{"key": r.key, "outcome": r.outcome} for r in results]}
 
 
 # --- the API function kept warm through the session ---------------------------------------

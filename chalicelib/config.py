@@ -37,8 +37,12 @@ class Settings(BaseModel):
     order_retention_days: int = Field(default=7, ge=1, le=400)
     # Freshness: an alert whose `time` is older than this, or more than 10 s ahead, is refused.
     max_alert_age_seconds: int = Field(default=60, ge=1, le=86400)
-    # How long a write may wait for its pacing slot before it is queued for the sweep instead.
+    # How long an alert may wait in its own request for a pacing slot; past it the alert is queued
+    # (202) and the order queue sends it in its slot. Short: TradingView gives up after 3 s.
     pacing_max_wait_seconds: float = Field(default=10, ge=0, le=25)
+    # The SQS FIFO queue of writes over the pace (infra/build.py and `make run` set it). Empty:
+    # queued alerts wait for the minute sweep.
+    order_queue_url: str = ""
     # A queued alert the sweep has not sent this long after it arrived (the token died, say) is
     # not sent at all: marked failed and reported. An old signal is not a reason to trade.
     queue_max_age_seconds: int = Field(default=300, ge=60, le=86400)

@@ -112,6 +112,11 @@ class Relay:
             remaining=remaining_seconds,
         )
 
+    @property
+    def write_timeouts(self) -> Timeouts:
+        """The configured connect and read timeouts of one order write."""
+        return self._configured
+
     def latest_slot(self, deadline: Deadline) -> float:
         """The latest pacing slot a write of this invocation may take: within the allowed wait from
         arrival, and early enough that the write and its record fit before the hard deadline."""
@@ -196,6 +201,7 @@ class Relay:
     def send_recorded(
         self, key: str, token: str, write: OrderWrite, expect: State, slot: float, *, writer: str,
         deadline: Deadline, trail: _Trail | None = None, extra: dict[str, Any] | None = None,
+        latest: float | None = None,
     ) -> Sent | None:
         """Mark the item sent (only if it is still in `expect`), write once in its pacing slot,
         reconcile an unknown outcome, record the result. None: another invocation had already
@@ -209,7 +215,8 @@ class Relay:
             trail.note(send_skipped=f"no longer {expect.value}")
             return None
         # The wait comes after the mark so that the write follows its slot as closely as possible.
-        result, used_token = self._send_once(token, write, trail, slot, self.latest_slot(deadline), deadline)
+        latest = self.latest_slot(deadline) if latest is None else latest
+        result, used_token = self._send_once(token, write, trail, slot, latest, deadline)
         if result.outcome is Outcome.UNKNOWN:
             result = self._reconcile_now(used_token, write, result, trail, deadline)
         state = _STATE_AFTER[result.outcome]

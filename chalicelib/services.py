@@ -17,7 +17,9 @@ from chalicelib.config import Settings, get_settings
 from chalicelib.instruments import InstrumentMaster
 from chalicelib.ledger import Ledger
 from chalicelib.notify import Notifier
+from chalicelib.order_queue import OrderQueue
 from chalicelib.pacing import WritePacer
+from chalicelib.queued_sender import QueuedSender
 from chalicelib.relay import Relay
 from chalicelib.risk import RiskGuard, RiskLimits
 from chalicelib.state import StateTable
@@ -45,6 +47,8 @@ class Services:
     ledger: Ledger
     sweeper: Sweeper
     parameters: ParameterStore
+    order_queue: OrderQueue
+    queued_sender: QueuedSender
 
 
 def build(settings: Settings) -> Services:
@@ -76,6 +80,7 @@ def build(settings: Settings) -> Services:
         return broker.instruments_csv(tokens.current(), "equity", timeout=settings.instruments_timeout)
 
     dynamodb = lambda: boto3.client("dynamodb", config=_AWS_CONFIG)  # noqa: E731
+    order_queue = OrderQueue(lambda: boto3.client("sqs", config=_AWS_CONFIG), settings.order_queue_url)
     ledger = Ledger(dynamodb, settings.orders_table, settings.order_retention_days)
     relay = Relay(
         settings,
@@ -103,6 +108,8 @@ def build(settings: Settings) -> Services:
                         notify_outcomes=frozenset(filter(None, settings.notify_outcomes.split(","))),
                         queue_max_age_seconds=settings.queue_max_age_seconds),
         parameters=parameters,
+        order_queue=order_queue,
+        queued_sender=QueuedSender(relay, ledger, queue_max_age_seconds=settings.queue_max_age_seconds),
     )
 
 

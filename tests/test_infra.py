@@ -61,7 +61,7 @@ def test_two_private_subnets_in_two_zones_route_through_the_nat(network):
 
 def test_every_function_runs_in_the_vpc(app):
     functions = of_type(app, "AWS::Serverless::Function")
-    assert set(functions) == {"APIHandler", "MorningTokenRotation", "PremarketTokenCheck", "OrderSweep", "KeepWarm"}
+    assert set(functions) == {"APIHandler", "MorningTokenRotation", "PremarketTokenCheck", "OrderSweep", "KeepWarm", "SendQueuedOrders"}
     for function in functions.values():
         vpc = function["Properties"]["VpcConfig"]
         assert vpc["SubnetIds"] == [{"Fn::ImportValue": "indstocks-relay-prod-PrivateSubnetA"},

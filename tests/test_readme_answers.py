@@ -10,7 +10,7 @@ import re
 from pathlib import Path
 
 import chalicelib
-from chalicelib import admin, errors
+from chalicelib import admin, errors, queued_sender
 
 ROOT = Path(__file__).resolve().parent.parent
 # Raised only by the admin and token routes, never on an alert's path. A new RelayError must be
@@ -19,6 +19,7 @@ NOT_FROM_WEBHOOK = {
     errors.RelayError, errors.InvalidRequest, errors.TokenRejected, errors.BrokerUnreachable,
     errors.TokenGenerationFailed, errors.TokenNotStored, errors.AdminLocked, errors.RotationBusy,
     admin.TooManyAttempts,
+    queued_sender.SlotNotKept,  # the queue consumer's, never an HTTP answer
 }
 
 
