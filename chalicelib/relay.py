@@ -26,6 +26,7 @@ from chalicelib.instruments import InstrumentMaster
 from chalicelib.ledger import Claim, Ledger, State, ledger_key
 from chalicelib.moments import ist_date
 from chalicelib.observability import log_alert, logger, tag_alert
+from chalicelib.order_queue import OrderQueue, message_group
 from chalicelib.orders import build_order, remarks_tag
 from chalicelib.pacing import WritePacer
 from chalicelib.reconcile import find_order
@@ -87,6 +88,7 @@ class Relay:
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], None] = time.sleep,
         on_token_dead: Callable[[float], object] = lambda now: None,
+        order_queue: OrderQueue | None = None,
     ):
         self.settings = settings
         self.webhook_secret = webhook_secret
@@ -102,6 +104,7 @@ class Relay:
         self._clock = clock
         self._sleep = sleep
         self._on_token_dead = on_token_dead  # the trader is told at once, once a day (token_alarm)
+        self.order_queue = order_queue
         self._configured = Timeouts(settings.broker_connect_timeout, settings.broker_read_timeout)
 
     def deadline(self, remaining_seconds: float | None = None, *, answer_budget: float | None = None) -> Deadline:
@@ -191,12 +194,25 @@ class Relay:
         if slot is None:
             self.ledger.update(key, State.QUEUED, now, **request)
             return Answer(202, {"status": "queued", "key": key, "remarks": write.body["remarks"],
-                                "message": "over the order pace; the sweep will send it within a minute"})
+                                "message": self.enqueue(key, write)})
         sent = self.send_recorded(key, token, write, State.RECEIVED, slot, writer=writer, deadline=deadline,
                                   trail=trail, extra=request)
         if sent is None:  # settled elsewhere while this invocation waited: never write twice
             return _duplicate(Claim(key, False, self.ledger.get(key)))
         return _answer(sent, write)
+
+    def enqueue(self, key: str, write: OrderWrite) -> str:
+        """Hand a queued item to the order queue; what the answer tells the sender about it.
+        Without a queue (or when it cannot be reached) the minute sweep sends it."""
+        if self.order_queue is None or not self.order_queue.configured:
+            return "over the order pace; the sweep will send it within a minute"
+        try:
+            self.order_queue.enqueue(key, message_group(str(write.body["exchange"]), str(write.body["security_id"])))
+        except RelayError as error:
+            logger.warning("queue unavailable; the sweep sends the alert", extra={"event": "queue", "key": key,
+                                                                                   "outcome": "not_enqueued", "cause": error.cause})
+            return "over the order pace; the sweep will send it within a minute"
+        return "over the order pace; queued, it goes out in its pacing slot within seconds"
 
     def send_recorded(
         self, key: str, token: str, write: OrderWrite, expect: State, slot: float, *, writer: str,

@@ -91,6 +91,7 @@ def build(settings: Settings) -> Services:
         ledger=ledger,
         pacer=pacer,
         on_token_dead=alarm.announce,
+        order_queue=order_queue,
         risk=RiskGuard(RiskLimits.from_settings(settings), broker, state, tokens),
     )
     return Services(
