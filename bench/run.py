@@ -114,8 +114,10 @@ def in_process_stack(alerts_cache: str):
     from chalice.test import Client
     from moto import mock_aws
 
+    from local.moto_atomic import make_dynamodb_writes_atomic
     from local.simulator import IndstocksSimulator
 
+    make_dynamodb_writes_atomic()  # the moto the tests and `make run` use (DynamoDB's atomic writes and transactions)
     with mock_aws(), IndstocksSimulator(tokens=("bench-token",)) as simulator:
         import boto3
 
