@@ -12,7 +12,7 @@ import pytest
 
 from chalicelib import services
 from chalicelib.order_queue import OrderQueue
-from chalicelib.pacing import WritePacer
+from chalicelib.pacing import WRITE_SPACING, WritePacer
 from chalicelib.relay import IncomingAlert
 from tests.conftest import ORDERS_TABLE
 
@@ -45,6 +45,7 @@ class DynamoCalls:
 def test_a_warm_alert_makes_one_transaction_before_the_broker_request_and_one_update_after(stack):
     relay = services.get().relay
     post(stack)  # warm: clients, token, instrument index
+    time.sleep(WRITE_SPACING)  # its slot's spacing has passed: the schedule is free at once
     calls = DynamoCalls().watch(relay.ledger, relay.pacer._state)
     answer = post(stack, alert_id="floor-1")
     assert answer.status_code == 200 and answer.body["status"] == "placed"
@@ -138,3 +139,17 @@ def test_a_queued_alert_holds_its_instrument_so_the_next_one_queues_behind_it(st
     remarks = [json.loads(w.body)["remarks"] for w in stack.simulator.order_writes()]
     assert remarks[-2:] == [ledger_item("id:lane-b")["remarks"], ledger_item("id:lane-c")["remarks"]]
     assert post(stack, alert_id="lane-d").body["status"] == "placed"  # the lane is free once drained
+
+
+def test_an_alert_inside_the_previous_slots_spacing_takes_the_next_slot_within_the_short_wait(stack):
+    """The schedule's next slot comes back with the cancelled transaction; the second one takes
+    exactly that slot: no read, and the writes stay WRITE_SPACING apart."""
+    relay = services.get().relay
+    post(stack)
+    time.sleep(WRITE_SPACING)
+    calls = DynamoCalls().watch(relay.ledger)
+    first, second = post(stack, alert_id="close-1"), post(stack, alert_id="close-2")
+    assert (first.body["status"], second.body["status"]) == ("placed", "placed")
+    assert [name for name, _, _ in calls.calls].count("GetItem") == 0
+    writes = stack.simulator.order_writes()[-2:]
+    assert writes[1].received_at - writes[0].received_at >= WRITE_SPACING - 0.02
