@@ -27,7 +27,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta, timezone
+from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal, InvalidOperation
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from ipaddress import ip_address
@@ -36,6 +36,18 @@ from urllib.parse import parse_qsl, urlsplit
 
 import pyotp
 
+from local.fno_market import chain_leg, contract_price, search_symbol
+from local.fno_master import (
+    OTHER_INDICES,
+    FnoContract,
+    generate_fno_master,
+    generate_index_master,
+    index_underlyings,
+    parse_fno_master,
+    parse_index_master,
+    strike_text,
+    underlying_table,
+)
 from local.openapi import request_errors
 
 IST = timezone(timedelta(hours=5, minutes=30))
@@ -172,10 +184,49 @@ class _Instrument:
     security_id: str
     name: str
     tick: Decimal
+    symbol: str = ""  # TRADING_SYMBOL
+    contract: FnoContract | None = None  # set for a row of the F&O master
+
+
+@dataclass(frozen=True)
+class _FnoBook:
+    """The served F&O master, parsed: contracts by (EXCH, SECURITY_ID) and by underlying."""
+
+    by_id: dict[tuple[str, str], FnoContract]
+    by_underlying: dict[str, list[FnoContract]]
+
+    @classmethod
+    def of(cls, text: str) -> _FnoBook:
+        contracts = parse_fno_master(text)
+        by_underlying: dict[str, list[FnoContract]] = {}
+        for contract in contracts:
+            by_underlying.setdefault(contract.underlying, []).append(contract)
+        for listed in by_underlying.values():
+            listed.sort(key=_contract_order)
+        return cls({(c.exchange, c.security_id): c for c in contracts}, by_underlying)
+
+
+def _contract_order(contract: FnoContract) -> tuple[Any, ...]:
+    return (contract.expiry, contract.is_option, contract.strike or 0, contract.option_type or "", contract.exchange)
+
+
+# Every underlying the generator knows (the real-size set contains the default one): lots,
+# freeze limits, volatilities and default spots.
+_UNDERLYINGS = underlying_table(real_size=True)
+_FREEZE = {key: u.freeze for key, u in _UNDERLYINGS.items()}
+_VOLATILITY = {u.name: u.volatility for u in _UNDERLYINGS.values()}
+DEFAULT_SPOTS: dict[str, Decimal] = {u.name: u.spot for u in _UNDERLYINGS.values()}
+DEFAULT_SPOTS.update({key: spot for _, _, _, key, spot in OTHER_INDICES})
+_CHAIN_ERROR = {"message": "Bad Request", "debug_info": "Invalid exchange, segment, underlying-scrip or expiry passed"}
 
 
 def _json_reply(status: int, payload: Any) -> _Reply:
     return _Reply(status, json.dumps(payload).encode())
+
+
+def _debug_info_reply(debug_info: str) -> _Reply:
+    """Shape C: the contract/expiry endpoints' and the option chain's 400."""
+    return _json_reply(400, {"message": "Bad Request", "debug_info": debug_info})
 
 
 def _error_reply(status: int, error_type: str, message: str) -> _Reply:
@@ -268,6 +319,7 @@ class IndstocksSimulator:
         tokens: Iterable[str] = ("sim-token",),
         *,
         log_requests: bool = False,
+        today: date | None = None,
     ):
         if not _is_loopback(host):
             raise ValueError(f"the simulator binds to loopback only, not {host!r}")
@@ -281,6 +333,19 @@ class IndstocksSimulator:
         self.market_open: bool | None = None
         # Last price per security id, for TRIGGER checks and MARKET rows; an id not here skips the check.
         self.ltp: dict[str, Decimal] = dict(DEFAULT_LTP)
+        # F&O: an account without activation gets UserException 403 on a derivative order, and
+        # its profile says so; `fno_exchanges` narrows activation to one exchange.
+        self.fno_enabled = True
+        self.fno_exchanges: set[str] = {"NSE", "BSE"}
+        # Underlying → spot; options and futures are priced from it (an id in `ltp` overrides).
+        self.spots: dict[str, Decimal] = dict(DEFAULT_SPOTS)
+        self._today = today  # None: today in IST, read at each use
+        self._fno_csv: str | None = None  # None: generated for `today`
+        self._fno_generated: tuple[date, str] | None = None
+        self._fno_bytes: bytes | None = None
+        self._fno_book: _FnoBook | None = None
+        self._index_csv = generate_index_master()
+        self._index_ids: dict[tuple[str, str], str] | None = None
         self._lock = threading.RLock()
         self._stopping = threading.Event()
         self._tokens: set[str] = set(tokens)
@@ -309,6 +374,9 @@ class IndstocksSimulator:
             ("GET", "/market/instruments"): self._instruments,
             ("GET", "/order-book"): self._order_book,
             ("GET", "/market/quotes/ltp"): self._last_prices,
+            ("GET", "/market/option-chain"): self._option_chain,
+            ("GET", "/market/instruments/search"): self._search,
+            ("GET", "/market/instruments/expiries"): self._expiries,
             ("POST", "/order"): self._place,
             ("POST", "/smart/order"): self._place,
             ("POST", "/order/modify"): self._modify,
@@ -377,6 +445,106 @@ class IndstocksSimulator:
             self._instruments_csv = text
             self._instruments_bytes = None
             self._instrument_index = None
+
+    # --- F&O state -----------------------------------------------------------------------
+
+    @property
+    def today(self) -> date:
+        """The trading day the F&O master is generated for and contracts expire against."""
+        return self._today or datetime.now(IST).date()
+
+    @today.setter
+    def today(self, day: date | None) -> None:
+        with self._lock:
+            self._today = day
+            if self._fno_csv is None:
+                self._fno_bytes = self._fno_book = None
+
+    @property
+    def fno_csv(self) -> str:
+        """The served `source=fno` master: generated for `today` unless a test set its own."""
+        with self._lock:
+            if self._fno_csv is not None:
+                return self._fno_csv
+            today = self.today
+            if self._fno_generated is None or self._fno_generated[0] != today:
+                self._fno_generated = (today, generate_fno_master(today))
+                self._fno_bytes = self._fno_book = None
+            return self._fno_generated[1]
+
+    @fno_csv.setter
+    def fno_csv(self, text: str | None) -> None:
+        """Serve `text` (e.g. `generate_fno_master(day, real_size=True)`); None: back to the generated one."""
+        with self._lock:
+            self._fno_csv = text
+            self._fno_bytes = self._fno_book = None
+
+    @property
+    def index_csv(self) -> str:
+        return self._index_csv
+
+    @index_csv.setter
+    def index_csv(self, text: str) -> None:
+        with self._lock:
+            self._index_csv = text
+            self._index_ids = None
+
+    @property
+    def fno_contracts(self) -> list[FnoContract]:
+        """Every contract of the served master, expired ones included, in file order per underlying."""
+        return [c for listed in self._fno().by_underlying.values() for c in listed]
+
+    def find_contract(
+        self, underlying: str, expiry: date, strike: Any = None, option_type: str | None = None
+    ) -> FnoContract:
+        """The contract keyed on (underlying, expiry, strike, option type); a future without strike/type."""
+        wanted = None if strike is None else _decimal(strike)
+        for contract in self._fno().by_underlying.get(underlying, []):
+            if (contract.expiry, contract.strike, contract.option_type) == (expiry, wanted, option_type):
+                return contract
+        raise KeyError((underlying, expiry, strike, option_type))
+
+    def set_spot(self, underlying: str, price: Any) -> None:
+        """Move an underlying: its index quote, option chain and every contract's price follow."""
+        spot = _decimal(price)
+        if not spot > 0:
+            raise ValueError("a spot price must be above zero")
+        with self._lock:
+            self.spots[underlying] = spot
+
+    def fno_price(self, contract: FnoContract) -> Decimal | None:
+        """A contract's last price: `ltp[security_id]` if set, else the model at its underlying's spot."""
+        with self._lock:
+            override = self.ltp.get(contract.security_id)
+            spot = self.spots.get(contract.underlying)
+        if override is not None:
+            return override
+        if spot is None:
+            return None
+        return contract_price(contract, spot, self.today, _VOLATILITY.get(contract.underlying, 0.2))
+
+    def _fno(self) -> _FnoBook:
+        text = self.fno_csv
+        with self._lock:
+            if self._fno_book is None:
+                self._fno_book = _FnoBook.of(text)
+            return self._fno_book
+
+    def _fno_reply_bytes(self) -> bytes:
+        text = self.fno_csv
+        with self._lock:
+            if self._fno_bytes is None:
+                self._fno_bytes = text.encode()
+            return self._fno_bytes
+
+    def _index_underlying(self, exchange: str, security_id: str) -> str | None:
+        with self._lock:
+            if self._index_ids is None:
+                self._index_ids = index_underlyings(parse_index_master(self._index_csv))
+            return self._index_ids.get((exchange, security_id))
+
+    def _fno_account(self, exchange: str) -> bool:
+        return self.fno_enabled and exchange in self.fno_exchanges
 
     def inject_fault(
         self,
@@ -491,6 +659,9 @@ class IndstocksSimulator:
                 return _error_reply(405, "MethodNotAllowedException", "Method not allowed")
             return _error_reply(404, "NotFoundException", "Not found")
         try:
+            if request.path == "/market/option-chain" and "authorization" not in request.headers:
+                # This endpoint answers a missing header with its own 400, not TokenException.
+                return _json_reply(400, {"message": "Authorization header is missing", "success": False})
             if request.path != "/generate/token":  # it authenticates with x-api-key instead
                 self._check_token(request)
             if _is_order_write(request):
@@ -521,14 +692,20 @@ class IndstocksSimulator:
         return _json_reply(200, {"status": "success", "data": {
             "user_id": USER_ID, "email": "trader@example.com", "first_name": "Demo", "last_name": "Trader",
             "demat_id": "1208160000000001", "is_nse_onboarded": True, "is_bse_onboarded": True,
-            "is_nse_fno_onboarded": False, "is_bse_fno_onboarded": False, "ucc": "SIMUCC01",
+            "is_nse_fno_onboarded": self._fno_account("NSE"), "is_bse_fno_onboarded": self._fno_account("BSE"),
+            "ucc": "SIMUCC01",
             "is_ddpi_active": True,
         }})  # fmt: skip
 
     def _instruments(self, request: RecordedRequest) -> _Reply:
-        """The one master CSV, whatever the (valid) source: the relay only reads `equity`."""
-        if request.query.get("source") not in INSTRUMENT_SOURCES:
+        """`equity`: the cash master; `fno`: the generated F&O master; `index`: the index list."""
+        source = request.query.get("source")
+        if source not in INSTRUMENT_SOURCES:
             return _json_reply(400, {"message": "Source not present or invalid", "success": False})
+        if source == "fno":
+            return _Reply(200, self._fno_reply_bytes(), "text/csv")
+        if source == "index":
+            return _Reply(200, self.index_csv.encode(), "text/csv")
         with self._lock:
             if self._instruments_bytes is None:
                 self._instruments_bytes = self._instruments_csv.encode()
@@ -544,6 +721,10 @@ class IndstocksSimulator:
         data: dict[str, Any] = {}
         for code in codes:
             segment, _, security_id = code.partition("_")
+            fno_price = self._fno_quote(segment, security_id)
+            if fno_price is not None:
+                data[code] = {"live_price": float(fno_price)}
+                continue
             exchange, cash = _QUOTE_SEGMENTS.get(segment, ("", False))
             with self._lock:
                 if self._instrument_index is None:
@@ -554,6 +735,118 @@ class IndstocksSimulator:
                 return _json_reply(400, {"message": "Invalid scrip codes or mode", "success": False})
             data[code] = {"live_price": float(price)}
         return _json_reply(200, {"status": "success", "data": data})
+
+    def _fno_quote(self, segment: str, security_id: str) -> Decimal | None:
+        """The price behind an NFO_/BFO_ code of a live contract, or an NIDX_/BIDX_ index code."""
+        if segment in _INDEX_QUOTE_SEGMENTS:
+            underlying = self._index_underlying(_INDEX_QUOTE_SEGMENTS[segment], security_id)
+            with self._lock:
+                return None if underlying is None else self.spots.get(underlying)
+        if segment not in ("NFO", "BFO"):
+            return None
+        contract = self._fno().by_id.get((_QUOTE_SEGMENTS[segment][0], security_id))
+        if contract is None or contract.expiry < self.today:
+            return None
+        return self.fno_price(contract)
+
+    def _option_chain(self, request: RecordedRequest) -> _Reply:
+        """`exchange`, `segment` (INDEX|EQUITY), `underlying-scrip`, `expiry`, `strike_count` (each side of ATM)."""
+        query = request.query
+        exchange, segment, scrip = query.get("exchange"), query.get("segment"), query.get("underlying-scrip", "")
+        expiry = _query_date(query.get("expiry"))
+        try:
+            strike_count = int(query.get("strike_count") or 10)
+        except ValueError:
+            return _debug_info_reply("strike_count must be an integer")
+        if exchange not in ("NSE", "BSE") or segment not in ("INDEX", "EQUITY") or expiry is None or strike_count < 1:
+            return _json_reply(400, _CHAIN_ERROR)
+        underlying = self._underlying_of_scrip(exchange, segment, scrip)
+        today = self.today
+        legs = [
+            c for c in self._fno().by_underlying.get(underlying or "", [])
+            if c.exchange == exchange and c.expiry == expiry and c.is_option and expiry >= today
+        ]  # fmt: skip
+        with self._lock:
+            spot = self.spots.get(underlying or "")
+        if not legs or spot is None:
+            return _json_reply(400, _CHAIN_ERROR)
+        strikes = sorted({c.strike for c in legs if c.strike is not None})
+        atm = min(range(len(strikes)), key=lambda i: (abs(strikes[i] - spot), strikes[i]))
+        window = set(strikes[max(atm - strike_count, 0) : atm + strike_count + 1])
+        volatility = _VOLATILITY.get(underlying or "", 0.2)
+        ladder: dict[str, dict[str, Any]] = {}
+        for contract in legs:
+            if contract.strike in window and contract.option_type is not None:
+                with self._lock:
+                    override = self.ltp.get(contract.security_id)
+                leg = chain_leg(contract, spot, today, volatility, override)
+                ladder.setdefault(strike_text(contract.strike), {})[contract.option_type.lower()] = leg
+        return _json_reply(200, {"status": "success", "data": {
+            "underlying_ltp": float(spot), "expiry": expiry.isoformat(), "strikes": ladder}})  # fmt: skip
+
+    def _underlying_of_scrip(self, exchange: str, segment: str, scrip: str) -> str | None:
+        if segment == "INDEX":
+            return self._index_underlying(exchange, scrip)
+        with self._lock:
+            if self._instrument_index is None:
+                self._instrument_index = _index_instruments(self._instruments_csv)
+            cash = self._instrument_index.get((exchange, scrip))
+        if cash is not None and cash.segment == "E" and cash.symbol:
+            return cash.symbol
+        # Stock underlyings the simulator's small equity master does not list (TATAMOTORS, VEDL).
+        return next((u.name for u in _UNDERLYINGS.values() if not u.is_index and u.underlying_id == scrip), None)
+
+    def _live_contracts(self, query: dict[str, str]) -> list[FnoContract] | _Reply:
+        """The live contracts of `underlying` for search/expiries, or the 400 their parameters earn."""
+        if query.get("segment") != "DERIVATIVE":
+            return _debug_info_reply("Only segment=DERIVATIVE is supported")
+        today = self.today
+        live = [c for c in self._fno().by_underlying.get(query.get("underlying", ""), []) if c.expiry >= today]
+        if not live:
+            return _debug_info_reply("Invalid or unknown underlying/segment/expiry passed")
+        return live
+
+    def _search(self, request: RecordedRequest) -> _Reply:
+        query = request.query
+        live = self._live_contracts(query)
+        if isinstance(live, _Reply):
+            return live
+        try:
+            expiry = _query_date(query["expiry"]) if query.get("expiry") else None
+            low = _decimal(query["strike_from"]) if query.get("strike_from") else None
+            high = _decimal(query["strike_to"]) if query.get("strike_to") else None
+            page, page_size = int(query.get("page") or 1), int(query.get("page_size") or 50)
+        except (ValueError, ArithmeticError):
+            return _debug_info_reply("Invalid parameter passed")
+        instrument_type, option_type = query.get("instrument_type"), query.get("option_type")
+        if (
+            (query.get("expiry") and expiry is None) or instrument_type not in (None, "OPTIDX", "OPTSTK", "FUTIDX", "FUTSTK")
+            or option_type not in (None, "CE", "PE") or page < 1 or not 1 <= page_size <= 100
+        ):  # fmt: skip
+            return _debug_info_reply("Invalid parameter passed")
+        options_only = option_type is not None or low is not None or high is not None
+        found = [
+            c for c in live
+            if (instrument_type is None or c.instrument == instrument_type) and (expiry is None or c.expiry == expiry)
+            and (not options_only or (c.is_option and c.strike is not None
+                 and (option_type is None or c.option_type == option_type)
+                 and (low is None or c.strike >= low) and (high is None or c.strike <= high)))
+        ]  # fmt: skip
+        shown = found[(page - 1) * page_size : page * page_size]
+        return _json_reply(200, {"status": "success", "data": {
+            "count": len(found), "page": page, "page_size": page_size,
+            "instruments": [{
+                "security_id": c.security_id, "trading_symbol": search_symbol(c), "instrument_type": c.instrument,
+                "expiry": c.expiry.isoformat(), "strike_price": None if c.strike is None else float(c.strike),
+                "option_type": c.option_type, "lot_size": c.lot,
+            } for c in shown],
+        }})  # fmt: skip
+
+    def _expiries(self, request: RecordedRequest) -> _Reply:
+        live = self._live_contracts(request.query)
+        if isinstance(live, _Reply):
+            return live
+        return _json_reply(200, {"status": "success", "data": sorted({c.expiry.isoformat() for c in live})})
 
     # --- token generation (indstocks-api §3) ------------------------------------------------
 
@@ -621,7 +914,11 @@ class IndstocksSimulator:
         remarks = body.get("remarks")
         if remarks is not None and "".join(remarks.split()).upper() == "TV-TERMINAL":
             raise _reject(400, "RequestValidationException", "remarks value is reserved")
+        if body["segment"] == "DERIVATIVE" and not self._fno_account(exchange):
+            raise _reject(403, "UserException", f"F&O segment not activated for {exchange}")
         instrument = self._instrument(exchange, body["segment"], body["security_id"])
+        if instrument.contract is not None:
+            _check_derivative(body, instrument.contract)
         if self.market_open is False and not body.get("is_amo"):
             raise _reject(400, "OrderException", "AmoMustBeTrue: the market is closed; place an after-market order")
         if body["order_type"] == "LIMIT" and "limit_price" not in body:
@@ -631,7 +928,7 @@ class IndstocksSimulator:
         for field in ("limit_price", "trigger_price", "trigger_limit_price"):
             if field in body:
                 _check_price(field, body[field], instrument.tick)
-        last_price = self.ltp.get(instrument.security_id)
+        last_price = self._last_price(instrument)
         if body["order_type"] == "TRIGGER" and last_price is not None:
             trigger = _decimal(body["trigger_price"])
             if body["txn_type"] == "BUY" and not trigger > _decimal(last_price):
@@ -640,7 +937,19 @@ class IndstocksSimulator:
                 raise _reject(400, "OrderException", "trigger price must be below the last traded price for a SELL")
         return instrument
 
+    def _last_price(self, instrument: _Instrument) -> Decimal | None:
+        if instrument.contract is not None:
+            return self.fno_price(instrument.contract)
+        return self.ltp.get(instrument.security_id)
+
     def _instrument(self, exchange: str, segment: str, security_id: str) -> _Instrument:
+        if segment == "DERIVATIVE":  # the F&O master first, then any derivative row of the equity one
+            contract = self._fno().by_id.get((exchange, security_id))
+            if contract is not None:
+                if contract.expiry < self.today:
+                    raise _reject(400, "OrderException", "instrument not tradable: the contract has expired")
+                return _Instrument(exchange, contract.segment, security_id, contract.trading_symbol, contract.tick,
+                                   contract.trading_symbol, contract)  # fmt: skip
         with self._lock:
             if self._instrument_index is None:
                 self._instrument_index = _index_instruments(self._instruments_csv)
@@ -657,7 +966,7 @@ class IndstocksSimulator:
             target_trigger = _price_text(body["trigger_price"])
             target_limit = _price_text(body.get("trigger_limit_price", body["trigger_price"]))
         else:  # MARKET is booked as a limit at the last price (api doc §4.1)
-            requested_price = _price_text(body.get("limit_price", self.ltp.get(instrument.security_id)))
+            requested_price = _price_text(body.get("limit_price", self._last_price(instrument)))
             target_trigger = target_limit = ""
         now = _ist_now()
         with self._lock:
@@ -704,6 +1013,9 @@ class IndstocksSimulator:
             if body.get("order_type", placed_type) != placed_type:
                 raise _reject(400, "OrderException", "order_type must match the existing order")
             tick = self._tick_of(row)
+            contract = self._contract_of(row)
+            if contract is not None and "qty" in body:
+                _check_lot_and_freeze(body["qty"], contract)
             changes: dict[str, Any] = {"status": "MODIFIED", "updated_at": _ist_now()}
             for field, column in _MODIFIABLE_PRICES:
                 if field in body:
@@ -730,6 +1042,11 @@ class IndstocksSimulator:
             raise _reject(400, "OrderException", "Position could not be found")
         return row
 
+    def _contract_of(self, row: dict[str, Any]) -> FnoContract | None:
+        if row["segment"] != "DERIVATIVE":
+            return None
+        return self._fno().by_id.get((row["exchange"], row["security_id"]))
+
     def _tick_of(self, row: dict[str, Any]) -> Decimal:
         try:
             return self._instrument(row["exchange"], row["segment"], row["security_id"]).tick
@@ -737,6 +1054,20 @@ class IndstocksSimulator:
             return DEFAULT_TICK
 
     # --- the control API (/_sim/*) --------------------------------------------------------
+
+    def _configure_fno(
+        self, *, enabled: bool | None = None, exchanges: list[str] | None = None, today: str | None = None,
+        real_size: bool | None = None,
+    ) -> None:  # fmt: skip
+        """POST /_sim/fno: account activation, the trading day, the master's size."""
+        if enabled is not None:
+            self.fno_enabled = bool(enabled)
+        if exchanges is not None:
+            self.fno_exchanges = set(exchanges)
+        if today is not None:
+            self.today = date.fromisoformat(today)
+        if real_size is not None:
+            self.fno_csv = generate_fno_master(self.today, real_size=True) if real_size else None
 
     def _control(self, method: str, path: str, query: dict[str, str], body: bytes) -> _Reply:
         try:
@@ -755,6 +1086,10 @@ class IndstocksSimulator:
                 self.configure_generation(**payload)
             elif (method, path) == ("POST", "/_sim/reset"):
                 self.reset()
+            elif (method, path) == ("POST", "/_sim/spot"):
+                self.set_spot(payload["underlying"], payload["price"])
+            elif (method, path) == ("POST", "/_sim/fno"):
+                self._configure_fno(**payload)
             elif (method, path) == ("POST", "/_sim/order-status"):
                 self.set_order_status(payload.pop("order_id"), payload.pop("status"), **payload)
             else:
@@ -766,6 +1101,16 @@ class IndstocksSimulator:
 
 # Quote code prefix → (the master's EXCH, whether it names a cash row).
 _QUOTE_SEGMENTS = {"NSE": ("NSE", True), "BSE": ("BSE", True), "NFO": ("NSE", False), "BFO": ("BSE", False)}
+# Index quote prefix → the index master's EXCH (ids as in `source=index`).
+_INDEX_QUOTE_SEGMENTS = {"NIDX": "NSE", "BIDX": "BSE"}
+
+
+def _query_date(text: str | None) -> date | None:
+    """A `YYYY-MM-DD` query parameter, None if absent or malformed."""
+    try:
+        return date.fromisoformat(text) if text and len(text) == 10 else None
+    except ValueError:
+        return None
 
 
 def _is_order_write(request: RecordedRequest) -> bool:
@@ -782,6 +1127,21 @@ def _conforming_body(request: RecordedRequest) -> dict[str, Any]:
     if errors:
         raise _reject(400, "InputException", "; ".join(errors))
     return body
+
+
+def _check_derivative(body: dict[str, Any], contract: FnoContract) -> None:
+    """What INDstocks refuses on a derivative order beyond the equity checks (api doc §4.1, F&O facts)."""
+    if body["product"] == "CNC":
+        raise _reject(400, "OrderException", "CNC product is not allowed for derivatives; use MARGIN or INTRADAY")
+    _check_lot_and_freeze(body["qty"], contract)
+
+
+def _check_lot_and_freeze(qty: int, contract: FnoContract) -> None:
+    if qty % contract.lot:
+        raise _reject(400, "OrderException", f"QtyMultipleOfLotSize: Qty should be a multiple of lot size {contract.lot}")
+    freeze = _FREEZE.get((contract.exchange, contract.underlying))
+    if freeze is not None and qty >= freeze:  # "below the freeze qty": equal is refused too
+        raise _reject(400, "OrderException", "QtyWithinFreezeQty: Qty should be less than freeze qty")
 
 
 def _check_price(field: str, value: Any, tick: Decimal) -> None:
@@ -811,7 +1171,8 @@ def _index_instruments(text: str) -> dict[tuple[str, str], _Instrument]:
         cells = dict(zip(header, row))
         exchange, security_id = cells.get("EXCH", ""), cells.get("SECURITY_ID", "")
         name, tick = cells.get("CUSTOM_SYMBOL", ""), _tick(cells.get("TICK_SIZE", ""))
-        index[(exchange, security_id)] = _Instrument(exchange, cells.get("SEGMENT", ""), security_id, name, tick)
+        segment, symbol = cells.get("SEGMENT", ""), cells.get("TRADING_SYMBOL", "")
+        index[(exchange, security_id)] = _Instrument(exchange, segment, security_id, name, tick, symbol)
     return index
 
 
