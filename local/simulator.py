@@ -6,6 +6,13 @@ writes with the broker's business checks, the order book, the 10/s order rate li
 demand, every failure a relay must survive without losing or duplicating an order (timeouts
 after the order was placed, connection resets, 5xx, 429, Cloudflare pages, shape-E bodies...).
 
+Futures & options (shared/indstocks-fno.md): `source=fno` serves a master generated for `today`
+(local/fno_master.py), `source=index` the index list; the option chain, instrument search and
+expiries, and NFO_/BFO_/NIDX_/BIDX_ quotes are built from that master, priced from a spot per
+underlying (`set_spot`; `ltp[security_id]` pins one contract). Derivative orders get INDstocks'
+refusals (unknown or expired contract, lot multiple, freeze limit, tick, CNC, F&O not activated
+via `fno_enabled`/`fno_exchanges`) and `DRV-` ids.
+
 In-process: `with IndstocksSimulator(tokens=["t"]) as sim: ...`.
 Out of process: `python -m local.simulator --port 8001 --token t`, driven over `/_sim/*`.
 It binds to loopback only: it hands out tokens over its control API.
@@ -1243,12 +1250,16 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--host", default="127.0.0.1", help="loopback address to bind (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=8001)
     parser.add_argument("--token", action="append", dest="tokens", help="a live access token (repeatable)")
+    parser.add_argument("--today", type=date.fromisoformat, help="the F&O trading day, YYYY-MM-DD (default: today, IST)")
+    parser.add_argument("--fno-real-size", action="store_true", help="serve a ~100 000-row F&O master")
     options = parser.parse_args(argv)
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())
     tokens = options.tokens or ("sim-token",)
-    with IndstocksSimulator(options.host, options.port, tokens, log_requests=True) as simulator:
+    with IndstocksSimulator(options.host, options.port, tokens, log_requests=True, today=options.today) as simulator:
+        if options.fno_real_size:
+            simulator.fno_csv = generate_fno_master(simulator.today, real_size=True)
         print(f"INDstocks simulator listening on {simulator.url}", flush=True)
         stop.wait()
 
