@@ -105,7 +105,7 @@ def test_the_day_limit_in_the_transaction_refuses_and_records_the_alert(stack):
 def queue(stack):
     """A FIFO order queue in moto, wired into the relay as the stack wires it."""
     sqs = boto3.client("sqs")
-    url = sqs.create_queue(QueueName="test-orders.fifo", Attributes={"FifoQueue": "true", "VisibilityTimeout": "5"})["QueueUrl"]
+    url = sqs.create_queue(QueueName="indstocks-relay-test-orders.fifo", Attributes={"FifoQueue": "true", "VisibilityTimeout": "5"})["QueueUrl"]
     services.get().relay.order_queue = OrderQueue(lambda: boto3.client("sqs"), url)
     return sqs, url
 
