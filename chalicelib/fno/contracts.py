@@ -338,7 +338,7 @@ class FnoIndex:
                     contracts.items(), key=lambda item: (item[0][0], Decimal(item[0][1] or 0))):
                 derived = _derived_symbol(underlying, day, kind, strike)
                 lines.append(f"\n{kind}\t{strike}\t{security_id}\t{'' if row_lot == lot else row_lot}\t"
-                             f"{'' if row_tick == tick else row_tick}\t{'' if symbol.upper() == derived.upper() else symbol}")
+                             f"{'' if row_tick == tick else row_tick}\t{'' if symbol == derived else symbol}")
             by_underlying.setdefault((exchange, underlying), []).append(
                 _Expiry(day, flag, lot, tick, "".join(lines) + "\n"))
         underlyings = {key: _Underlying(key[0], key[1], expiries) for key, expiries in by_underlying.items()}
