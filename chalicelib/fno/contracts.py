@@ -275,46 +275,65 @@ class FnoIndex:
 
     @classmethod
     def from_csv(cls, text: str) -> FnoIndex:
-        """Parse the F&O master (or a mixed one: non-derivative rows are ignored)."""
+        """Parse the F&O master (or a mixed one: non-derivative rows are ignored). One pass over
+        the rows; dates, strikes, ticks and lots repeat, so each distinct text is read once."""
         reader = csv.reader(io.StringIO(text))
         header = [name.strip().upper() for name in next(reader, [])]
         if not set(_REQUIRED_COLUMNS).issubset(header):
             raise ValueError("not an INDstocks F&O instrument master (columns missing)")
-        at = {name: header.index(name) for name in _REQUIRED_COLUMNS}
-        width = max(at.values()) + 1
-        rows = [row for row in reader if len(row) >= width]
-        order = numeric_order({row[at["EXPIRY_DATE"]] for row in rows})
-        days: dict[str, date | None] = {}
-        groups: dict[tuple[Exchange, str, date], dict[tuple[str, str], tuple[str, str, str, str, str]]] = {}
+        (exch_at, segment_at, id_at, instrument_at, symbol_at, lot_at, day_at, strike_at, type_at, tick_at,
+         flag_at) = (header.index(name) for name in _REQUIRED_COLUMNS)
+        width = max(header.index(name) for name in _REQUIRED_COLUMNS) + 1
+        decimals: dict[str, str | None] = {}
+        lots: dict[str, str | None] = {}
+        default_tick = strike_key(DEFAULT_TICK)
+        # Grouped by the raw EXPIRY_DATE text first: its reading (day or month first) is only
+        # known once every value of the file has been seen.
+        raw_groups: dict[tuple[Exchange, str, str], dict[tuple[str, str], tuple[str, str, str, str, str]]] = {}
         skipped = 0
-        for row in rows:
-            exchange = _EXCHANGES.get(row[at["EXCH"]].strip().upper())
-            if exchange is None or row[at["SEGMENT"]].strip().upper() not in _DERIVATIVE_SEGMENTS:
+        for row in reader:
+            if len(row) < width:
                 continue
-            instrument = row[at["INSTRUMENT_NAME"]].strip().upper()
-            raw_day = row[at["EXPIRY_DATE"]]
-            if raw_day not in days:
-                days[raw_day] = parse_expiry_date(raw_day, order)
-            day = days[raw_day]
-            security_id = row[at["SECURITY_ID"]].strip()
-            symbol = row[at["TRADING_SYMBOL"]].strip()
-            lot = _lot_text(row[at["LOT_UNITS"]])
+            exchange = _EXCHANGES.get(row[exch_at].strip().upper())
+            if exchange is None or row[segment_at].strip().upper() not in _DERIVATIVE_SEGMENTS:
+                continue
+            instrument = row[instrument_at].strip().upper()
             if instrument.startswith("FUT"):
                 kind, strike = "FUT", ""
             elif instrument.startswith("OPT"):
-                kind, strike = row[at["OPTION_TYPE"]].strip().upper(), _decimal_text(row[at["STRIKE_PRICE"]].strip()) or ""
+                raw_strike = row[strike_at].strip()
+                if raw_strike not in decimals:
+                    decimals[raw_strike] = _decimal_text(raw_strike)
+                kind, strike = row[type_at].strip().upper(), decimals[raw_strike] or ""
             else:
                 continue
-            if day is None or not security_id or not symbol or lot is None or kind not in ("FUT", "CE", "PE") \
+            raw_lot = row[lot_at]
+            if raw_lot not in lots:
+                lots[raw_lot] = _lot_text(raw_lot)
+            lot = lots[raw_lot]
+            security_id = row[id_at].strip()
+            symbol = row[symbol_at].strip()
+            if not security_id or not symbol or lot is None or kind not in ("FUT", "CE", "PE") \
                     or (kind != "FUT" and not strike) or "\t" in symbol or "\n" in symbol:
                 skipped += 1
                 continue
-            underlying = underlying_of(symbol)
-            tick = _decimal_text(row[at["TICK_SIZE"]].strip()) or strike_key(DEFAULT_TICK)
-            flag = row[at["EXPIRY_FLAG"]].strip().upper()
-            contracts = groups.setdefault((exchange, underlying, day), {})
+            raw_tick = row[tick_at].strip()
+            if raw_tick not in decimals:
+                decimals[raw_tick] = _decimal_text(raw_tick)
+            contracts = raw_groups.setdefault((exchange, underlying_of(symbol), row[day_at]), {})
             # The first row of a contract wins: a repeated (kind, strike) is the master's duplicate.
-            contracts.setdefault((kind, strike), (security_id, lot, tick, symbol, flag))
+            contracts.setdefault((kind, strike), (security_id, lot, decimals[raw_tick] or default_tick, symbol,
+                                                  row[flag_at].strip().upper()))
+        order = numeric_order({raw_day for _, _, raw_day in raw_groups})
+        groups: dict[tuple[Exchange, str, date], dict[tuple[str, str], tuple[str, str, str, str, str]]] = {}
+        for (exchange, underlying, raw_day), contracts in raw_groups.items():
+            day = parse_expiry_date(raw_day, order)
+            if day is None:
+                skipped += len(contracts)
+                continue
+            merged = groups.setdefault((exchange, underlying, day), {})
+            for key, value in contracts.items():
+                merged.setdefault(key, value)
         if not groups:
             raise ValueError("the F&O master has no futures or options rows")
         return cls._from_groups(groups, skipped)
