@@ -11,11 +11,14 @@ import pytest
 from chalicelib.config import IST
 from chalicelib.errors import AlertRejected, DependencyUnavailable
 from chalicelib.fno import (
+    Exchange,
     ExpiryRule,
     FnoIndex,
+    IndexUnderlyings,
     Offset,
     OptionType,
     choose_leg,
+    option_chain_params,
     parse_relative_option,
     read_chain,
     resolve_relative,
@@ -155,3 +158,23 @@ def test_a_chain_that_disagrees_with_the_master_sends_nothing(index):
     data = chain("24012", strikes=[24012])  # a strike the master does not list
     with pytest.raises(DependencyUnavailable):
         resolve_relative(index, query, series, data)
+
+
+# --- the option-chain request ---------------------------------------------------------------
+
+def test_index_ids_for_the_option_chain_come_from_the_index_master():
+    text = "EXCH,SEGMENT,SECURITY_ID\nNSE,NIFTY 50,40000001\nNSE,Nifty Bank,40000002\nNSE,Nifty Financial,40000003\n" \
+           "NSE,Nifty Midcap Sel,40000004\nNSE,Nifty Next 50,40000005\nBSE,SENSEX,50000001\nNSE,NIFTY IT,40000009\nbad\n"
+    ids = IndexUnderlyings.from_csv(text)
+    assert ids.ids == {
+        (Exchange.NSE, "NIFTY"): "40000001", (Exchange.NSE, "BANKNIFTY"): "40000002",
+        (Exchange.NSE, "FINNIFTY"): "40000003", (Exchange.NSE, "MIDCPNIFTY"): "40000004",
+        (Exchange.NSE, "NIFTYNXT50"): "40000005", (Exchange.BSE, "SENSEX"): "50000001",
+    }
+    assert ids.security_id(Exchange.BSE, "NIFTY") is None
+
+
+def test_option_chain_params(index):
+    series = index.option_series("NIFTY", None, ExpiryRule.WEEKLY, NOW)
+    assert option_chain_params(series, "40000001", Offset("OTM", 2), is_index=True) == {
+        "exchange": "NSE", "segment": "INDEX", "underlying-scrip": "40000001", "expiry": "2026-01-06", "strike_count": 3}

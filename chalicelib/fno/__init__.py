@@ -61,14 +61,16 @@ from chalicelib.fno.symbols import (
     parse_relative_option,
     parse_symbol,
 )
+from chalicelib.fno.underlyings import IndexUnderlyings, option_chain_params
 
 __all__ = [
     "CHUNK_MAX_BYTES", "DEFAULT_FREEZE_UNITS", "MAX_CHILD_ORDERS",
     "ChosenLeg", "ContinuousFuture", "Contract", "ContractKind", "ContractQuery", "EquityTicker", "ExactContract",
-    "Exchange", "ExchangeSaid", "ExpiryFlag", "ExpiryRule", "FnoIndex", "FreezeLimits", "MonthFuture", "Offset",
+    "Exchange", "ExchangeSaid", "ExpiryFlag", "ExpiryRule", "FnoIndex", "FreezeLimits", "IndexUnderlyings",
+    "MonthFuture", "Offset",
     "OptionChain", "OptionSeries", "OptionType", "RelativeOption", "RoundedPrice", "SymbolReading",
     "choose_leg", "expiry_ends_at", "freeze_limits", "join_chunks", "marketable_limit", "normalise_exchange",
-    "order_units", "parse_contract_symbol", "parse_expiry_date", "parse_freeze_overrides", "parse_relative_option",
+    "option_chain_params", "order_units", "parse_contract_symbol", "parse_expiry_date", "parse_freeze_overrides", "parse_relative_option",
     "parse_symbol", "plausible_fno_tick", "read_chain", "resolve_relative", "round_limit", "round_trigger",
     "split_chunks", "split_for_freeze", "strike_count_for", "underlying_of",
 ]
