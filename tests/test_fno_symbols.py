@@ -149,6 +149,7 @@ def test_impossible_dates_are_refused_not_read_as_tickers(symbol, written):
     ("NIFTY1!", "NSE_INDEX", "symbol", ("relative option", "NFO")),
     ("NIFTY 1!", None, "symbol", ("SBIN", "NIFTY1!")),
     ("NIFTY260106C0", None, "symbol", ("above zero",)),
+    ("1A" * 3000 + "CE", None, "symbol", ("longer than 50", "NIFTY1!")),
 ])  # fmt: skip
 def test_other_refusals_name_the_field_and_the_way_out(symbol, exchange, field, words):
     problem = refusal(parse_symbol, symbol, exchange)
