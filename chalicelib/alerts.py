@@ -18,6 +18,7 @@ from enum import Enum
 from typing import Annotated, Any
 
 from pydantic import (
+    AliasChoices,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -30,12 +31,26 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from chalicelib.errors import AlertRejected, BodyTooLarge, FieldProblem
+from chalicelib.fno.symbols import (
+    MAX_SYMBOL_LENGTH,
+    EquityTicker,
+    OptionType,
+    RelativeOption,
+    SymbolReading,
+    parse_expiry_choice,
+    parse_offset,
+    parse_relative_option,
+    parse_symbol,
+)
 
 MAX_BODY_BYTES = 16 * 1024  # an alert is a few hundred bytes: anything near this is not one
 MAX_QUANTITY = 1_000_000
 MAX_PRICE = Decimal("10000000")
 _TEXT_PAIR = re.compile(r"^([A-Za-z_][A-Za-z0-9_\-]*)=(.*)$", re.S)
-_SYMBOL = re.compile(r"^(?:([A-Z]+):)?([A-Z0-9][A-Z0-9&._\-]{0,39})$")
+# A cash ticker, or a derivative form (`NIFTY1!`, `NIFTY260106C24000`, `VEDL24APR25292.5CE`):
+# chalicelib/fno/symbols.py reads which one it is once the model is built.
+_SYMBOL = re.compile(rf"^(?:([A-Z_]+):)?([A-Z0-9][A-Z0-9&._\-]{{0,{MAX_SYMBOL_LENGTH - 2}}}!?)$")
+MAX_LOTS = 10_000
 _ALERT_ID = re.compile(r"^[A-Za-z0-9 _.:/#@+=\-]{1,60}$")
 
 
@@ -47,6 +62,23 @@ class Side(str, Enum):
 class Exchange(str, Enum):
     NSE = "NSE"
     BSE = "BSE"
+
+
+class Venue(str, Enum):
+    """What the alert's `exchange` (or the symbol's prefix) says. NFO/BFO name derivatives only;
+    NSE_INDEX/BSE_INDEX (OpenAlgo) the exchange of a relative option's index. TradingView's
+    delayed-feed suffix `_DL` is dropped. Orders always carry NSE or BSE (`exchange`)."""
+
+    NSE = "NSE"
+    BSE = "BSE"
+    NFO = "NFO"
+    BFO = "BFO"
+    NSE_INDEX = "NSE_INDEX"
+    BSE_INDEX = "BSE_INDEX"
+
+    @property
+    def exchange(self) -> Exchange:
+        return Exchange.BSE if self in (Venue.BSE, Venue.BFO, Venue.BSE_INDEX) else Exchange.NSE
 
 
 class OrderType(str, Enum):
@@ -91,6 +123,11 @@ def _upper_word(value: Any) -> Any:
     return value.strip().upper() if isinstance(value, str) else value
 
 
+def _venue_word(value: Any) -> Any:
+    value = _upper_word(value)
+    return value.removesuffix("_DL") if isinstance(value, str) else value
+
+
 def _product(value: Any) -> Any:
     value = _upper_word(value)
     return _PRODUCT_ALIASES.get(value, value) if isinstance(value, str) else value
@@ -122,6 +159,12 @@ def _price(value: Any) -> Any:
 
 
 Quantity = Annotated[int, BeforeValidator(_whole_quantity), Field(ge=1, le=MAX_QUANTITY)]
+Lots = Annotated[int, BeforeValidator(_whole_quantity), Field(ge=1, le=MAX_LOTS)]
+Word = Annotated[str, BeforeValidator(_upper_word)]
+# Error kinds a later field raises on behalf of an earlier one (validate_alert names that field).
+_ON_BEHALF = {"quantity_missing": ("quantity", "is required (or lots, for futures and options)"),
+              "symbol_missing": ("symbol", "is required (or, for a relative option: underlying, option_type, "
+                                           "offset and expiry)")}
 Price = Annotated[
     Decimal, BeforeValidator(_price), Field(gt=0, le=MAX_PRICE, allow_inf_nan=False)
 ]
@@ -133,12 +176,14 @@ class Alert(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     secret: SecretStr | None = Field(default=None, exclude=True, repr=False)
-    symbol: Annotated[str, BeforeValidator(_upper_word)]
-    exchange: Annotated[Exchange | None, BeforeValidator(_upper_word)] = Field(
+    symbol: Annotated[str | None, BeforeValidator(_upper_word)] = None
+    exchange: Annotated[Venue | None, BeforeValidator(_venue_word)] = Field(
         default=None, validate_default=True
     )
     action: Annotated[Side, BeforeValidator(_upper_word)]
-    quantity: Quantity
+    quantity: Quantity | None = None
+    # Futures and options: a number of lots instead of `quantity` (units).
+    lots: Lots | None = Field(default=None, validate_default=True)
     order_type: Annotated[OrderType, BeforeValidator(_upper_word)] = OrderType.MARKET
     price: Price | None = Field(default=None, validate_default=True)
     trigger_price: Price | None = Field(default=None, validate_default=True)
@@ -151,35 +196,56 @@ class Alert(BaseModel):
     amo: Annotated[bool, BeforeValidator(_refuse_placeholder)] = False
     alert_id: Annotated[str | None, BeforeValidator(_refuse_placeholder)] = None
     time: datetime | None = None
+    # A relative option (instead of `symbol`): the strike is picked from the live option chain.
+    option_type: Annotated[OptionType | None, BeforeValidator(_upper_word)] = None
+    offset: Word | None = None
+    expiry: Annotated[str | None, BeforeValidator(_refuse_placeholder)] = Field(
+        default=None, validation_alias=AliasChoices("expiry", "expiry_date"))
+    underlying: Word | None = Field(default=None, validate_default=True)
 
     @field_validator("symbol")
     @classmethod
-    def _symbol_shape(cls, value: str) -> str:
+    def _symbol_shape(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
         match = _SYMBOL.match(value)
         if not match:
-            raise _problem("symbol", "must be a ticker such as SBIN or NSE:SBIN")
+            raise _problem("symbol", "must be a ticker such as SBIN or NSE:SBIN, or a futures or options "
+                                     "symbol such as NIFTY1! or NIFTY27JAN26FUT")
         prefix = match.group(1)
-        if prefix is not None and prefix not in Exchange.__members__:
-            raise _problem("symbol", f"exchange prefix {prefix!r} is not supported; use NSE or BSE")
+        if prefix is not None and prefix.removesuffix("_DL") not in ("NSE", "BSE", "NFO", "BFO"):
+            raise _problem("symbol", f"exchange prefix {prefix!r} is not supported; use NSE, BSE, NFO or BFO")
         return value
 
     @field_validator("exchange")
     @classmethod
-    def _exchange_matches_prefix(cls, value: Exchange | None, info: ValidationInfo) -> Exchange:
+    def _exchange_matches_prefix(cls, value: Venue | None, info: ValidationInfo) -> Venue:
         symbol = info.data.get("symbol")
-        prefix = symbol.split(":", 1)[0] if symbol and ":" in symbol else None
+        prefix = Venue(symbol.split(":", 1)[0].removesuffix("_DL")) if symbol and ":" in symbol else None
         if value is None:
-            return Exchange(prefix) if prefix else Exchange.NSE
-        if prefix and prefix != value.value:
+            return prefix or Venue.NSE
+        if prefix and prefix.exchange is not value.exchange:
             raise _problem(
-                "exchange", f"{value.value} contradicts the {prefix}: prefix of the symbol"
+                "exchange", f"{value.value} contradicts the {prefix.value}: prefix of the symbol"
             )
+        return value
+
+    @field_validator("lots")
+    @classmethod
+    def _quantity_or_lots(cls, value: int | None, info: ValidationInfo) -> int | None:
+        if "quantity" not in info.data:  # the quantity itself is wrong: said there
+            return value
+        if value is not None and info.data["quantity"] is not None:
+            raise _problem("lots", "send either quantity (units) or lots, not both")
+        if value is None and info.data["quantity"] is None:
+            raise _problem("quantity_missing", "is required")
         return value
 
     @field_validator("order_type")
     @classmethod
     def _stops_are_nse_only(cls, value: OrderType, info: ValidationInfo) -> OrderType:
-        if value.is_stop and info.data.get("exchange") is Exchange.BSE:
+        venue = info.data.get("exchange")
+        if value.is_stop and venue is not None and venue.exchange is Exchange.BSE:
             raise _problem(
                 "order_type",
                 f"{value.value} orders are NSE-only at INDstocks (stop orders are smart orders); "
@@ -249,14 +315,71 @@ class Alert(BaseModel):
             return value.replace(tzinfo=UTC)
         return value
 
+    @field_validator("offset")
+    @classmethod
+    def _offset_form(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                parse_offset(value)
+            except ValueError as wrong:
+                raise _problem("offset", str(wrong)) from None
+        return value
+
+    @field_validator("expiry")
+    @classmethod
+    def _expiry_form(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                parse_expiry_choice(value)
+            except ValueError as wrong:
+                raise _problem("expiry", str(wrong)) from None
+        return value
+
+    @field_validator("underlying")
+    @classmethod
+    def _symbol_or_relative_option(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if "symbol" not in info.data:  # the symbol itself is wrong: said there
+            return value
+        symbol = info.data["symbol"]
+        companions = {name: info.data.get(name) for name in ("option_type", "offset", "expiry")}
+        if value is None:
+            if symbol is None:
+                raise _problem("symbol_missing", "is required")
+            given = [name for name, said in companions.items() if said is not None]
+            if given:
+                raise _problem("relative_option", f"is required with {', '.join(given)} (a relative option); "
+                                                  "with symbol, leave those out")
+            return value
+        if symbol is not None:
+            raise _problem("relative_option", "send either symbol or underlying (a relative option), not both")
+        # A companion that failed its own check is not in info.data: it is reported already.
+        missing = [name for name, said in companions.items() if said is None and name in info.data]
+        if missing:
+            raise _problem("relative_option", f"a relative option also needs {', '.join(missing)}")
+        return value
+
     @property
     def ticker(self) -> str:
+        """The symbol without its exchange prefix; a relative option's description."""
+        if self.symbol is None:
+            return f"{self.underlying} {self.offset} {self.option_type.value if self.option_type else ''} {self.expiry}"
         return self.symbol.rsplit(":", 1)[-1]
 
     @property
     def resolved_exchange(self) -> Exchange:
         assert self.exchange is not None  # the validator always fills it
-        return self.exchange
+        return self.exchange.exchange
+
+    def reading(self) -> SymbolReading | RelativeOption:
+        """What the alert trades: a cash ticker, a contract query or a relative option
+        (chalicelib/fno/symbols.py). AlertRejected naming the field when it names nothing tradable."""
+        said = self.exchange.value if self.exchange is not None and "exchange" in self.model_fields_set else None
+        if self.symbol is None:
+            assert self.option_type is not None and self.offset is not None and self.expiry is not None
+            return parse_relative_option({"underlying": self.underlying, "option_type": self.option_type.value,
+                                          "offset": self.offset, "expiry": self.expiry,
+                                          **({"exchange": said} if said else {})})
+        return parse_symbol(self.symbol, said)
 
     def summary(self) -> dict[str, Any]:
         """The fields logs and the ledger record about an alert (never the secret)."""
@@ -266,6 +389,7 @@ class Alert(BaseModel):
             "exchange": self.resolved_exchange.value,
             "side": self.action.value,
             "qty": self.quantity,
+            "lots": self.lots,
             "order_type": self.order_type.value,
             "product": self.product.value,
             "amo": self.amo or None,
@@ -394,10 +518,27 @@ def _message(error: Any) -> str:
 def validate_alert(fields: dict[str, Any]) -> Alert:
     """Build the alert or raise AlertRejected naming every bad field (input never echoed)."""
     try:
-        return Alert.model_validate(fields)
+        alert = Alert.model_validate(fields)
     except ValidationError as invalid:
         problems = [
-            FieldProblem(_field_name(error["loc"]), _message(error))
+            FieldProblem(*_ON_BEHALF[error["type"]]) if error["type"] in _ON_BEHALF
+            else FieldProblem(_field_name(error["loc"]), _message(error))
             for error in invalid.errors(include_url=False, include_input=False)
         ]
         raise AlertRejected(detail=problems) from None
+    _check_instrument(alert)
+    return alert
+
+
+def _check_instrument(alert: Alert) -> None:
+    """What needs the symbol read: a derivative form, lots and products that fit it."""
+    reading = alert.reading()
+    if isinstance(reading, EquityTicker):
+        if alert.lots is not None:
+            raise AlertRejected(detail=[FieldProblem(
+                "lots", "applies to futures and options only; send quantity (shares) for a cash-equity symbol")])
+        return
+    if alert.product is Product.CNC:
+        raise AlertRejected(detail=[FieldProblem(
+            "product", "CNC is for cash equity only; futures and options take MARGIN (NRML, carried forward) "
+                       "or INTRADAY (MIS)")])

@@ -58,7 +58,8 @@ class State(str, Enum):
 OPEN_STATES = {State.RECEIVED, State.QUEUED, State.SENT, State.UNKNOWN}
 
 
-_ADDED_FIELD_DEFAULTS: dict[str, Any] = {"amo": False}
+_ADDED_FIELD_DEFAULTS: dict[str, Any] = {
+    "amo": False, "lots": None, "option_type": None, "offset": None, "expiry": None, "underlying": None}
 HASH_KEY_PREFIX = "sha256:"
 # `expect_token` for an item that was never sent (no send_token attribute).
 NO_SEND_TOKEN = ""  # noqa: S105 - a marker, not a secret
