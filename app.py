@@ -226,7 +226,9 @@ def premarket_token_check(event: Any) -> dict[str, Any]:
     from chalicelib.premarket import premarket_check
 
     built, now = services.get(), time.time()
-    return premarket_check(built.token_service, built.relay.instruments, built.notifier, now, ist_date(now)).as_dict()
+    fno = built.relay.derivatives.master if built.relay.derivatives is not None else None
+    return premarket_check(built.token_service, built.relay.instruments, built.notifier, now, ist_date(now),
+                           fno=fno).as_dict()
 
 
 # --- orders whose fate is still open ----------------------------------------------------------

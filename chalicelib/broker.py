@@ -334,6 +334,15 @@ class BrokerClient:
             raise DependencyUnavailable("INDstocks returned an unexpected order-book reply")
         return [row for row in data if isinstance(row, dict)]
 
+    def option_chain(self, token: str, params: dict[str, Any], timeout: float | None = None) -> dict[str, Any]:
+        """`GET /market/option-chain` (spot and leg ids of one expiry): a read, safe to repeat."""
+        payload = _json_object(self._read(token, "/market/option-chain", timeout=timeout,
+                                          params={name: str(value) for name, value in params.items()}).content) or {}
+        data = payload.get("data")
+        if payload.get("status") != "success" or not isinstance(data, dict):
+            raise DependencyUnavailable("INDstocks returned an unexpected option-chain reply; the order was not sent")
+        return data
+
     def last_price(self, token: str, exchange: str, security_id: str) -> Decimal:
         """The last traded price of one cash instrument (`GET /market/quotes/ltp`): a read."""
         code = f"{exchange}_{security_id}"

@@ -98,6 +98,20 @@ class Settings(BaseModel):
     max_order_qty: int = Field(default=10_000, ge=1, le=10_000_000)
     max_order_value: Decimal = Field(default=Decimal(1_000_000), gt=0, le=Decimal(10) ** 10)  # rupees
     max_orders_per_day: int = Field(default=500, ge=1, le=100_000)  # per IST day, all instances
+    # Futures and options: exchange freeze quantities in units, over the shipped table
+    # (chalicelib/fno/lots.py), e.g. "NIFTY=1800,BANKNIFTY=600,RELIANCE=off". An order at or above
+    # its underlying's limit is refused (400) naming the largest order allowed.
+    freeze_limits: str = ""
+
+    @model_validator(mode="after")
+    def _freeze_limits_readable(self) -> Settings:
+        from chalicelib.fno.lots import parse_freeze_overrides
+
+        try:
+            parse_freeze_overrides(self.freeze_limits)
+        except ValueError as wrong:
+            raise ValueError(f"FREEZE_LIMITS: {wrong}") from None
+        return self
 
     @model_validator(mode="after")
     def _fits_the_invocation(self) -> Settings:

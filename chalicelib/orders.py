@@ -18,6 +18,8 @@ from chalicelib.alerts import Alert, Exchange, OrderType, Side
 from chalicelib.broker import OrderWrite
 from chalicelib.config import Settings
 from chalicelib.errors import AlertRejected, FieldProblem, ImplausibleTick
+from chalicelib.fno.contracts import Contract
+from chalicelib.fno.lots import RoundedPrice, round_limit, round_trigger
 from chalicelib.instruments import Instrument, plausible_rupee_tick
 
 REMARKS_PREFIX = "tvr"
@@ -120,3 +122,66 @@ def build_order(alert: Alert, instrument: Instrument, remarks: str, settings: Se
             "trigger_limit_price": _as_number(limit),
         },
     )
+
+
+# --- futures and options ----------------------------------------------------------------------
+
+def build_derivative_order(alert: Alert, contract: Contract, units: int, remarks: str,
+                           settings: Settings) -> tuple[OrderWrite, dict[str, dict[str, str]]]:
+    """A resolved contract's order (`segment: DERIVATIVE`, `exchange` NSE or BSE, never NFO/BFO),
+    and each price as asked and as sent (chalicelib/fno/lots.py: LIMIT prices round BUY down and
+    SELL up; triggers BUY up and SELL down, so a stop never fires before the trader's level)."""
+    exchange = Exchange(contract.exchange.value)
+    name = contract.openalgo_symbol
+    if alert.order_type.is_stop and exchange is Exchange.BSE:
+        raise AlertRejected(detail=[FieldProblem(
+            "order_type", f"{alert.order_type.value} is not possible on {name}: stop orders are INDstocks smart "
+                          "orders, which are NSE-only; BSE derivatives take MARKET and LIMIT")])
+    common = {
+        "txn_type": alert.action.value,
+        "exchange": exchange.value,
+        "segment": "DERIVATIVE",
+        "product": alert.product.value,
+        "security_id": contract.security_id,
+        "qty": units,
+        "algo_id": algo_id(exchange, settings),
+        "remarks": remarks,
+    }
+    amo = {"is_amo": True} if alert.amo else {}
+    if alert.order_type is OrderType.MARKET:
+        return OrderWrite("/order", {**common, "order_type": "MARKET", "validity": alert.validity.value, **amo}), {}
+    reference = alert.price if alert.price is not None else alert.trigger_price
+    assert reference is not None
+    if not contract.tick_plausible(reference):
+        what = (f"{name} has a tick size of {contract.tick_size} in the F&O master, not a plausible rupee tick "
+                "(the master may give ticks in paise)")
+        raise ImplausibleTick(f"{what}; LIMIT and stop orders on {name} are refused, nothing was sent",
+                              detail=[FieldProblem("symbol", what)])
+    tick, side = contract.tick_size, alert.action.value
+    if alert.order_type is OrderType.LIMIT:
+        assert alert.price is not None
+        limit = round_limit(alert.price, tick, side)
+        return (OrderWrite("/order", {**common, "order_type": "LIMIT", "validity": alert.validity.value,
+                                      "limit_price": _as_number(limit.rounded), **amo}),
+                {"price": _shown(limit)})
+    assert alert.trigger_price is not None
+    trigger = round_trigger(alert.trigger_price, tick, side)
+    if alert.order_type is OrderType.SL:
+        assert alert.price is not None
+        limit = round_limit(alert.price, tick, side)
+    else:  # SL-M: a trigger-limit the protection buffer beyond the trigger, rounded away from it
+        buffer = settings.sl_m_protection_pct / Decimal(100)
+        if alert.action is Side.BUY:
+            limit = RoundedPrice(trigger.rounded * (1 + buffer),
+                                 round_to_tick(trigger.rounded * (1 + buffer), tick, ROUND_CEILING), tick)
+        else:
+            limit = RoundedPrice(trigger.rounded * (1 - buffer), _positive(
+                round_to_tick(trigger.rounded * (1 - buffer), tick, ROUND_FLOOR), "trigger_price"), tick)
+    return (OrderWrite("/smart/order", {**common, "order_type": "TRIGGER", "validity": "DAY",
+                                        "trigger_price": _as_number(trigger.rounded),
+                                        "trigger_limit_price": _as_number(limit.rounded)}),
+            {"trigger_price": _shown(trigger), **({"price": _shown(limit)} if alert.price is not None else {})})
+
+
+def _shown(price: RoundedPrice) -> dict[str, str]:
+    return {"asked": str(price.original), "sent": str(price.rounded), "tick": str(price.tick)}

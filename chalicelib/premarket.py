@@ -12,6 +12,7 @@ from datetime import date
 from typing import Any
 
 from chalicelib.errors import RelayError
+from chalicelib.fno.master import FnoMaster
 from chalicelib.instruments import InstrumentMaster
 from chalicelib.notify import Notifier
 from chalicelib.observability import logger
@@ -24,14 +25,61 @@ class PremarketReport:
     instruments_ok: bool | None  # None: not checked (the download needs a valid token)
     instruments: str
     instruments_notified: bool = False
+    fno_ok: bool | None = None  # None: not checked (no F&O master configured, or the equity one failed)
+    fno: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
-        return {"healthy": self.token.healthy, "reason": self.token.reason, "notified": self.token.notified,
-                "instruments_ok": self.instruments_ok, "instruments": self.instruments,
-                "instruments_notified": self.instruments_notified}
+        report = {"healthy": self.token.healthy, "reason": self.token.reason, "notified": self.token.notified,
+                  "instruments_ok": self.instruments_ok, "instruments": self.instruments,
+                  "instruments_notified": self.instruments_notified}
+        if self.fno is not None:
+            report |= {"fno_ok": self.fno_ok, "fno": self.fno}
+        return report
 
 
 def premarket_check(
+    token_service: TokenService, instruments: InstrumentMaster, notifier: Notifier, now: float, today: date,
+    fno: FnoMaster | None = None,
+) -> PremarketReport:
+    report = _equity_check(token_service, instruments, notifier, now, today)
+    if fno is None or not report.instruments_ok:
+        return report
+    ok, said, notified = _fno_check(fno, notifier, today)
+    return PremarketReport(report.token, report.instruments_ok, report.instruments,
+                           report.instruments_notified or notified, ok, said)
+
+
+def _fno_check(fno: FnoMaster, notifier: Notifier, today: date) -> tuple[bool, str, bool]:
+    """Download today's F&O master and share it (cold instances then read the shared copy)."""
+    try:
+        index = fno.refresh(today)
+    except RelayError as failure:
+        notified = notifier.warn(
+            "INDstocks F&O instrument master unavailable",
+            f"Today's INDstocks F&O instrument master could not be loaded ({failure.public_message}). Futures and "
+            "options alerts download it themselves until it loads, which is slow.",
+            outcome="fno_instruments_unavailable",
+        )
+        return False, failure.public_message, notified
+    said = f"{len(index)} F&O contracts"
+    if index.skipped_rows:
+        said += f"; {index.skipped_rows} rows unreadable"
+    implausible = index.implausible_ticks()
+    logger.info("F&O instrument check", extra={"event": "fno_instrument_check", "rows": len(index),
+                                                "skipped_rows": index.skipped_rows, "implausible": len(implausible)})
+    if implausible:
+        said += f"; implausible tick sizes on {len(implausible)} underlyings (e.g. {', '.join(implausible[:3])})"
+        notified = notifier.warn(
+            "INDstocks F&O master: implausible tick sizes",
+            f"Today's INDstocks F&O master: {said}. LIMIT and stop orders on these are refused rather than "
+            "rounded by rupees; MARKET orders still go.",
+            outcome="implausible_ticks",
+        )
+        return True, said, notified
+    return True, said, False
+
+
+def _equity_check(
     token_service: TokenService, instruments: InstrumentMaster, notifier: Notifier, now: float, today: date
 ) -> PremarketReport:
     health = token_service.check(now)

@@ -14,6 +14,7 @@ import secrets
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any
 
 from chalicelib import auth
@@ -22,12 +23,15 @@ from chalicelib.broker import BrokerClient, OrderWrite, Outcome, WriteResult
 from chalicelib.config import Settings
 from chalicelib.deadline import MIN_READ_SECONDS, Deadline, Timeouts
 from chalicelib.errors import AlertRejected, FieldProblem, RelayError, StaleAlert, TokenUnavailable
+from chalicelib.fno.lots import FreezeLimits, freeze_limits, order_units
+from chalicelib.fno.master import Derivatives
+from chalicelib.fno.symbols import ContractQuery, EquityTicker, RelativeOption
 from chalicelib.instruments import InstrumentMaster
 from chalicelib.ledger import Claim, Ledger, State, ledger_key
 from chalicelib.moments import ist_date
 from chalicelib.observability import log_alert, logger, tag_alert
 from chalicelib.order_queue import OrderQueue, message_group
-from chalicelib.orders import build_order, remarks_tag
+from chalicelib.orders import build_derivative_order, build_order, remarks_tag
 from chalicelib.pacing import WritePacer
 from chalicelib.reconcile import find_order
 from chalicelib.risk import RiskGuard
@@ -89,6 +93,7 @@ class Relay:
         sleep: Callable[[float], None] = time.sleep,
         on_token_dead: Callable[[float], object] = lambda now: None,
         order_queue: OrderQueue | None = None,
+        derivatives: Derivatives | None = None,
     ):
         self.settings = settings
         self.webhook_secret = webhook_secret
@@ -105,6 +110,8 @@ class Relay:
         self._sleep = sleep
         self._on_token_dead = on_token_dead  # the trader is told at once, once a day (token_alarm)
         self.order_queue = order_queue
+        self.derivatives = derivatives  # None: futures and options are refused
+        self.freeze_limits: FreezeLimits = freeze_limits(settings.freeze_limits)
         self._configured = Timeouts(settings.broker_connect_timeout, settings.broker_read_timeout)
 
     def deadline(self, remaining_seconds: float | None = None, *, answer_budget: float | None = None) -> Deadline:
@@ -166,26 +173,62 @@ class Relay:
         if stale:
             return self._refuse(key, alert, now, writer, stale)
 
+        described: dict[str, Any] = {}  # a derivative's contract and price rounding, for the answer
         try:
             token = self.tokens.current()
-            instrument = self.instruments.resolve(alert.resolved_exchange.value, alert.ticker, ist_date(now))
-            write = build_order(alert, instrument, remarks_tag(alert.alert_id, self._make_nonce()), self.settings)
-            token = self.risk.check_limits(write.body, token, now, alert_price=alert.price)
+            reading = alert.reading()
+            remarks = remarks_tag(alert.alert_id, self._make_nonce())
+            alert_price = alert.price
+            if isinstance(reading, EquityTicker):
+                instrument = self.instruments.resolve(alert.resolved_exchange.value, alert.ticker, ist_date(now))
+                write = build_order(alert, instrument, remarks, self.settings)
+            else:
+                write, described, token, leg_price = self._derivative_order(alert, reading, token, now, remarks)
+                alert_price = alert_price or leg_price
+            token = self.risk.check_limits(write.body, token, now, alert_price=alert_price)
         except RelayError as error:
             return self._refuse(key, alert, now, writer, error)
-        trail.note(security_id=instrument.security_id, remarks=write.body["remarks"], endpoint=write.path)
+        security_id = str(write.body["security_id"])
+        trail.note(security_id=security_id, remarks=write.body["remarks"], endpoint=write.path,
+                   **({"contract": described["contract"]} if described else {}))
         request = {"endpoint": write.path, "request": json.dumps(write.body), "remarks": write.body["remarks"],
-                   "security_id": instrument.security_id}
-        lane = message_group(str(write.body["exchange"]), instrument.security_id)
+                   "security_id": security_id,
+                   **({"contract": json.dumps(described, sort_keys=True)} if described else {})}
+        lane = message_group(str(write.body["exchange"]), security_id)
 
         slot = self._admit(key, alert, now, writer, request, lane, deadline, trail)
         if slot is None:
-            return self._queue(key, alert, now, writer, request, write, lane)
+            return _with(self._queue(key, alert, now, writer, request, write, lane), described)
         sent = self._write_and_record(key, token, write, slot, writer=writer, deadline=deadline, trail=trail)
         if sent.result.outcome is Outcome.QUEUED and sent.ledger_updated:  # late for its slot: nothing written
-            return Answer(202, {"status": "queued", "key": key, "remarks": write.body["remarks"],
-                                "message": self.enqueue(key, write, now)})
-        return _answer(sent, write)
+            return _with(Answer(202, {"status": "queued", "key": key, "remarks": write.body["remarks"],
+                                      "message": self.enqueue(key, write, now)}), described)
+        return _with(_answer(sent, write), described)
+
+    def _derivative_order(self, alert: Alert, reading: ContractQuery | RelativeOption, token: str, now: float,
+                          remarks: str) -> tuple[OrderWrite, dict[str, Any], str, Decimal | None]:
+        """A futures or options alert's order: the contract from the day's F&O master (a relative
+        option's strike from one option-chain read), its quantity in units, prices on its tick.
+        Also what the answer says about it, the token to go on with and the chosen leg's price."""
+        if self.derivatives is None:
+            raise AlertRejected(detail=[FieldProblem("symbol", "futures and options are not enabled in this relay")])
+        resolved = self.derivatives.resolve(reading, token, now)
+        contract = resolved.contract
+        units = order_units(contract.lot_units, quantity=alert.quantity, lots=alert.lots,
+                            instrument=contract.openalgo_symbol)
+        freeze = self.freeze_limits.for_underlying(contract.underlying)
+        if freeze is not None and units >= freeze:
+            # Splitting into child orders is not built yet: refuse rather than send what the exchange refuses.
+            largest = (freeze - 1) // contract.lot_units * contract.lot_units
+            raise AlertRejected(detail=[FieldProblem(
+                "lots" if alert.lots is not None else "quantity",
+                f"{units} units of {contract.openalgo_symbol} is at or above the exchange freeze limit of {freeze} "
+                f"units for {contract.underlying}; the relay does not split orders, so the largest order is "
+                f"{largest} units ({largest // contract.lot_units} lots); send several alerts")])
+        write, rounding = build_derivative_order(alert, contract, units, remarks, self.settings)
+        described = {"contract": {**resolved.describe(), "qty_units": units},
+                     **({"rounding": rounding} if rounding else {})}
+        return write, described, resolved.token or token, resolved.last_price
 
     def _refuse(self, key: str, alert: Alert, now: float, writer: str, error: RelayError) -> Answer:
         """Record a refusal (or a failure before anything was sent) as the alert's claim, and raise
@@ -475,6 +518,13 @@ def _as_recorded(item: dict[str, Any] | None, ours: WriteResult) -> WriteResult:
         return WriteResult(Outcome.PLACED, order_id=str(item["order_id"]), order_status=item.get("broker_status"),
                            message=str(item.get("message") or ""))
     return ours
+
+
+def _with(answer: Answer, described: dict[str, Any]) -> Answer:
+    """A derivative's answer names its contract (never a duplicate's: that is the first copy's)."""
+    if described and answer.body.get("status") != "duplicate":
+        answer.body.update(described)
+    return answer
 
 
 def _duplicate(claim: Claim) -> Answer:

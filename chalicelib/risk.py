@@ -143,15 +143,18 @@ class RiskGuard:
         return self._state.read_count(day_counter(now))
 
     def _last_price(self, body: dict[str, Any], token: str) -> tuple[Decimal, str]:
+        # Quote codes of derivatives are NFO_<id> / BFO_<id>; the order itself says NSE / BSE.
+        exchange = {"NSE": "NFO", "BSE": "BFO"}[body["exchange"]] if body.get("segment") == "DERIVATIVE" \
+            else body["exchange"]
         try:
             try:
-                return self._broker.last_price(token, body["exchange"], body["security_id"]), token
+                return self._broker.last_price(token, exchange, body["security_id"]), token
             except TokenUnavailable:
                 # A read is safe to repeat: once, with a token another instance may have stored.
                 fresh = self._tokens.reread()
                 if fresh == token:
                     raise
-                return self._broker.last_price(fresh, body["exchange"], body["security_id"]), fresh
+                return self._broker.last_price(fresh, exchange, body["security_id"]), fresh
         except DependencyUnavailable as failure:
             raise DependencyUnavailable(
                 "the last price could not be read from INDstocks to check MAX_ORDER_VALUE; the order was not sent",

@@ -14,6 +14,7 @@ from botocore.config import Config
 from chalicelib.admin import AdminGuard
 from chalicelib.broker import BrokerClient
 from chalicelib.config import Settings, get_settings
+from chalicelib.fno.master import Derivatives, FnoMaster
 from chalicelib.instruments import InstrumentMaster
 from chalicelib.ledger import Ledger
 from chalicelib.notify import Notifier
@@ -76,8 +77,17 @@ def build(settings: Settings) -> Services:
         timeout=_ALARM_TELEGRAM_TIMEOUT,
     ), settings.token_page_url)
 
+    def download_master(source: str) -> str:
+        return broker.instruments_csv(tokens.current(), source, timeout=settings.instruments_timeout)
+
     def download_equity_master() -> str:
-        return broker.instruments_csv(tokens.current(), "equity", timeout=settings.instruments_timeout)
+        return download_master("equity")
+
+    instruments = InstrumentMaster(download_equity_master, settings.instruments_cache_dir, shared=state)
+    # Futures and options: loaded on the first derivative alert (or the 08:45 check), never for a cash one.
+    derivatives = Derivatives(
+        FnoMaster(download_master, shared=state), broker,
+        lambda exchange, ticker, day: instruments.resolve(exchange, ticker, day).security_id, tokens.reread)
 
     dynamodb = lambda: boto3.client("dynamodb", config=_AWS_CONFIG)  # noqa: E731
     order_queue = OrderQueue(lambda: boto3.client("sqs", config=_AWS_CONFIG), settings.order_queue_url)
@@ -86,7 +96,8 @@ def build(settings: Settings) -> Services:
         settings,
         webhook_secret=WebhookSecret(parameters, settings.webhook_secret_parameter, settings.secret_cache_seconds),
         tokens=tokens,
-        instruments=InstrumentMaster(download_equity_master, settings.instruments_cache_dir, shared=state),
+        instruments=instruments,
+        derivatives=derivatives,
         broker=broker,
         ledger=ledger,
         pacer=pacer,

@@ -68,3 +68,237 @@ def test_cash_alert_keys_are_unchanged_by_the_new_fields():
     # The hash of an alert without alert_id, as released before F&O (a replay across the upgrade).
     alert = validate_alert({"symbol": "NSE:SBIN", "action": "buy", "quantity": 3, "order_type": "LIMIT", "price": 800})
     assert ledger_key(alert) == "sha256:ed97ead5c71fb195e2285352096942b39d2d2db1697940340d5681a816529c73"
+
+
+# --- end to end: chalice.test.Client / the relay, moto, the simulator over HTTP ---------------
+
+import json  # noqa: E402
+import time  # noqa: E402
+from datetime import date, datetime, timedelta  # noqa: E402
+from decimal import Decimal  # noqa: E402
+
+import boto3  # noqa: E402
+
+from chalicelib import services  # noqa: E402
+from chalicelib.config import IST  # noqa: E402
+from chalicelib.relay import IncomingAlert  # noqa: E402
+from local.openapi import request_errors  # noqa: E402
+from tests.conftest import ORDERS_TABLE, SEEDED_SECRET, STATE_TABLE  # noqa: E402
+
+MONTHS = ("JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC")
+
+
+@pytest.fixture
+def fno(stack):
+    # A NIFTY future is worth more than the default MAX_ORDER_VALUE (₹10 lakh): raise it here.
+    settings = stack.settings.model_copy(update={"max_order_value": Decimal(10) ** 9})
+    services.install(services.build(settings))
+    stack.settings = settings
+    return stack
+
+
+def today(sim) -> date:
+    return sim.today
+
+
+def live(sim, underlying, *, option=False, exchange="NSE", after=None):
+    after = after or today(sim)
+    found = [c for c in sim.fno_contracts if c.underlying == underlying and c.exchange == exchange
+             and c.is_option == option and c.expiry > after]
+    return sorted(found, key=lambda c: (c.expiry, c.strike or 0, c.option_type or ""))
+
+
+def futures(sim, underlying, exchange="NSE", after=None):
+    return live(sim, underlying, exchange=exchange, after=after)
+
+
+def dmy(day: date) -> str:
+    return f"{day.day:02d}{MONTHS[day.month - 1]}{day.year % 100:02d}"
+
+
+def fno_downloads(sim):
+    return [r for r in sim.requests("/market/instruments") if r.query.get("source") == "fno"]
+
+
+def the_write(stack):
+    [write] = stack.simulator.order_writes()
+    assert request_errors(write.method, write.path, write.json) == []
+    return write
+
+
+def alert(**fields):
+    return {"secret": SEEDED_SECRET, "action": "buy", "alert_id": f"f-{time.time_ns()}", **fields}
+
+
+def placed(response):
+    assert response.status_code == 200 and response.json_body["status"] == "placed", response.json_body
+    return response.json_body
+
+
+def test_continuous_future_and_nfo_exchange_with_lots(fno):
+    sim = fno.simulator
+    near, following = futures(sim, "NIFTY")[:2]
+    body = placed(fno.post(alert(symbol="NIFTY1!", exchange="NFO", lots=2, product="NRML")))
+    write = the_write(fno)
+    assert write.json | {} == {**write.json, "security_id": near.security_id, "segment": "DERIVATIVE", "exchange": "NSE",
+                               "algo_id": "99999", "product": "MARGIN", "qty": 2 * near.lot}
+    contract = body["contract"]
+    assert (contract["security_id"], contract["expiry"], contract["instrument"], contract["qty_units"]) == \
+        (near.security_id, near.expiry.isoformat(), "future", 2 * near.lot)
+    placed(fno.post(alert(symbol="NSE:NIFTY2!", quantity=near.lot)))
+    assert sim.order_writes()[-1].json["security_id"] == following.security_id
+    # The ledger item names the contract.
+    item = boto3.client("dynamodb").get_item(TableName=ORDERS_TABLE, Key={"key": {"S": f"id:{body['remarks'].split(':')[1]}"}})
+    assert json.loads(item["Item"]["contract"]["S"])["contract"]["security_id"] == near.security_id
+
+
+def test_each_symbol_form_resolves_to_its_contract(fno):
+    sim = fno.simulator
+    fut = futures(sim, "NIFTY")[0]
+    option = next(c for c in live(sim, "NIFTY", option=True) if c.option_type == "CE")
+    put = next(c for c in live(sim, "NIFTY", option=True) if c.option_type == "PE")
+    sensex = futures(sim, "SENSEX", exchange="BSE")[0]
+    stock_fut = next(c for c in sim.fno_contracts if c.instrument == "FUTSTK" and c.exchange == "NSE"
+                     and c.expiry > today(sim))
+    decimal_option = next((c for c in sim.fno_contracts if c.instrument == "OPTSTK" and c.expiry > today(sim)
+                           and c.strike is not None and c.strike != c.strike.to_integral_value()), None)
+    strike = f"{option.strike.normalize():f}"
+    forms = [
+        ({"symbol": f"NIFTY{dmy(fut.expiry)}FUT", "exchange": "NFO"}, fut),
+        ({"symbol": f"NIFTY{option.expiry:%y%m%d}C{strike}"}, option),
+        ({"symbol": f"NIFTY{dmy(put.expiry)}{put.strike.normalize():f}PE", "exchange": "NSE"}, put),
+        ({"symbol": "BSE:SENSEX1!"}, sensex),
+        ({"symbol": f"NSE:{stock_fut.underlying}{'FGHJKMNQUVXZ'[stock_fut.expiry.month - 1]}{stock_fut.expiry.year}"},
+         stock_fut),
+    ]
+    if decimal_option is not None:
+        forms.append(({"symbol": f"{decimal_option.underlying}{dmy(decimal_option.expiry)}"
+                                 f"{decimal_option.strike.normalize():f}{decimal_option.option_type}",
+                       "exchange": "NFO" if decimal_option.exchange == "NSE" else "BFO"}, decimal_option))
+    for fields, contract in forms:
+        body = placed(fno.post(alert(**fields, lots=1, price=1)))
+        write = sim.order_writes()[-1]
+        assert request_errors(write.method, write.path, write.json) == []
+        assert (write.json["security_id"], write.json["exchange"], write.json["qty"]) == \
+            (contract.security_id, contract.exchange, contract.lot), fields
+        assert write.json["algo_id"] == ("99999" if contract.exchange == "NSE" else "9" * 16)
+        assert body["contract"]["security_id"] == contract.security_id
+
+
+def test_refusals_name_what_is_wrong_and_what_is_valid(fno):
+    sim = fno.simulator
+    fut = futures(sim, "NIFTY")[0]
+    option = next(c for c in live(sim, "NIFTY", option=True) if c.option_type == "CE")
+    expired = next(c for c in sim.fno_contracts if c.underlying == "NIFTY" and c.expiry < today(sim))
+    expired_symbol = f"NIFTY{dmy(expired.expiry)}" + (
+        f"{expired.strike.normalize():f}{expired.option_type}" if expired.is_option else "FUT")
+    cases = [
+        ({"symbol": expired_symbol}, "symbol", "expired"),
+        ({"symbol": f"NIFTY{option.expiry:%y%m%d}C{option.strike + 7}"}, "symbol", "nearest listed"),
+        ({"symbol": "NIFTY", "exchange": "NFO"}, "symbol", "NIFTY1!"),
+        ({"symbol": "NIFTY1!", "quantity": fut.lot + 1, "lots": None}, "quantity", f"{fut.lot} units"),
+        ({"symbol": "NIFTY1!", "product": "CNC"}, "product", "MARGIN"),
+        ({"symbol": "SENSEX1!", "order_type": "SL-M", "trigger_price": 90000}, "order_type", "NSE-only"),
+    ]
+    for fields, field, words in cases:
+        response = fno.post({k: v for k, v in alert(**{"lots": 1, **fields}).items() if v is not None})
+        assert response.status_code == 400, (fields, response.json_body)
+        found = {d["field"]: d["message"] for d in response.json_body["detail"]}
+        assert field in found and words in found[field], (fields, found)
+    assert sim.order_writes() == []
+
+
+def test_limit_prices_round_in_the_traders_favour_and_the_answer_shows_it(fno):
+    sim = fno.simulator
+    option = next(c for c in live(sim, "NIFTY", option=True) if c.option_type == "CE")
+    symbol = f"NIFTY{option.expiry:%y%m%d}C{option.strike.normalize():f}"
+    buy = placed(fno.post(alert(symbol=symbol, lots=1, order_type="LIMIT", price="100.03")))
+    sell = placed(fno.post(alert(symbol=symbol, lots=1, order_type="LIMIT", price="100.03", action="sell")))
+    assert [w.json["limit_price"] for w in sim.order_writes()] == [100.0, 100.05]
+    assert buy["rounding"]["price"] == {"asked": "100.03", "sent": "100.00", "tick": str(option.tick)}
+    assert sell["rounding"]["price"]["sent"] == "100.05"
+
+
+def test_freeze_quantity_is_refused_naming_the_limit_and_the_largest_order(fno):
+    lot = futures(fno.simulator, "NIFTY")[0].lot
+    largest = (1800 - 1) // lot * lot
+    response = fno.post(alert(symbol="NIFTY1!", quantity=(1800 // lot + 1) * lot))
+    assert response.status_code == 400
+    [problem] = response.json_body["detail"]
+    assert problem["field"] == "quantity" and "freeze limit of 1800" in problem["message"]
+    assert f"largest order is {largest} units" in problem["message"]
+    placed(fno.post(alert(symbol="NIFTY1!", quantity=largest)))
+    assert fno.simulator.order_writes()[-1].json["qty"] == largest
+
+
+def chain_reads(sim):
+    return sim.requests("/market/option-chain")
+
+
+@pytest.mark.parametrize("option_type", ["CE", "PE"])
+@pytest.mark.parametrize("offset, steps", [("ATM", 0), ("ITM2", -2), ("OTM1", 1)])
+def test_relative_options_pick_the_strike_from_one_chain_read(fno, option_type, offset, steps):
+    sim = fno.simulator
+    weekly = live(sim, "NIFTY", option=True)[0].expiry
+    strikes = sorted({c.strike for c in live(sim, "NIFTY", option=True) if c.expiry == weekly})
+    middle = len(strikes) // 2
+    sim.set_spot("NIFTY", strikes[middle] + Decimal("3.5"))  # nearest: strikes[middle]
+    if option_type == "PE":
+        steps = -steps  # in the money is above the spot for a put
+    expected = sim.find_contract("NIFTY", weekly, strikes[middle + steps], option_type)
+    body = placed(fno.post(alert(underlying="NIFTY", option_type=option_type, offset=offset, expiry="weekly",
+                                 exchange="NSE_INDEX", lots=1)))
+    assert len(chain_reads(sim)) == 1
+    assert the_write(fno).json["security_id"] == expected.security_id
+    contract = body["contract"]
+    assert (contract["strike"], contract["option_type"], contract["offset"], Decimal(contract["spot"])) == \
+        (f"{expected.strike.normalize():f}", option_type, offset, strikes[middle] + Decimal("3.5"))
+    assert contract["chain_read_at"] and contract["expiry"] == weekly.isoformat()
+
+
+def test_a_replayed_relative_alert_stays_a_duplicate_after_the_spot_moved(fno):
+    sim = fno.simulator
+    message = alert(underlying="NIFTY", option_type="CE", offset="ATM", expiry_date=dmy(live(sim, "NIFTY", option=True)[0].expiry),
+                    lots=1)
+    first = placed(fno.post(message))
+    sim.set_spot("NIFTY", Decimal(first["contract"]["spot"]) + 500)
+    again = fno.post(message)
+    assert again.status_code == 200 and again.json_body["status"] == "duplicate"
+    assert again.json_body["order_id"] == first["order_id"] and "contract" not in again.json_body
+    assert len(sim.order_writes()) == 1
+
+
+def test_a_cash_alert_still_works_and_never_loads_the_fno_master(fno):
+    placed(fno.post(fno.alert()))
+    assert fno_downloads(fno.simulator) == [] and chain_reads(fno.simulator) == []
+    assert services.get().relay.derivatives.master._index is None
+    assert the_write(fno).json["segment"] == "EQUITY"
+
+
+def test_a_cold_instance_reads_the_shared_copy_the_premarket_check_wrote(fno, tmp_path):
+    event = fno.client.events.generate_cw_event(source="aws.events", detail_type="Scheduled Event", detail={},
+                                                resources=[])
+    report = fno.client.lambda_.invoke("premarket_token_check", event).payload
+    assert report["fno_ok"] is True and "F&O contracts" in report["fno"]
+    assert len(fno_downloads(fno.simulator)) == 1
+    day = today(fno.simulator).isoformat()
+    shared = boto3.client("dynamodb").get_item(TableName=STATE_TABLE, Key={"pk": {"S": f"blob#instruments-fno#{day}#0"}})
+    assert len(shared["Item"]["body"]["B"]) <= 350_000
+    cold = fno.settings.model_copy(update={"instruments_cache_dir": str(tmp_path / "cold")})
+    services.install(services.build(cold))
+    placed(fno.post(alert(symbol="NIFTY1!", lots=1)))
+    assert len(fno_downloads(fno.simulator)) == 1  # no download inside the alert
+    assert services.get().relay.derivatives.master.loaded_from == "shared"
+
+
+@pytest.mark.parametrize("minute, which", [(29, 0), (31, 1)])
+def test_the_continuous_future_rolls_at_1530_ist_on_its_expiry_day(fno, minute, which):
+    sim = fno.simulator
+    expiring = futures(sim, "NIFTY")[0]
+    sim.today = expiring.expiry
+    expected = futures(sim, "NIFTY", after=expiring.expiry - timedelta(days=1))[which]
+    now = datetime.combine(expiring.expiry, datetime.min.time(), IST).replace(hour=15, minute=minute).timestamp()
+    raw = json.dumps(alert(symbol="NIFTY1!", lots=1)).encode()
+    answer = services.get().relay.handle_alert(IncomingAlert(raw, {}), now=now)
+    assert answer.status_code == 200 and answer.body["status"] == "placed", answer.body
+    assert the_write(fno).json["security_id"] == expected.security_id

@@ -259,7 +259,8 @@ def test_check_passes_quietly_for_a_fresh_valid_token(stack, topic):
     result = run_check(stack)
     assert result["instruments"].endswith("cash-equity instruments") and 0 < int(result["instruments"].split()[0]) <= rows
     assert result == {"healthy": True, "reason": "valid", "notified": False, "instruments_ok": True,
-                      "instruments": result["instruments"], "instruments_notified": False}
+                      "instruments": result["instruments"], "instruments_notified": False,
+                      "fno_ok": True, "fno": result["fno"]}
     assert topic() == []
 
 
@@ -267,7 +268,8 @@ def test_a_cold_api_instance_after_the_check_reads_the_shared_index_instead_of_d
     from chalicelib import services
 
     assert run_check(stack)["instruments_ok"] is True
-    downloads = len(stack.simulator.requests("/market/instruments"))
+    equity = lambda: [r for r in stack.simulator.requests("/market/instruments") if r.query.get("source") == "equity"]  # noqa: E731
+    downloads = len(equity())
     # A new instance of the API function: nothing in memory, an empty /tmp.
     cold = stack.settings.model_copy(update={"instruments_cache_dir": str(tmp_path / "cold-instance")})
     services.install(services.build(cold))
@@ -275,7 +277,7 @@ def test_a_cold_api_instance_after_the_check_reads_the_shared_index_instead_of_d
     assert response.status_code == 200 and response.json_body["status"] == "placed", response.json_body
     [write] = stack.simulator.order_writes()
     assert (write.json["exchange"], write.json["security_id"]) == ("BSE", "500325")
-    assert len(stack.simulator.requests("/market/instruments")) == downloads == 1
+    assert len(equity()) == downloads == 1
 
 
 def test_check_warns_when_the_instrument_master_cannot_be_loaded(stack, topic):
