@@ -10,7 +10,8 @@ moto's SQS queues lose messages the same way: deleting a message rebuilds the qu
 list without the lock a send appends under, so a message sent while another is deleted can
 vanish (the order queue's webhook threads send while its consumer deletes). And a FIFO receive
 reads the groups in flight from a set other threads change. `make_sqs_queues_thread_safe` closes
-both, so the local order queue loses nothing, as SQS does not.
+both, so the local order queue loses nothing, as SQS does not. (Found by reading moto 5.2's code;
+no test here makes the window wide enough to show it.)
 """
 
 from __future__ import annotations

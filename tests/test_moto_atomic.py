@@ -48,33 +48,3 @@ def test_concurrent_increments_lose_no_update(dynamodb):
 
     _race(rounds=20, threads=8, write=bump)
     assert client.get_item(TableName=STATE_TABLE, Key={"pk": {"S": "counter"}})["Item"]["n"] == {"N": "160"}
-
-
-def test_the_local_fifo_queue_loses_no_message_sent_while_others_are_deleted(aws):
-    """moto rebuilds a queue's message list on delete without the lock sends append under: with
-    the order queue's webhook threads sending while its consumer deletes, messages vanished."""
-    from local.moto_atomic import make_sqs_queues_thread_safe
-
-    make_sqs_queues_thread_safe()
-    sqs = boto3.client("sqs")
-    url = sqs.create_queue(QueueName="race.fifo", Attributes={"FifoQueue": "true"})["QueueUrl"]
-    sent, deleted = 300, set()
-
-    def send(n):
-        sqs.send_message(QueueUrl=url, MessageBody=str(n), MessageGroupId=f"g{n % 7}", MessageDeduplicationId=str(n))
-
-    def consume():
-        idle = 0
-        while idle < 20:
-            messages = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", [])
-            idle = 0 if messages else idle + 1
-            for message in messages:
-                sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
-                deleted.add(message["Body"])
-
-    with ThreadPoolExecutor(12) as pool:
-        consumers = [pool.submit(consume) for _ in range(2)]
-        list(pool.map(send, range(sent)))
-        for consumer in consumers:
-            consumer.result()
-    assert deleted == {str(n) for n in range(sent)}
