@@ -39,6 +39,7 @@ class BurstReport:
     series: list[str]  # the series' alert ids, in the order they were sent
     seconds_to_answer_all: float
     seconds_to_drain: float | None  # first alert sent → last order written; None: not all were
+    seconds_to_last_write: float | None  # first alert sent → the last order written, all or not
     busiest_second: int  # most order writes the simulator received within any one second
     lost: list[str]  # answered placed/queued, never written
     duplicated: list[str]  # written more than once
@@ -120,9 +121,11 @@ def run_burst(stack: Any, *, alerts: int = 100, series: int = 10, prefix: str = 
     complete = expected <= set(counts)
     series_writes = [alert for alert, _ in sorted(writes, key=lambda w: w[1]) if alert in series_ids]
     series_expected = [alert_id for alert_id in series_ids if alert_id in expected]
+    stamps = [t for alert, t in writes if alert in expected]
+    last = round(max(stamps) - started_wall, 2) if stamps else None
     return BurstReport(
         alerts=alerts, answers=answers, series=series_ids, seconds_to_answer_all=round(answered, 2),
-        seconds_to_drain=round(max(t for alert, t in writes if alert in expected) - started_wall, 2) if complete else None,
+        seconds_to_drain=last if complete else None, seconds_to_last_write=last,
         busiest_second=busiest_second([t for _, t in writes]),
         lost=sorted(expected - set(counts)), duplicated=sorted(alert for alert, n in counts.items() if n > 1 and alert),
         series_in_order=series_writes == series_expected, series_writes=series_writes, written=set(counts) - {None},
