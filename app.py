@@ -16,16 +16,16 @@ from urllib.parse import parse_qs
 
 from chalice import Chalice, Cron, Rate, Response
 
-from chalicelib import observability, services, token_page
+from chalicelib import observability, services
 from chalicelib.config import get_settings
 from chalicelib.errors import FieldProblem, InvalidRequest, RelayError
-from chalicelib.journal import journal_query
-from chalicelib.keep_warm import keep_warm as keep_warm_now
 from chalicelib.moments import ist_date
 from chalicelib.observability import logger
 from chalicelib.order_queue import QUEUE_NAME, queued_keys
-from chalicelib.premarket import premarket_check
 from chalicelib.relay import IncomingAlert
+
+# token_page, journal, premarket and keep_warm are imported where they are used: a cold
+# instance's first alert needs none of them, and it waits for every module imported here.
 
 # Chalice's own logger shares the app's name with our Powertools logger; left to configure
 # itself it would drop every line below ERROR. debug stays False: no tracebacks to callers.
@@ -59,6 +59,8 @@ def _json(status_code: int, body: dict[str, Any]) -> Response:
 
 
 def _page(status_code: int, message: str | None = None, ok: bool = False) -> Response:
+    from chalicelib import token_page
+
     return Response(body=token_page.render(message, ok=ok), status_code=status_code, headers=dict(token_page.HEADERS))
 
 
@@ -163,6 +165,8 @@ def health() -> Response:
 @_answer_errors
 def orders() -> Response:
     """The ledger, newest first: ?status=<state>&since=<2h | today | ISO-8601>&limit=<1..500>. Admin key header."""
+    from chalicelib.journal import journal_query
+
     _check_admin({})
     query = journal_query(app.current_request.query_params or {}, now=time.time())
     return _json(200, {"orders": services.get().ledger.journal(**query)})
@@ -219,6 +223,8 @@ def morning_token_rotation(event: Any) -> dict[str, Any]:
 def premarket_token_check(event: Any) -> dict[str, Any]:
     """08:45 IST: warn (SNS + log) if the live token is missing, rejected or stale, or today's
     instrument master cannot be loaded."""
+    from chalicelib.premarket import premarket_check
+
     built, now = services.get(), time.time()
     return premarket_check(built.token_service, built.relay.instruments, built.notifier, now, ist_date(now)).as_dict()
 
@@ -254,6 +260,8 @@ def send_queued_orders(event: Any) -> dict[str, Any]:
 @app.schedule(Cron("0/5", "3-10", "?", "*", "MON-FRI", "*"), name="keep_warm")
 def keep_warm(event: Any) -> dict[str, Any]:
     """Every 5 minutes, 08:30-16:25 IST on weekdays; pings only on NSE trading days 09:00-15:30."""
+    from chalicelib.keep_warm import keep_warm as keep_warm_now
+
     outcome = keep_warm_now(time.time(), get_settings().keep_warm_url)
     logger.info("keep warm", extra={"event": "keep_warm", **outcome})
     return outcome

@@ -4,14 +4,19 @@ INDstocks has no idempotency key, so this table is the relay's. The conditional 
 replayed or concurrent duplicate alert lose the race and never reach the broker. Each item moves
 through explicit states:
 
-    received → sent → placed | rejected | unknown → (reconciled) placed | absent
-    received → queued → sent → …          (over the write pace; the sweep sends it)
-    received → failed                       (nothing was sent; the alert may be sent again)
-    received → rejected                     (stale, unknown symbol, …: never sent)
+    sent → placed | rejected | unknown → (reconciled) placed | absent
+                                            (a warm alert: claimed `sent` with its pacing slot)
+    queued → sent → …                       (over the write pace; the order queue sends it)
+    failed                                  (nothing was sent; the alert may be sent again)
+    rejected                                (stale, unknown symbol, over a limit: never sent)
+    received → sent | queued | failed       (items written before the one-transaction claim)
 
+A warm alert's claim, its pacing slot and the day's count are one transaction, and the item is
+written `sent` at once: one write before the broker request. An invocation that dies before the
+request leaves a `sent` item that is not in the order book; the sweep reports it absent after
+ORDER_SETTLE_SECONDS (never resent), which is what `received` used to lead to, one state sooner.
 Only one caller may move an item into `sent`: the move is conditional on the state it leaves,
-so a sweep delivered twice (EventBridge delivers at least once) cannot send a queued alert twice.
-An item left `received` by an invocation that died before sending is found by the sweep.
+so a queue message or sweep delivered twice cannot send a queued alert twice.
 
 Items carry what a trader needs to review a decision, never the secret or the token, and
 expire (DynamoDB TTL) after ORDER_RETENTION_DAYS.
@@ -136,21 +141,7 @@ class Ledger(DynamoTable):
         "our own claim" from "somebody else's". A hash-keyed alert (no alert_id) whose first copy
         is older than `dedupe_window` and settled is a new alert: the old item is kept under an
         archive key and replaced."""
-        item = {
-            "key": key,
-            "state": state.value,
-            "journal": "alert",
-            "received_at": _iso(now),
-            "received_epoch": round(now, 3),
-            "updated_at": _iso(now),
-            "expires_at": int(now) + self._retention_seconds,
-            "claim_token": token,
-            **alert.summary(),
-            **({"alert_time": alert.time.isoformat()} if alert.time else {}),
-            **{name: value for name, value in fields.items() if value is not None},
-            **({"open": "open"} if state in OPEN_STATES else {}),
-        }
-        attributes = {name: _to_attr(value) for name, value in item.items()}
+        attributes = self._claim_attributes(key, alert, now, state, token, fields)
         if self._put_if(attributes, "attribute_not_exists(#key) OR #state = :failed",
                         {"#key": "key", "#state": "state"}, {":failed": {"S": State.FAILED.value}}):
             return Claim(key, True)
@@ -165,6 +156,53 @@ class Ledger(DynamoTable):
         if existing is not None and existing.get("claim_token") == token:
             return Claim(key, True)  # our own put, resent by botocore after its reply was lost
         return Claim(key, False, existing)
+
+    def _claim_attributes(self, key: str, alert: Alert, now: float, state: State, token: str,
+                          fields: dict[str, Any]) -> dict[str, Any]:
+        item = {
+            "key": key,
+            "state": state.value,
+            "journal": "alert",
+            "received_at": _iso(now),
+            "received_epoch": round(now, 3),
+            "updated_at": _iso(now),
+            "expires_at": int(now) + self._retention_seconds,
+            "claim_token": token,
+            **alert.summary(),
+            **({"alert_time": alert.time.isoformat()} if alert.time else {}),
+            **{name: value for name, value in fields.items() if value is not None},
+            **({"open": "open"} if state in OPEN_STATES else {}),
+        }
+        return {name: _to_attr(value) for name, value in item.items()}
+
+    def claim_sent_operation(self, key: str, alert: Alert, now: float, *, token: str,
+                             replacing: dict[str, Any] | None = None, **fields: Any) -> dict[str, Any]:
+        """The claim and the move into `sent` as one transaction operation: the item is written
+        `sent` (send token = claim token = `token`) unless it exists. Used with the pacing slot and
+        the day's count in one TransactWriteItems, so a warm alert makes one write before its
+        broker request. If the invocation dies before the request, the sweep finds the item
+        `sent`, not in the order book, and reports it absent after ORDER_SETTLE_SECONDS: nothing is
+        resent, nothing is lost without a word."""
+        attributes = self._claim_attributes(key, alert, now, State.SENT, token, {
+            **fields, "send_token": token, "writer": token, "sent_epoch": round(now, 3)})
+        if replacing is not None:  # exactly the item judged renewable: a concurrent new copy loses
+            condition = {"ConditionExpression": "#first = :first", "ExpressionAttributeNames": {"#first": "received_epoch"},
+                         "ExpressionAttributeValues": {":first": _to_attr(replacing["received_epoch"])}}
+        else:
+            condition = {"ConditionExpression": "attribute_not_exists(#key) OR #state = :failed",
+                         "ExpressionAttributeNames": {"#key": "key", "#state": "state"},
+                         "ExpressionAttributeValues": {":failed": {"S": State.FAILED.value}}}
+        return {"Put": {"TableName": self.table_name, "Item": attributes, **condition,
+                        "ReturnValuesOnConditionCheckFailure": "ALL_OLD"}}
+
+    def renew(self, raw_existing: dict[str, Any] | None, now: float, dedupe_window: float) -> dict[str, Any] | None:
+        """The item a claim found (as DynamoDB returned it), archived and returned when the new
+        alert may replace it (a hash key past the dedupe window, its fate settled); else None."""
+        existing = _item(raw_existing) if raw_existing else None
+        if existing is None or not self._renewable(existing, now, dedupe_window):
+            return None
+        self._archive(existing["key"], existing)
+        return existing
 
     def _put_if(self, item: dict[str, Any], condition: str, names: dict[str, str], values: dict[str, Any]) -> bool:
         try:

@@ -18,6 +18,7 @@ from chalicelib.deadline import Deadline
 from chalicelib.errors import RelayError
 from chalicelib.ledger import Ledger, State
 from chalicelib.observability import logger
+from chalicelib.order_queue import message_group
 from chalicelib.relay import Relay
 
 # How far ahead the consumer may take a slot: a queue of this many seconds of writes drains
@@ -61,16 +62,18 @@ class QueuedSender:
         # Nobody waits for an answer here: the whole invocation is the budget.
         deadline = Deadline.at_arrival(now, function_timeout=settings.function_timeout_seconds,
                                        answer_budget=settings.function_timeout_seconds, remaining=remaining_seconds)
+        token = self._relay.tokens.current()  # before the slot: a missing token must not leave a gap
         latest = min(now + SLOT_HORIZON_SECONDS, deadline.latest_write_start(self._relay.write_timeouts))
         slot = self._relay.pacer.reserve(latest=latest)
         if slot is None:
             raise SlotNotKept(cause="pace")
-        token = self._relay.tokens.current()
         write = OrderWrite(str(item["endpoint"]), json.loads(item["request"]))
         sent = self._relay.send_recorded(key, token, write, State.QUEUED, slot, writer=self._make_token(),
                                          deadline=deadline, latest=latest)
         if sent is None:
             return self._done(key, "skipped", "moved out of queued meanwhile")
+        # Its instrument's next alerts no longer need to queue behind it.
+        self._relay.pacer.release_lane(message_group(str(write.body["exchange"]), str(write.body["security_id"])))
         if sent.result.outcome is Outcome.QUEUED:  # late for every slot: recorded queued again, nothing written
             raise SlotNotKept(cause="late")
         return self._done(key, sent.result.outcome.value, sent.result.order_id)

@@ -163,51 +163,115 @@ class Relay:
 
         stale = _staleness(alert, now, self.settings.max_alert_age_seconds)
         writer = self._make_token()  # this invocation's: tells its own retried writes from others'
-        claim = self.ledger.claim(
-            key, alert, now, State.REJECTED if stale else State.RECEIVED, token=writer,
-            dedupe_window=self.settings.dedupe_window_seconds, message=_problem_text(stale) if stale else None,
-        )
-        if not claim.won:
-            return _duplicate(claim)
         if stale:
-            raise stale
+            return self._refuse(key, alert, now, writer, stale)
 
         try:
             token = self.tokens.current()
             instrument = self.instruments.resolve(alert.resolved_exchange.value, alert.ticker, ist_date(now))
             write = build_order(alert, instrument, remarks_tag(alert.alert_id, self._make_nonce()), self.settings)
-            # Last: it counts the order for the day.
-            token = self.risk.check(write.body, token, now, alert_price=alert.price)
+            token = self.risk.check_limits(write.body, token, now, alert_price=alert.price)
         except RelayError as error:
-            # Refused input is final; a missing token or dependency leaves the alert re-sendable,
-            # and open until the sweep has reported it.
+            return self._refuse(key, alert, now, writer, error)
+        trail.note(security_id=instrument.security_id, remarks=write.body["remarks"], endpoint=write.path)
+        request = {"endpoint": write.path, "request": json.dumps(write.body), "remarks": write.body["remarks"],
+                   "security_id": instrument.security_id}
+        lane = message_group(str(write.body["exchange"]), instrument.security_id)
+
+        slot = self._admit(key, alert, now, writer, request, lane, deadline, trail)
+        if slot is None:
+            return self._queue(key, alert, now, writer, request, write, lane)
+        sent = self._write_and_record(key, token, write, slot, writer=writer, deadline=deadline, trail=trail)
+        if sent.result.outcome is Outcome.QUEUED and sent.ledger_updated:  # late for its slot: nothing written
+            return Answer(202, {"status": "queued", "key": key, "remarks": write.body["remarks"],
+                                "message": self.enqueue(key, write, now)})
+        return _answer(sent, write)
+
+    def _refuse(self, key: str, alert: Alert, now: float, writer: str, error: RelayError) -> Answer:
+        """Record a refusal (or a failure before anything was sent) as the alert's claim, and raise
+        it; a copy of an alert already claimed is answered as the duplicate it is."""
+        final = isinstance(error, AlertRejected)  # refused input is final
+        claim = self.ledger.claim(
+            key, alert, now, State.REJECTED if final else State.FAILED, token=writer,
+            dedupe_window=self.settings.dedupe_window_seconds, message=_problem_text(error),
+            # A missing token or dependency leaves the alert re-sendable, and open until the sweep
+            # has reported it.
+            open=None if final else "open",
+        )
+        if not claim.won:
+            return _duplicate(claim)
+        raise error
+
+    def _admit(self, key: str, alert: Alert, now: float, writer: str, request: dict[str, Any], lane: str,
+               deadline: Deadline, trail: _Trail) -> float | None:
+        """The warm path's one write before the broker request: a TransactWriteItems that claims the
+        alert's item as `sent`, takes its pacing slot and counts it for the day, if the
+        instrument has nothing waiting in the order queue. The slot to write in; None when the
+        alert must be queued instead (no slot within the short wait, a queued write of the same
+        instrument ahead of it, the day's limit, or the claim taken: the queue's claim then
+        tells a duplicate from a renewable alert)."""
+        latest = self.latest_slot(deadline)
+        seen: float | None = None
+        replacing: dict[str, Any] | None = None
+        for attempt in range(_ADMIT_ATTEMPTS):
+            pace, slot = self.pacer.slot_operation(self._clock(), seen)
+            reasons = self.ledger.transact([
+                self.ledger.claim_sent_operation(key, alert, now, token=writer, replacing=replacing, **request),
+                pace, self.risk.count_operation(now), self.pacer.lane_free_operation(lane, now),
+            ], token=f"{writer}-{attempt}")
+            if reasons is None:
+                return slot
+            claim_reason, pace_reason, count_reason, lane_reason = reasons[:4]
+            if _failed(claim_reason):
+                if _attribute(claim_reason, "claim_token") == writer:
+                    return slot  # ours: applied, and resent by botocore after its reply was lost
+                if replacing is None:
+                    replacing = self.ledger.renew(claim_reason.get("Item"), now, self.settings.dedupe_window_seconds)
+                    if replacing is not None:
+                        continue  # an identical alert past the dedupe window: a new one
+                trail.note(admission="claimed_before")  # a duplicate: the queue's claim answers it
+                return None
+            if _failed(count_reason) or _failed(lane_reason):
+                trail.note(admission="day_limit" if _failed(count_reason) else "lane_busy")
+                return None
+            if _failed(pace_reason):
+                next_slot = _attribute(pace_reason, "next_slot")
+                if next_slot is None or float(next_slot) > latest:
+                    trail.note(admission="over_pace")
+                    return None
+                seen = float(next_slot)  # within the short wait: take exactly that slot
+            # else a conflict with a concurrent transaction on the same items: try again
+        trail.note(admission="contended")
+        return None
+
+    def _queue(self, key: str, alert: Alert, now: float, writer: str, request: dict[str, Any], write: OrderWrite,
+               lane: str) -> Answer:
+        """Claim the alert `queued`, count it for the day and hand it to the order queue: 202."""
+        claim = self.ledger.claim(key, alert, now, State.QUEUED, token=writer,
+                                  dedupe_window=self.settings.dedupe_window_seconds, **request)
+        if not claim.won:
+            return _duplicate(claim)
+        try:
+            self.risk.take(now)
+        except RelayError as error:
             final = isinstance(error, AlertRejected)
             self.ledger.update(key, State.REJECTED if final else State.FAILED, now, message=_problem_text(error),
                                still_open=None if final else True)
             raise
-        trail.note(security_id=instrument.security_id, remarks=write.body["remarks"], endpoint=write.path)
-        request = {"endpoint": write.path, "request": json.dumps(write.body), "remarks": write.body["remarks"],
-                   "security_id": instrument.security_id}
+        return Answer(202, {"status": "queued", "key": key, "remarks": write.body["remarks"],
+                            "message": self.enqueue(key, write, now, lane=lane)})
 
-        latest = self.latest_slot(deadline)
-        slot = self.pacer.reserve(latest=latest)
-        if slot is None:
-            self.ledger.update(key, State.QUEUED, now, **request)
-            return Answer(202, {"status": "queued", "key": key, "remarks": write.body["remarks"],
-                                "message": self.enqueue(key, write)})
-        sent = self.send_recorded(key, token, write, State.RECEIVED, slot, writer=writer, deadline=deadline,
-                                  trail=trail, extra=request)
-        if sent is None:  # settled elsewhere while this invocation waited: never write twice
-            return _duplicate(Claim(key, False, self.ledger.get(key)))
-        return _answer(sent, write)
-
-    def enqueue(self, key: str, write: OrderWrite) -> str:
+    def enqueue(self, key: str, write: OrderWrite, now: float, *, lane: str | None = None) -> str:
         """Hand a queued item to the order queue; what the answer tells the sender about it.
-        Without a queue (or when it cannot be reached) the minute sweep sends it."""
+        Its instrument's lane is held first, so that a later alert of the same instrument queues
+        behind it instead of overtaking it. Without a queue (or when it cannot be reached) the
+        minute sweep sends it."""
         if self.order_queue is None or not self.order_queue.configured:
             return "over the order pace; the sweep will send it within a minute"
+        lane = lane or message_group(str(write.body["exchange"]), str(write.body["security_id"]))
         try:
-            self.order_queue.enqueue(key, message_group(str(write.body["exchange"]), str(write.body["security_id"])))
+            self.pacer.hold_lane(lane, now)
+            self.order_queue.enqueue(key, lane)
         except RelayError as error:
             logger.warning("queue unavailable; the sweep sends the alert", extra={"event": "queue", "key": key,
                                                                                    "outcome": "not_enqueued", "cause": error.cause})
@@ -231,6 +295,13 @@ class Relay:
             trail.note(send_skipped=f"no longer {expect.value}")
             return None
         # The wait comes after the mark so that the write follows its slot as closely as possible.
+        return self._write_and_record(key, token, write, slot, writer=writer, deadline=deadline, trail=trail,
+                                      latest=latest)
+
+    def _write_and_record(self, key: str, token: str, write: OrderWrite, slot: float, *, writer: str,
+                          deadline: Deadline, trail: _Trail, latest: float | None = None) -> Sent:
+        """The item is `sent` with `writer` as its send token: write once in the slot, reconcile an
+        unknown outcome, record the result (one update, conditional on that send token)."""
         latest = self.latest_slot(deadline) if latest is None else latest
         result, used_token = self._send_once(token, write, trail, slot, latest, deadline)
         if result.outcome is Outcome.UNKNOWN:
@@ -357,10 +428,23 @@ _STATE_AFTER = {
     Outcome.QUEUED: State.QUEUED,  # nothing placed yet: the sweep sends it with the token it reads
 }
 _FUTURE_TOLERANCE_SECONDS = 10
+# Transactions tried for a warm alert's admission: a slot seen taken, or a conflict, is retried.
+_ADMIT_ATTEMPTS = 3
 # Nothing was written (or only a TokenException, which places nothing): the sweep sends it.
 _LEFT_FOR_THE_SWEEP = WriteResult(
     Outcome.QUEUED, message="no pacing slot could be kept within the allowed wait; the sweep will send it"
 )
+
+
+def _failed(reason: dict[str, Any]) -> bool:
+    return reason.get("Code") not in (None, "None")
+
+
+def _attribute(reason: dict[str, Any], name: str) -> str | None:
+    """One attribute of the item a cancelled transaction operation returned (ALL_OLD)."""
+    value = (reason.get("Item") or {}).get(name) or {}
+    found = value.get("S", value.get("N"))
+    return str(found) if found is not None else None
 
 
 def _staleness(alert: Alert, now: float, max_age: int) -> StaleAlert | None:

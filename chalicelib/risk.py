@@ -96,9 +96,32 @@ class RiskGuard:
         self._tokens = tokens
 
     def check(self, body: dict[str, Any], token: str, now: float, *, alert_price: Decimal | None = None) -> str:
-        """Raise RiskLimitExceeded (nothing sent) or count the order against the day's limit.
-        Returns the token to write with: the price read may have found `token` dead and a
-        renewed one in SSM, and the write should not learn that again.
+        """`check_limits`, then count the order against the day's limit (one update)."""
+        token = self.check_limits(body, token, now, alert_price=alert_price)
+        self.take(now)
+        return token
+
+    def take(self, now: float) -> None:
+        """Count one order against the day's limit, or raise RiskLimitExceeded at the limit."""
+        taken = self._state.take_count(day_counter(now), self.limits.max_orders_per_day,
+                                       int(now) + _COUNTER_RETENTION_SECONDS)
+        if taken is None:
+            raise self.day_limit_reached()
+
+    def count_operation(self, now: float) -> dict[str, Any]:
+        """`take` as one operation of a transaction: its condition fails at the limit."""
+        return self._state.count_operation(day_counter(now), self.limits.max_orders_per_day,
+                                           int(now) + _COUNTER_RETENTION_SECONDS)
+
+    def day_limit_reached(self) -> RiskLimitExceeded:
+        what = f"MAX_ORDERS_PER_DAY: {self.limits.max_orders_per_day} orders were already sent today (IST), the limit"
+        return RiskLimitExceeded(f"{what}; nothing was sent")
+
+    def check_limits(self, body: dict[str, Any], token: str, now: float, *, alert_price: Decimal | None = None) -> str:
+        """Raise RiskLimitExceeded (nothing sent) when the order breaks a limit of its own (size,
+        value); the day's count is taken separately. Returns the token to write with: the price
+        read may have found `token` dead and a renewed one in SSM, and the write should not
+        learn that again.
 
         `alert_price`: the price a MARKET alert carried (TradingView's `{{close}}`, which the
         order ignores). It values the order without a quote read: INDstocks allows 5 quote reads a
@@ -114,12 +137,6 @@ class RiskGuard:
             price, token = self._last_price(body, token)
             price_is = "last price"
         check_order(qty, price, self.limits, price_is=price_is)
-        taken = self._state.take_count(day_counter(now), self.limits.max_orders_per_day,
-                                       int(now) + _COUNTER_RETENTION_SECONDS)
-        if taken is None:
-            what = (f"MAX_ORDERS_PER_DAY: {self.limits.max_orders_per_day} orders were already sent today (IST), "
-                    "the limit")
-            raise RiskLimitExceeded(f"{what}; nothing was sent")
         return token
 
     def orders_today(self, now: float) -> int:

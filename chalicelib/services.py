@@ -17,7 +17,7 @@ from chalicelib.config import Settings, get_settings
 from chalicelib.instruments import InstrumentMaster
 from chalicelib.ledger import Ledger
 from chalicelib.notify import Notifier
-from chalicelib.order_queue import OrderQueue
+from chalicelib.order_queue import QUEUE_HANDOFF_SECONDS, OrderQueue
 from chalicelib.pacing import WritePacer
 from chalicelib.queued_sender import QueuedSender
 from chalicelib.relay import Relay
@@ -107,7 +107,8 @@ def build(settings: Settings) -> Services:
         ledger=ledger,
         sweeper=Sweeper(relay, ledger, state, notifier, settings.order_settle_seconds,
                         notify_outcomes=frozenset(filter(None, settings.notify_outcomes.split(","))),
-                        queue_max_age_seconds=settings.queue_max_age_seconds),
+                        queue_max_age_seconds=settings.queue_max_age_seconds,
+                        queue_handoff_seconds=QUEUE_HANDOFF_SECONDS if settings.order_queue_url else 0),
         parameters=parameters,
         order_queue=order_queue,
         queued_sender=QueuedSender(relay, ledger, queue_max_age_seconds=settings.queue_max_age_seconds),

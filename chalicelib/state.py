@@ -34,6 +34,24 @@ class DynamoTable:
             self._client = self._client_factory()
         return self._client
 
+    def transact(self, operations: list[dict[str, Any]], *, token: str) -> list[dict[str, Any]] | None:
+        """One TransactWriteItems: every operation or none. None when it was applied; else the
+        cancellation reasons, one per operation in order (`Code` "None" for those that were fine,
+        "ConditionalCheckFailed" with the old `Item` when asked, "TransactionConflict", …).
+
+        `token` is the ClientRequestToken: DynamoDB answers a retry of an applied transaction
+        (botocore resends when a reply is lost) with success instead of applying it again."""
+        try:
+            self.client.transact_write_items(TransactItems=operations, ClientRequestToken=token)
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") == "TransactionCanceledException":
+                reasons = error.response.get("CancellationReasons") or []
+                return [dict(reason) for reason in reasons] + [{"Code": "Unknown"}] * (len(operations) - len(reasons))
+            raise DependencyUnavailable(self.unavailable, cause=failure_cause(error)) from None
+        except BotoCoreError as error:
+            raise DependencyUnavailable(self.unavailable, cause=failure_cause(error)) from None
+        return None
+
     def _call(self, operation: str, **kwargs: Any) -> Any:
         try:
             return getattr(self.client, operation)(TableName=self.table_name, **kwargs)
@@ -120,6 +138,16 @@ class StateTable(DynamoTable):
             return None
         return int(reply["Attributes"]["taken"]["N"])
 
+    def count_operation(self, name: str, limit: int, expires_at: int) -> dict[str, Any]:
+        """`take_count` as one operation of a transaction (it fails its condition at the limit)."""
+        return {"Update": {
+            "TableName": self.table_name, "Key": {"pk": {"S": f"count#{name}"}},
+            "UpdateExpression": "ADD #n :one SET expires_at = :expires",
+            "ConditionExpression": "attribute_not_exists(#n) OR #n < :limit",
+            "ExpressionAttributeNames": {"#n": "taken"},
+            "ExpressionAttributeValues": {":one": {"N": "1"}, ":limit": {"N": str(limit)}, ":expires": {"N": str(expires_at)}},
+        }}
+
     def read_count(self, name: str) -> int:
         item = self._call("get_item", Key={"pk": {"S": f"count#{name}"}}, ConsistentRead=True).get("Item")
         return int(item["taken"]["N"]) if item and "taken" in item else 0
@@ -168,7 +196,54 @@ class StateTable(DynamoTable):
             logger.warning("lock not released; it expires by itself",
                            extra={"event": "lock", "lock": name, "outcome": "not_released", "cause": error.cause})
 
+    # --- lanes: one instrument's queued writes go out before its next direct one ----------------
+
+    def lane_free_operation(self, lane: str, now: float) -> dict[str, Any]:
+        """A transaction's check that the instrument has no write waiting in the order queue."""
+        return {"ConditionCheck": {
+            "TableName": self.table_name, "Key": {"pk": {"S": f"lane#{lane}"}},
+            "ConditionExpression": "attribute_not_exists(pending) OR pending <= :zero OR busy_until < :now",
+            "ExpressionAttributeValues": {":zero": {"N": "0"}, ":now": {"N": _number(now)}},
+        }}
+
+    def hold_lane(self, lane: str, now: float, hold_seconds: float) -> None:
+        """One more write of the instrument waits in the queue: direct writes of it queue behind
+        it until the consumer has sent it, or `hold_seconds` have passed (a consumer that died
+        cannot hold the lane for ever)."""
+        self._call(
+            "update_item", Key={"pk": {"S": f"lane#{lane}"}},
+            UpdateExpression="ADD pending :one SET busy_until = :until, expires_at = :expires",
+            ExpressionAttributeValues={":one": {"N": "1"}, ":until": {"N": _number(now + hold_seconds)},
+                                       ":expires": {"N": str(int(now + hold_seconds) + 3600)}},
+        )
+
+    def release_lane(self, lane: str) -> None:
+        """A queued write of the instrument left (or was settled). Never raises: the hold expires."""
+        try:
+            self._call("update_item", Key={"pk": {"S": f"lane#{lane}"}}, UpdateExpression="ADD pending :minus",
+                       ConditionExpression="attribute_exists(pending)", ExpressionAttributeValues={":minus": {"N": "-1"}})
+        except (ClientError, RelayError):
+            pass
+
     # --- write pacing ---------------------------------------------------------------------------
+
+    def slot_operation(self, name: str, now: float, spacing: float, seen: float | None = None) -> tuple[dict[str, Any], float]:
+        """A transaction's pacing slot and the moment it gives: `now` when the schedule is idle,
+        else the slot `seen` in the schedule (read from a cancelled attempt), taken only if
+        nobody took it meanwhile. The old item comes back with a failed condition, so the
+        caller learns the schedule's next slot without a read."""
+        if seen is None:
+            condition, slot = "attribute_not_exists(next_slot) OR next_slot <= :at", now
+        else:
+            condition, slot = "next_slot = :at", seen
+        return {"Update": {
+            "TableName": self.table_name, "Key": {"pk": {"S": f"pace#{name}"}},
+            "UpdateExpression": "SET next_slot = :next, expires_at = :expires",
+            "ConditionExpression": condition, "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+            "ExpressionAttributeValues": {":next": {"N": _number(slot + spacing)}, ":at": {"N": _number(slot)},
+                                          ":expires": {"N": str(int(now) + 86400)}},
+        }}, slot
+
 
     def reserve_slot(self, name: str, now: float, spacing: float, latest: float) -> float | None:
         """The earliest moment this caller may write, at least `spacing` after the previous one;

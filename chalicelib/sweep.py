@@ -1,6 +1,7 @@
 """The minute sweep: resolves what the webhook could not, with one order-book read.
 
-- queued alerts (over the write pace) are sent, paced like any other write, unless they have
+- queued alerts (over the write pace) that the order queue has not sent within
+  QUEUE_HANDOFF_SECONDS are sent, paced like any other write, unless they have
   waited longer than the queue limit (default 5 min: the token died, say): then they are marked
   failed, not sent, and reported; a market order is not sent on an hour-old signal;
 - alerts left `received` by an invocation that died before sending are marked failed (nothing
@@ -110,6 +111,7 @@ class Sweeper:
         settle_seconds: int,
         notify_outcomes: frozenset[str] = frozenset({"placed", "rejected", "unknown"}),
         queue_max_age_seconds: int = 300,
+        queue_handoff_seconds: float = 0,
     ):
         self._relay = relay
         self._ledger = ledger
@@ -118,6 +120,8 @@ class Sweeper:
         self._settle = settle_seconds
         self._notify_outcomes = notify_outcomes
         self._queue_max_age = queue_max_age_seconds
+        # With an order queue, a queued alert is the queue's until then (it sends in arrival order).
+        self._queue_handoff = queue_handoff_seconds
         self._digest = _Digest()  # the running sweep's; run() starts a fresh one (one sweep at a time)
         self._writer = ""  # the running sweep's token, written with each of its ledger transitions
         self._deadline: Deadline | None = None
@@ -223,6 +227,8 @@ class Sweeper:
         key = item["key"]
         request = json.loads(item["request"]) if item.get("request") else None
         if state == State.QUEUED.value and request is not None:
+            if now - float(item.get("received_epoch") or now) < self._queue_handoff:
+                return  # the order queue is still on it
             assert self._deadline is not None
             slot = self._relay.pacer.reserve(latest=self._relay.latest_slot(self._deadline))
             if slot is not None:  # else it stays queued for the next sweep

@@ -16,8 +16,6 @@ from datetime import UTC, datetime, timedelta
 from datetime import time as dt_time
 from typing import Any
 
-import pyotp
-
 from chalicelib.broker import BrokerClient
 from chalicelib.config import IST, Settings
 from chalicelib.errors import (
@@ -232,6 +230,8 @@ class TokenService:
             raise TokenNotStored(cause=failure.cause) from None
 
     def _rotation_request(self, now: float) -> tuple[str, str, str]:
+        import pyotp  # here, not at the top: only the morning rotation needs it, never a cold alert
+
         client_id, mpin, totp_secret = self._rotation_credentials()
         try:
             code = pyotp.TOTP(totp_secret).at(int(now))

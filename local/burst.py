@@ -1,9 +1,10 @@
 """A bar close's burst through the local stack, measured: what tests/test_burst.py checks and
 `make bench` reports (bench/run.py `burst`).
 
-`alerts` distinct alerts at once: most of them from a thread pool across several symbols, and a
-series on one symbol sent one after another, each once the one before it was answered, so their
-arrival order is known. Then the book is watched until every answered alert's order is in it.
+`alerts` distinct alerts at once, as a TradingView watchlist alert fires them at a bar close:
+most of them from a thread pool, one per symbol of a watchlist the simulator is given
+(`add_watchlist`), and a series on one symbol (NSE:SBIN) sent one after another, each once the
+one before it was answered, so their arrival order is known. Then the book is watched until every answered alert's order is in it.
 Each order carries its alert's id in its remarks (tvr:<alert_id>:<nonce>), so the simulator's
 writes say which alert each one is for: lost (never written), duplicated (written twice), and the
 series' writes in arrival order or not.
@@ -19,8 +20,30 @@ from typing import Any
 
 import requests
 
-POOL_SYMBOLS = ("NSE:RELIANCE", "NSE:INFY", "NSE:TCS", "NSE:HDFCBANK", "BSE:RELIANCE", "BSE:INFY")
 SERIES_SYMBOL = "NSE:SBIN"
+WATCHLIST_FIRST_ID = 700000
+
+
+def watchlist_symbol(n: int) -> str:
+    return f"WATCH{n:03d}"
+
+
+def add_watchlist(simulator: Any, symbols: int) -> list[str]:
+    """`symbols` more NSE cash instruments in the simulator's master (WATCH000, …), with a last
+    price; before the relay first loads the master. Returns their TradingView symbols."""
+    from decimal import Decimal
+
+    header, *rows = simulator.instruments_csv.strip().splitlines()
+    columns = header.split(",")
+    for n in range(symbols):
+        security_id, ticker = str(WATCHLIST_FIRST_ID + n), watchlist_symbol(n)
+        values = {"EXCH": "NSE", "SEGMENT": "E", "SECURITY_ID": security_id, "INSTRUMENT_NAME": "EQUITY",
+                  "TRADING_SYMBOL": ticker, "LOT_UNITS": "1", "CUSTOM_SYMBOL": ticker, "TICK_SIZE": "0.05",
+                  "SERIES": "EQ", "SYMBOL_NAME": f"WATCHLIST STOCK {n}"}
+        rows.append(",".join(values.get(column, "") for column in columns))
+        simulator.ltp[security_id] = Decimal("812.35")
+    simulator.instruments_csv = "\n".join([header, *rows]) + "\n"
+    return [f"NSE:{watchlist_symbol(n)}" for n in range(symbols)]
 ANSWERED = ("placed", "queued")
 
 
@@ -74,8 +97,9 @@ def busiest_second(stamps: list[float]) -> int:
     return max((sum(1 for t in stamps if s <= t < s + 1.0) for s in stamps), default=0)
 
 
-def run_burst(stack: Any, *, alerts: int = 100, series: int = 10, prefix: str = "burst",
+def run_burst(stack: Any, symbols: list[str], *, alerts: int = 100, series: int = 10, prefix: str = "burst",
               drain_timeout: float = 15.0) -> BurstReport:
+    """`symbols`: the pool's, one alert each in turn (add_watchlist's, for a watchlist's burst)."""
     simulator = stack.simulator
     session = requests.Session()
     session.mount("http://", requests.adapters.HTTPAdapter(pool_connections=1, pool_maxsize=alerts))
@@ -103,7 +127,7 @@ def run_burst(stack: Any, *, alerts: int = 100, series: int = 10, prefix: str = 
     started_wall, started = time.monotonic(), time.perf_counter()  # the simulator stamps with time.monotonic
     with ThreadPoolExecutor(max_workers=alerts) as pool:
         series_answers = pool.submit(send_series)
-        answers = list(pool.map(lambda n: send(pool_ids[n], POOL_SYMBOLS[n % len(POOL_SYMBOLS)]), range(len(pool_ids))))
+        answers = list(pool.map(lambda n: send(pool_ids[n], symbols[n % len(symbols)]), range(len(pool_ids))))
         answers += series_answers.result()
     answered = time.perf_counter() - started
 

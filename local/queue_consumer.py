@@ -5,11 +5,13 @@ message per invocation, at most the event source's maximum concurrency at once. 
 its own (as the function is in AWS, and as `chalice local` is for the API) does the same against
 moto's queue, with the stack's environment:
 
-- one thread receives (one message per call, long-polling) whenever one of `workers` invocation
-  threads is free (infra/limits.py's consumer concurrency, 10). A single receiver keeps moto's FIFO
-  rule exact: a message group's next message is handed out only once the one before it is
-  deleted (moto decides from a snapshot taken when a receive call starts, so concurrent receives
-  could hand out two messages of one group);
+- one thread receives (one message per call) whenever one of `workers` invocation threads is
+  free (infra/limits.py's consumer concurrency, 10). A single receiver keeps moto's FIFO rule
+  exact: a message group's next message is handed out only once the one before it is deleted
+  (moto decides from a snapshot of the groups in flight taken when a receive call starts, so
+  concurrent receives could hand out two messages of one group). For the same reason it polls
+  briefly while invocations run (a long poll would not see their groups freed until it ends: one
+  symbol's queue would drain at one message a second) and long-polls only when none does;
 - each message becomes the event Lambda builds (`Records` with messageId, receiptHandle, body,
   attributes incl. MessageGroupId, eventSource aws:sqs, eventSourceARN, awsRegion) and a context
   with the deployed timeout, and goes to the app's real handler;
@@ -37,7 +39,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-READY_NAME = "queue-consumer.ready"
+# While invocations run, the pause between empty short polls: how soon a group freed by a
+# delete is seen (Lambda's pollers see it at once).
+SHORT_POLL_PAUSE_SECONDS = 0.05
 
 
 @dataclass
@@ -83,6 +87,8 @@ class QueueConsumer:
         self._wait = wait_seconds
         self._log = log
         self._free = threading.Semaphore(workers)
+        self._running = 0  # invocations in flight
+        self._count = threading.Lock()
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="send_queued_orders")
         self.stopping = threading.Event()
         self.queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
@@ -94,9 +100,10 @@ class QueueConsumer:
         while not self.stopping.is_set():
             if not self._free.acquire(timeout=0.5):
                 continue
+            busy = self._running > 0
             try:
                 messages = self._sqs.receive_message(
-                    QueueUrl=self._queue_url, MaxNumberOfMessages=1, WaitTimeSeconds=self._wait,
+                    QueueUrl=self._queue_url, MaxNumberOfMessages=1, WaitTimeSeconds=0 if busy else self._wait,
                     VisibilityTimeout=self._visibility, AttributeNames=["All"], MessageAttributeNames=["All"],
                 ).get("Messages", [])
             except Exception as error:  # noqa: BLE001 - moto restarting, a dropped connection: poll again
@@ -106,7 +113,11 @@ class QueueConsumer:
                 continue
             if not messages:
                 self._free.release()
+                if busy:
+                    self.stopping.wait(SHORT_POLL_PAUSE_SECONDS)
                 continue
+            with self._count:
+                self._running += 1
             self._pool.submit(self._process, messages[0])
         self._pool.shutdown(wait=False, cancel_futures=True)
         deadline = time.monotonic() + 5
@@ -118,6 +129,8 @@ class QueueConsumer:
         try:
             self._deliver(message)
         finally:
+            with self._count:
+                self._running -= 1
             self._free.release()
 
     def _deliver(self, message: dict[str, Any]) -> None:

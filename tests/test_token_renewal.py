@@ -49,7 +49,7 @@ def fail_token_writes(times: int | None) -> list[str]:
             raise EndpointConnectionError(endpoint_url="https://ssm.ap-south-1.amazonaws.com")
         attempts.append("stored")
 
-    client = services.get().parameters.provider.client
+    client = services.get().parameters.client
     client.meta.events.register("before-parameter-build.ssm.PutParameter", refuse)
     return attempts
 

@@ -113,7 +113,8 @@ def test_a_broker_rejection_whose_ledger_update_fails_is_still_the_brokers_answe
 
 
 def test_a_claim_whose_reply_was_lost_is_still_ours_and_the_order_goes_out(stack):
-    lost = reply_lost_once("PutItem")
+    """The warm path's claim is one transaction (claim as `sent`, pacing slot, day count)."""
+    lost = reply_lost_once("TransactWriteItems")
     response = stack.post(stack.alert(alert_id="lost-claim-1"))
     assert lost, "the claim's reply should have been lost once"
     assert response.json_body["status"] == "placed", response.json_body
@@ -121,12 +122,32 @@ def test_a_claim_whose_reply_was_lost_is_still_ours_and_the_order_goes_out(stack
     assert ledger_item("id:lost-claim-1")["state"] == "placed"
 
 
-def test_a_move_to_sent_whose_reply_was_lost_is_still_ours_and_the_order_goes_out(stack):
-    lost = reply_lost_once("UpdateItem", when=moving_to("sent"))
+def test_an_outcome_update_whose_reply_was_lost_is_still_ours(stack):
+    lost = reply_lost_once("UpdateItem", when=moving_to("sent"))  # the update conditional on `sent`
     response = stack.post(stack.alert(alert_id="lost-send-1"))
-    assert lost, "the move to sent should have lost its reply once"
+    assert lost, "the outcome update should have lost its reply once"
     assert response.json_body["status"] == "placed", response.json_body
+    assert "ledger" not in response.json_body
     assert len(stack.simulator.order_writes()) == 1
+    assert ledger_item("id:lost-send-1")["state"] == "placed"
+
+
+def test_a_queued_move_to_sent_whose_reply_was_lost_is_still_ours_and_the_order_goes_out(stack):
+    """The queue consumer's move from `queued` into `sent`."""
+    from chalicelib.pacing import WritePacer
+
+    relay = services.get().relay
+    pacer = relay.pacer
+    relay.pacer = WritePacer(pacer._state, max_wait_seconds=0.0, spacing=60.0, schedule="test-lost-send")
+    assert stack.post(stack.alert(alert_id="lost-send-2")).json_body["status"] == "placed"
+    assert stack.post(stack.alert(alert_id="lost-send-3")).status_code == 202  # its slot is a minute out
+    relay.pacer = pacer
+    lost = reply_lost_once("UpdateItem", when=lambda request: moving_to("sent")(request) and moving_to("queued")(request))
+    result = services.get().queued_sender.send("id:lost-send-3", time.time())
+    assert lost, "the move to sent should have lost its reply once"
+    assert result.outcome == "placed"
+    assert len(stack.simulator.order_writes()) == 2
+    assert ledger_item("id:lost-send-3")["state"] == "placed"
 
 
 def test_a_real_duplicate_is_still_a_duplicate_when_replies_are_lost(stack):

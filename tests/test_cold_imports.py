@@ -1,0 +1,31 @@
+"""A cold instance imports only what its first alert needs (`make bench`: cold.import_ratio_p50).
+
+Each module below serves a route, a schedule or a rotation, never the webhook; importing it in
+app.py would make every cold alert wait for it again.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+
+NOT_ON_THE_ALERT_PATH = (
+    "chalicelib.journal",  # GET /orders
+    "chalicelib.keep_warm",  # the keep_warm schedule
+    "chalicelib.premarket",  # the premarket_token_check schedule
+    "chalicelib.token_page",  # GET/POST /token
+    "pyotp",  # the morning rotation's TOTP code
+    "aws_lambda_powertools.utilities.parameters",  # tokens.py reads SSM itself
+)
+
+
+def test_importing_the_app_leaves_out_what_no_alert_needs():
+    code = "import json, sys; import app; print(json.dumps(sorted(sys.modules)))"
+    result = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    imported = set(json.loads(result.stdout.strip().splitlines()[-1]))
+    assert [name for name in NOT_ON_THE_ALERT_PATH if name in imported] == []
