@@ -18,6 +18,9 @@ every function):
   encrypted with a customer-managed KMS key that CloudWatch alarms may use (the AWS-managed
   aws/sns key's policy cannot admit them: every alarm would be silent);
 - alarms (unknown/absent orders, rejections, stale token, API 5xx, Lambda errors/throttles);
+- the order queue (SQS FIFO, with its dead-letter queue and two alarms): the consumer's event
+  source is pointed at it, the API function gets its URL and may send to it, the consumer's role
+  may receive from it (`order_queue`);
 - the saved Logs Insights queries the `relay logs` command runs.
 """
 
@@ -121,6 +124,71 @@ def keep_warm(resources: dict[str, Any]) -> None:
     props["Timeout"] = 10  # one GET with a 5 s timeout; not the API's 30 s
 
 
+ORDER_QUEUE = "OrderQueue"
+ORDER_DEAD_LETTERS = "OrderDeadLetterQueue"
+# The SQS actions Lambda's event source mapping takes with the consumer function's role.
+CONSUMER_SQS_ACTIONS = ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:ChangeMessageVisibility"]
+
+
+def queue_statements() -> dict[str, list[dict[str, Any]]]:
+    """Per role, what it may do with the order queue (nothing for the roles not named): the API
+    function hands queued alerts over, the consumer's event source receives and deletes them."""
+    queue = {"Fn::GetAtt": [ORDER_QUEUE, "Arn"]}
+    return {
+        "ApiHandlerRole": [{"Sid": "HandQueuedAlertsToTheOrderQueue", "Effect": "Allow",
+                            "Action": ["sqs:SendMessage"], "Resource": queue}],
+        f"{limits.CONSUMER_FUNCTION}Role": [{"Sid": "ReceiveFromTheOrderQueue", "Effect": "Allow",
+                                             "Action": CONSUMER_SQS_ACTIONS, "Resource": queue}],
+    }
+
+
+def order_queue(stage: str, resources: dict[str, Any], burst: limits.Limits) -> None:
+    """The SQS FIFO queue of writes over the pace (chalicelib/order_queue.py).
+
+    - FIFO, one message group per instrument: a group's next message is handed out only once the
+      one before it is deleted, so one symbol's queued writes go out in the order they arrived.
+    - Deduplication by the id the relay sets (the ledger key's hash), not by content; scoped to the
+      message group, with the throughput limit per group (SQS's high-throughput FIFO mode): keys
+      are unique across groups anyway, and the queue's limit then never binds a burst of symbols.
+    - Encrypted with SQS-managed keys (no KMS grants for the roles); the messages hold only keys.
+    - The visibility timeout exceeds the consumer's timeout (infra/limits.py); a message received
+      QUEUE_MAX_RECEIVES times goes to a FIFO dead-letter queue, which raises an alarm, and so does
+      a queued message older than QUEUE_OLDEST_ALARM_SECONDS (the consumer is not keeping up).
+    """
+    prefix = f"indstocks-relay-{stage}"
+    fifo = {"FifoQueue": True, "ContentBasedDeduplication": False, "SqsManagedSseEnabled": True}
+    resources[ORDER_DEAD_LETTERS] = {"Type": "AWS::SQS::Queue", "Properties": {
+        **fifo, "QueueName": f"{prefix}-orders-dead.fifo", "MessageRetentionPeriod": limits.DEAD_LETTER_RETENTION_SECONDS}}
+    resources[ORDER_QUEUE] = {"Type": "AWS::SQS::Queue", "Properties": {
+        **fifo, "QueueName": f"{prefix}-orders.fifo",
+        "DeduplicationScope": "messageGroup", "FifoThroughputLimit": "perMessageGroupId",
+        "VisibilityTimeout": limits.queue_visibility_seconds(stage),
+        "MessageRetentionPeriod": limits.QUEUE_RETENTION_SECONDS,
+        "RedrivePolicy": {"deadLetterTargetArn": {"Fn::GetAtt": [ORDER_DEAD_LETTERS, "Arn"]},
+                          "maxReceiveCount": limits.QUEUE_MAX_RECEIVES}}}
+    consumer = resources[limits.CONSUMER_FUNCTION]["Properties"]
+    [source] = [event for event in consumer["Events"].values() if event["Type"] == "SQS"]
+    # Chalice names the queue by QUEUE_NAME in the caller's account; the stage's own queue instead.
+    source["Properties"]["Queue"] = {"Fn::GetAtt": [ORDER_QUEUE, "Arn"]}
+    source["Properties"]["ScalingConfig"] = {"MaximumConcurrency": burst.consumer_concurrency}
+    consumer["Timeout"] = limits.consumer_timeout(stage)
+    resources[limits.API_FUNCTION]["Properties"]["Environment"]["Variables"]["ORDER_QUEUE_URL"] = {"Ref": ORDER_QUEUE}
+    for role, statements in queue_statements().items():
+        resources[role]["Properties"]["Policies"].append(
+            {"PolicyName": "OrderQueue", "PolicyDocument": {"Version": "2012-10-17", "Statement": statements}})
+    resources["OrderDeadLettersAlarm"] = alarm(
+        f"{prefix}-order-queue-dead-letters",
+        "Queued orders in the dead-letter queue: never sent by the consumer (check the journal: relay orders --status queued)",
+        {"Namespace": "AWS/SQS", "MetricName": "ApproximateNumberOfMessagesVisible", "Statistic": "Maximum",
+         "Dimensions": [{"Name": "QueueName", "Value": {"Fn::GetAtt": [ORDER_DEAD_LETTERS, "QueueName"]}}]}, 1, period=60)
+    resources["OrderQueueBacklogAlarm"] = alarm(
+        f"{prefix}-order-queue-backlog",
+        f"A queued order has waited over {limits.QUEUE_OLDEST_ALARM_SECONDS} s: the consumer is not keeping up",
+        {"Namespace": "AWS/SQS", "MetricName": "ApproximateAgeOfOldestMessage", "Statistic": "Maximum",
+         "Dimensions": [{"Name": "QueueName", "Value": {"Fn::GetAtt": [ORDER_QUEUE, "QueueName"]}}]},
+        limits.QUEUE_OLDEST_ALARM_SECONDS, period=60)
+
+
 PROVISIONED_ALIAS = "live"
 
 
@@ -203,6 +271,7 @@ def build(stage: str, out: Path, allowlist: list[str] | None, *, reserved_concur
                                                      "RetentionInDays": LOG_RETENTION_DAYS}}
     resources.update(tables(stage))
     keep_warm(resources)
+    order_queue(stage, resources, burst)
     if provisioned:
         provisioned_concurrency(resources, provisioned)
     roles = [name for name, res in resources.items() if res["Type"] == "AWS::IAM::Role"]
@@ -250,6 +319,7 @@ def build(stage: str, out: Path, allowlist: list[str] | None, *, reserved_concur
         "SignedWebhookUrl": {"Value": {"Fn::Sub": "https://${RestAPI}.execute-api.${AWS::Region}.amazonaws.com/api/webhook/signed"}},
         "TokenPageUrl": {"Value": token_page},
         "AlertsTopicArn": {"Value": {"Ref": "AlertsTopic"}},
+        "OrderQueueUrl": {"Value": {"Ref": ORDER_QUEUE}},
     })
     (out / "sam.json").write_text(json.dumps(template, indent=2))
     return template

@@ -29,6 +29,9 @@ SKIPS = {
     "CKV_AWS_120": "API caching would replay a cached answer to a new alert: wrong for a webhook.",
     "CKV_AWS_119": "The tables are encrypted at rest with the AWS-owned key (SSESpecification); they hold no "
                    "secrets (never the token or the webhook secret), so a $1/month CMK buys nothing.",
+    "CKV_AWS_27": "The order queues are encrypted at rest with SQS-managed keys (SqsManagedSseEnabled), which "
+                  "this check does not recognise; their messages hold only ledger keys, so a KMS key would add "
+                  "grants and a KMS request per data key for no gain.",
 }
 
 

@@ -51,7 +51,9 @@ class Tee:
     """stdout to the terminal and to the stack's log file, which `relay logs --stage local` reads."""
 
     def __init__(self, stream: Any, path: str) -> None:
-        self._stream, self._file = stream, open(path, "w", encoding="utf-8", buffering=1)  # noqa: SIM115 - as long as the process
+        # Appending, line by line: the order queue's consumer (local/queue_consumer.py) writes its
+        # lines to the same file; the stack empties it before either starts.
+        self._stream, self._file = stream, open(path, "a", encoding="utf-8", buffering=1)  # noqa: SIM115 - as long as the process
 
     def write(self, text: str) -> int:
         self._file.write(text)

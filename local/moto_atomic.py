@@ -13,6 +13,13 @@ transaction, so the local stack and the tests use `_transact_write_items` below 
 condition is checked before anything is written (the operations of one transaction touch
 distinct items, so that is the order DynamoDB gives), and only the items written are kept for
 the rollback of a write that fails half-way.
+
+moto's SQS queues can lose messages too: deleting a message rebuilds the queue's message
+list without the lock a send appends under, so a message sent while another is deleted can
+vanish (the order queue's webhook threads send while its consumer deletes). And a FIFO receive
+reads the groups in flight from a set other threads change. `make_sqs_queues_thread_safe` closes
+both, so the local order queue loses nothing, as SQS does not. (Found by reading moto 5.2's code;
+no test here makes the window wide enough to show it.)
 """
 
 from __future__ import annotations
@@ -118,3 +125,23 @@ def _serialised(write: Any) -> Any:
 
     atomic._atomic = True  # type: ignore[attr-defined]
     return atomic
+
+
+def make_sqs_queues_thread_safe() -> None:
+    """Idempotent: a delete holds the queue's own lock (the one a send appends under), and the
+    message groups in flight are read from a copy of the in-flight set."""
+    from moto.sqs.models import Queue
+
+    delete = Queue.delete_message
+    if getattr(delete, "_atomic", False):
+        return
+
+    @functools.wraps(delete)
+    def locked_delete(self: Any, receipt_handle: str) -> None:
+        with self._messages_lock:
+            delete(self, receipt_handle)
+
+    locked_delete._atomic = True  # type: ignore[attr-defined]
+    Queue.delete_message = locked_delete  # type: ignore[method-assign]
+    Queue.pending_message_groups = property(  # type: ignore[method-assign,assignment]
+        lambda self: {message.group_id for message in list(self._pending_messages) if message.group_id is not None})

@@ -1,8 +1,15 @@
 """`make run`: the whole relay on this machine, in the foreground.
 
-    moto server (SSM, DynamoDB, SNS)  ←  chalice local (the real app.py)  →  INDstocks simulator
-                                              ↑
+    moto server (SSM, DynamoDB, SNS, SQS)  ←  chalice local (the real app.py)  →  INDstocks simulator
+          │ the order queue (SQS FIFO)                                               ↑
+          └──→  the queue consumer (local/queue_consumer.py: app.send_queued_orders) ─┘
                            the relay's scheduled functions, run on their schedules
+
+The order queue and its consumer are the ones AWS runs (infra/build.py): alerts over the write
+pace are answered 202 and handed to a FIFO queue in moto, and a consumer process, built as
+Lambda's SQS event source (up to infra/limits.py's consumer concurrency at once, one message per
+invocation), calls the app's real `send_queued_orders` handler. LOCAL_QUEUE_DELIVER_TWICE=1 makes
+it deliver every message twice (SQS delivers at least once).
 
 Before anything starts, the stack refuses a relay port another process holds, and READY means
 that /health answered with this run's id (LOCAL_RUN_ID): never an older instance on that port.
@@ -14,7 +21,7 @@ overwrites its environment with the stage's `environment_variables`, so the stac
 throwaway project (build/local-stack/: links to app.py and chalicelib/ plus a generated
 .chalice/config.json with a `local` stage) and never touches the committed configuration.
 
-Environment: RELAY_PORT (8000), INDSTOCKS_BASE_URL, WEBHOOK_SECRET, INDSTOCKS_TOKEN, ADMIN_KEY,
+Environment: RELAY_PORT (8000), LOCAL_QUEUE_DELIVER_TWICE, INDSTOCKS_BASE_URL, WEBHOOK_SECRET, INDSTOCKS_TOKEN, ADMIN_KEY,
 INDSTOCKS_CLIENT_ID / INDSTOCKS_MPIN / INDSTOCKS_TOTP_SECRET, and every relay setting of the
 README's configuration table (MAX_ALERT_AGE_SECONDS, DEDUPE_WINDOW_SECONDS, MAX_ORDER_QTY, …),
 passed to the local stage as they are; settings that cannot work together stop the start.
@@ -50,7 +57,11 @@ STAGE = "local"
 REGION = "ap-south-1"
 PREFIX = f"/indstocks-relay/{STAGE}"
 # The stack decides these itself (its stage, its simulator or INDSTOCKS_BASE_URL, its URLs).
-_OWNED_BY_THE_STACK = {"RELAY_STAGE", "INDSTOCKS_BASE_URL", "TOKEN_PAGE_URL", "INSTRUMENTS_CACHE_DIR"}
+_OWNED_BY_THE_STACK = {"RELAY_STAGE", "INDSTOCKS_BASE_URL", "TOKEN_PAGE_URL", "INSTRUMENTS_CACHE_DIR", "ORDER_QUEUE_URL"}
+# The stage's order queue, named as infra/build.py names it. Its visibility timeout is short here:
+# a failed delivery comes back within seconds (the consumer keeps a running one invisible).
+ORDER_QUEUE_NAME = f"indstocks-relay-{STAGE}-orders.fifo"
+LOCAL_VISIBILITY_SECONDS = 5
 
 
 def free_port() -> int:
@@ -89,14 +100,20 @@ class LocalStack:
     # Relay settings for the local stage (env var name → value), as a stage's environment_variables.
     settings: dict[str, str] = field(default_factory=dict)
     run_schedules: bool = True
+    # The order queue's consumer (local/queue_consumer.py); off: queued alerts wait for the sweep.
+    run_queue_consumer: bool = True
+    # The consumer delivers every message twice (SQS's at-least-once delivery, made certain).
+    deliver_twice: bool = False
     workdir: Path = REPO / "build" / "local-stack"
 
     moto_url: str = field(init=False, default="")
+    order_queue_url: str = field(init=False, default="")
     # Echoed by /health (LOCAL_RUN_ID): tells this run's chalice local from any other. Not a secret.
     run_id: str = field(init=False, default_factory=lambda: secrets.token_hex(8))
     simulator: Any = field(init=False, default=None)
     _moto: Any = field(init=False, default=None)
     _chalice: subprocess.Popen | None = field(init=False, default=None)
+    _consumer: subprocess.Popen | None = field(init=False, default=None)
     _scheduler: threading.Thread | None = field(init=False, default=None)
     _stop: threading.Event = field(init=False, default_factory=threading.Event)
 
@@ -129,6 +146,8 @@ class LocalStack:
             "POWERTOOLS_SERVICE_NAME": "indstocks-relay",
             "LOCAL_RUN_ID": self.run_id,
         }
+        if self.order_queue_url:
+            env["ORDER_QUEUE_URL"] = self.order_queue_url
         env.update({name: value for name, value in self.settings.items() if name not in _OWNED_BY_THE_STACK})
         if self.max_alert_age_seconds is not None:
             env["MAX_ALERT_AGE_SECONDS"] = str(self.max_alert_age_seconds)
@@ -163,7 +182,13 @@ class LocalStack:
             self._start_moto()
             self._start_broker()
             self._seed()
+            self.workdir.mkdir(parents=True, exist_ok=True)
+            self.log_path.write_text("")  # chalice local and the consumer append to it
+            if self.run_queue_consumer:
+                self._start_queue_consumer()
             self._start_chalice()
+            if self.run_queue_consumer:
+                self._wait_for_queue_consumer()
             if self.run_schedules:
                 self._start_schedules()
             self._write_profile()
@@ -175,15 +200,16 @@ class LocalStack:
     def stop(self) -> None:
         self._stop.set()
         self.profile_path.unlink(missing_ok=True)  # first: `relay --stage local` refuses, not half-works
-        if self._chalice is not None and self._chalice.poll() is None:
-            try:
-                os.killpg(self._chalice.pid, signal.SIGTERM)
-                self._chalice.wait(timeout=10)
-            except (ProcessLookupError, subprocess.TimeoutExpired):
+        for process in (self._consumer, self._chalice):  # the consumer first: it calls the API's dependencies
+            if process is not None and process.poll() is None:
                 try:
-                    os.killpg(self._chalice.pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
+                    os.killpg(process.pid, signal.SIGTERM)
+                    process.wait(timeout=10)
+                except (ProcessLookupError, subprocess.TimeoutExpired):
+                    try:
+                        os.killpg(process.pid, signal.SIGKILL)
+                    except ProcessLookupError:
+                        pass
         if self._scheduler is not None:
             self._scheduler.join(timeout=10)
         if self.simulator is not None:
@@ -221,9 +247,10 @@ class LocalStack:
 
         from moto.server import ThreadedMotoServer
 
-        from local.moto_atomic import make_dynamodb_writes_atomic
+        from local.moto_atomic import make_dynamodb_writes_atomic, make_sqs_queues_thread_safe
 
         make_dynamodb_writes_atomic()  # concurrent alerts must race the way they do on DynamoDB
+        make_sqs_queues_thread_safe()  # and the order queue must lose nothing under them
         logging.getLogger("werkzeug").setLevel(logging.ERROR)  # no access log lines for AWS calls
         port = free_port()
         self._moto = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
@@ -262,7 +289,8 @@ class LocalStack:
         """Parameters and tables the relay expects, as an operator would create them in AWS."""
         from chalicelib.admin import hash_admin_key
         from chalicelib.config import settings_from_env
-        from local.resources import create_orders_table, create_state_table
+        from infra import limits
+        from local.resources import create_order_queue, create_orders_table, create_state_table
 
         settings = settings_from_env(self.environment())
         secure = {
@@ -282,6 +310,8 @@ class LocalStack:
         dynamodb = self._aws("dynamodb")
         create_state_table(dynamodb, settings.state_table)
         create_orders_table(dynamodb, settings.orders_table)
+        self.order_queue_url = create_order_queue(self._aws("sqs"), ORDER_QUEUE_NAME, visibility_seconds=LOCAL_VISIBILITY_SECONDS,
+                                                  max_receives=limits.QUEUE_MAX_RECEIVES)
 
     def _write_project(self) -> Path:
         project = self.workdir / "project"
@@ -322,6 +352,40 @@ class LocalStack:
                 pass
             time.sleep(0.2)
         raise RuntimeError("chalice local did not answer /health in time:\n" + "".join(self._stderr_tail))
+
+    @property
+    def _queue_ready_file(self) -> Path:
+        return self.workdir / "queue-consumer.ready"
+
+    def _start_queue_consumer(self) -> None:
+        """Lambda's SQS event source for send_queued_orders, in a process of its own (as chalice
+        local is the API's): the deployed concurrency and timeout, this stack's environment."""
+        from infra import limits
+
+        self._queue_ready_file.unlink(missing_ok=True)
+        env = {key: value for key, value in os.environ.items() if not key.startswith("AWS_")}
+        env.update(self.environment())
+        env.update({
+            "PYTHONUNBUFFERED": "1", "RELAY_LOCAL_LOG": str(self.log_path), "LOCAL_STACK_PID": str(os.getpid()),
+            "LOCAL_QUEUE_WORKERS": str(limits.consumer_concurrency()),
+            "LOCAL_QUEUE_TIMEOUT_SECONDS": str(limits.consumer_timeout("prod")),
+            "LOCAL_QUEUE_VISIBILITY_SECONDS": str(LOCAL_VISIBILITY_SECONDS),
+            "LOCAL_QUEUE_DELIVER_TWICE": "1" if self.deliver_twice else "0",
+            "LOCAL_QUEUE_READY_FILE": str(self._queue_ready_file),
+        })
+        self._consumer = subprocess.Popen([sys.executable, "-m", "local.queue_consumer"], env=env, cwd=REPO,
+                                          start_new_session=True, stdout=sys.stdout, stderr=sys.stderr)
+
+    def _wait_for_queue_consumer(self) -> None:
+        assert self._consumer is not None
+        deadline = time.monotonic() + 45
+        while time.monotonic() < deadline:
+            if self._consumer.poll() is not None:
+                raise RuntimeError(f"the order queue consumer exited ({self._consumer.returncode})")
+            if self._queue_ready_file.exists():
+                return
+            time.sleep(0.1)
+        raise RuntimeError("the order queue consumer did not start polling in time")
 
     def _health_is_ours(self) -> bool:
         response = requests.get(self.relay_url + "/health", timeout=1)
@@ -395,6 +459,7 @@ def stack_from_env(environ: dict[str, str] | os._Environ[str] = os.environ) -> L
         admin_key=environ.get("ADMIN_KEY") or None,
         rotation=rotation,
         max_alert_age_seconds=int(age) if age else None,
+        deliver_twice=environ.get("LOCAL_QUEUE_DELIVER_TWICE") == "1",
         settings={name: value for name, value in environ.items() if name in SETTING_VARIABLES and value},
     )
 
@@ -411,6 +476,10 @@ def banner(stack: LocalStack, generated: set[str]) -> str:
         f"  Token page:     {stack.token_page_url}",
         f"  Orders go to:   {broker}",
         f"  AWS (moto):     {stack.moto_url}",
+        f"  Order queue:    {stack.order_queue_url or 'none'}" + (
+            "" if not stack.run_queue_consumer else
+            f"  (SQS FIFO; its consumer sends queued alerts in their pacing slot"
+            f"{', every message delivered twice' if stack.deliver_twice else ''})"),
         f"  Webhook secret: {stack.webhook_secret}{'  (generated)' if 'secret' in generated else ''}",
         f"  Broker token:   {stack.token}{'  (generated)' if 'token' in generated else ''}",
         f"  Admin key:      {stack.admin_key}{'  (generated)' if 'admin' in generated else ''}",

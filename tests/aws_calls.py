@@ -5,8 +5,10 @@ allow on that resource. So a botocore hook (in `BUILTIN_HANDLERS`, as moto insta
 so every session and client gets it) records (action, resource ARN) for each call made with a
 frame of chalicelib/ or app.py on the stack (the tests' own setup and the operator CLI, which
 runs with the operator's credentials, are not the functions' calls), and `disallowed` evaluates
-them against `.chalice/policy-prod.json` with the test stage's names mapped onto prod's.
-A call the deriver cannot map to a resource is a failure, never skipped.
+them against `.chalice/policy-prod.json` with the test stage's names mapped onto prod's, plus the
+order queue's statements infra/build.py adds to the roles that need them (`role_policy` is one
+function's own policy; the session-wide check takes the union, since a recorded call does not say
+which function made it). A call the deriver cannot map to a resource is a failure, never skipped.
 """
 
 from __future__ import annotations
@@ -40,7 +42,15 @@ _TO_PROD = (
     (re.compile(r":table/indstocks-relay-test-(state|orders)(?=/|$)"), r":table/indstocks-relay-prod-\1"),
     (re.compile(r":parameter/indstocks-relay/test/"), ":parameter/indstocks-relay/prod/"),
     (re.compile(r":(?:relay-alerts|indstocks-relay-test-alerts)$"), ":indstocks-relay-prod-alerts"),
+    (re.compile(r":indstocks-relay-test-orders\.fifo$"), ":indstocks-relay-prod-orders.fifo"),
 )
+# SQS actions by operation: a batch is authorized as its single-message action.
+_SQS_ACTIONS = {
+    "SendMessage": "SendMessage", "SendMessageBatch": "SendMessage", "ReceiveMessage": "ReceiveMessage",
+    "DeleteMessage": "DeleteMessage", "DeleteMessageBatch": "DeleteMessage",
+    "ChangeMessageVisibility": "ChangeMessageVisibility", "ChangeMessageVisibilityBatch": "ChangeMessageVisibility",
+    "GetQueueAttributes": "GetQueueAttributes",
+}
 
 
 class Unmappable(Exception):
@@ -88,6 +98,10 @@ def required(service: str, operation: str, params: dict[str, Any], region: str) 
             return [call(operation, parameter(name)) for name in params["Names"]]
         if operation == "GetParametersByPath":
             return [call(operation, parameter(params["Path"]))]
+    if service == "sqs" and operation in _SQS_ACTIONS:
+        # The queue URL ends in /<account>/<name>, whatever the endpoint (AWS or moto's server).
+        account, name = params["QueueUrl"].rstrip("/").split("/")[-2:]
+        return [call(_SQS_ACTIONS[operation], f"arn:aws:sqs:{region}:{account}:{name}")]
     if service == "sns" and operation in ("Publish", "PublishBatch"):
         return [call(operation, params.get("TopicArn") or params["TargetArn"])]
     raise Unmappable(f"{service}:{operation}")
@@ -164,14 +178,44 @@ def allows(policy: dict[str, Any], action: str, resource: str, context: dict[str
     return bool(matching) and all(s["Effect"] == "Allow" for s in matching)
 
 
+def _queue_arns(value: Any) -> Any:
+    """infra/build.py's references to the order queue, as the prod queue's ARN (any region, account)."""
+    if isinstance(value, dict) and "Fn::GetAtt" in value:
+        logical = value["Fn::GetAtt"][0]
+        name = {"OrderQueue": "orders.fifo", "OrderDeadLetterQueue": "orders-dead.fifo"}[logical]
+        return f"arn:aws:sqs:*:*:indstocks-relay-prod-{name}"
+    if isinstance(value, list):
+        return [_queue_arns(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _queue_arns(v) for k, v in value.items()}
+    return value
+
+
+def role_policy(role: str) -> dict[str, Any]:
+    """One function's role as the prod template has it: the policy file, plus what infra/build.py
+    adds for that role alone (the order queue's statements)."""
+    from infra.build import queue_statements
+
+    policy = json.loads((REPO / ".chalice" / "policy-prod.json").read_text())
+    policy["Statement"] = policy["Statement"] + _queue_arns(queue_statements().get(role, []))
+    return policy
+
+
 def prod_policy() -> dict[str, Any]:
-    return json.loads((REPO / ".chalice" / "policy-prod.json").read_text())
+    """What any of the functions may do: the policy file and every role's own statements."""
+    from infra.build import queue_statements
+
+    policy = json.loads((REPO / ".chalice" / "policy-prod.json").read_text())
+    policy["Statement"] = policy["Statement"] + [s for statements in queue_statements().values()
+                                                 for s in _queue_arns(statements)]
+    return policy
 
 
-def disallowed(calls: set[Call] | list[Call], policy: dict[str, Any] | None = None) -> list[str]:
+def disallowed(calls: set[Call] | list[Call], policy: dict[str, Any] | None = None,
+               name: str = "policy-prod.json") -> list[str]:
     """Every recorded call the prod policy would refuse, as readable lines."""
     policy = policy or prod_policy()
-    return sorted(f"{call.action} on {to_prod(call.resource)} ({call.operation}) is not allowed by policy-prod.json"
+    return sorted(f"{call.action} on {to_prod(call.resource)} ({call.operation}) is not allowed by {name}"
                   for call in calls if not allows(policy, call.action, to_prod(call.resource)))
 
 

@@ -58,8 +58,9 @@ def _sample_results() -> dict:
         "symbols": {"generated_100k": {"cold_load_ms": 500.0, "warm_lookup_us": timing}},
         "cold_index": {"shared_copy_ms": timing, "download_ms": timing, "ratio_p50": 0.5, "shared_item_kb": 47.0,
                        "master_kb": 752.0},
-        "burst": {"alerts": 100, "placed": 43, "queued": 57, "other": {}, "max_answer_ms": 900.0, "answer_ms": timing,
-                  "orders_in_book": 100, "seconds_to_drain": 12.5, "sweeps": 1, "busiest_second": 10},
+        "burst": {"alerts": 100, "placed": 100, "answered_placed": 6, "queued": 94, "other": {}, "max_answer_ms": 900.0,
+                  "answer_ms": timing, "seconds_to_drain": 12.5, "seconds_to_last_write": 12.5, "busiest_second": 8,
+                  "lost": 0, "duplicated": 0},
     }
 
 
@@ -68,7 +69,8 @@ def test_the_table_and_results_carry_every_stable_name_of_issue_15():
 
     asked = {"warm.to_broker_ratio_p50", "warm.to_broker_ratio_p99", "warm.aws_calls_before_broker",
              "warm.aws_calls_after_broker", "cold.first_alert_ms", "cold.second_alert_ms", "cold.import_ratio_p50",
-             "burst.max_answer_ms", "burst.placed", "burst.busiest_second"}
+             "burst.max_answer_ms", "burst.placed", "burst.busiest_second", "burst.answered_placed", "burst.queued",
+             "burst.seconds_to_drain", "burst.lost", "burst.duplicated"}
     assert asked <= set(STABLE_NAMES)
     results = _sample_results()
     printed = table(results)

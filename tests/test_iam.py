@@ -159,3 +159,48 @@ def test_a_call_whose_resource_cannot_be_derived_fails_the_check(dynamodb):
     DynamoTable(lambda: client, STATE_TABLE)._call("describe_time_to_live")  # the relay's code, an unmapped operation
     assert recorder.calls == set()
     assert recorder.problems() == ["dynamodb:DescribeTimeToLive: cannot derive its IAM resource"]
+
+
+# --- the order queue: the webhook sends to it, the consumer's calls are its own role's ------------
+
+
+def test_the_queue_s_sender_and_consumer_each_need_only_their_own_role(stack):
+    """A queued alert through the webhook (SendMessage, with the API function's role), then its
+    message through the consumer handler as Lambda's event source delivers it (the consumer's
+    role): every call each one makes is allowed by its own function's policy, not only by the
+    union. The event source's own SQS calls are checked in test_infra against the template."""
+    from chalicelib import services
+
+    sqs = boto3.client("sqs")
+    queue = sqs.create_queue(QueueName="indstocks-relay-test-orders.fifo",
+                             Attributes={"FifoQueue": "true", "ContentBasedDeduplication": "false"})["QueueUrl"]
+    services.install(services.build(stack.settings.model_copy(update={"order_queue_url": queue})))
+
+    with aws_calls.recorder.recording() as webhook_calls:
+        key = queue_one(stack, "iam-via-the-queue")
+    assert any(call.action == "sqs:SendMessage" for call in webhook_calls)
+    assert disallowed(webhook_calls, aws_calls.role_policy("ApiHandlerRole"), "ApiHandlerRole") == []
+
+    [message] = sqs.receive_message(QueueUrl=queue, AttributeNames=["All"]).get("Messages", [])
+    event = stack.client.events.generate_sqs_event(message_bodies=[message["Body"]], queue_name="indstocks-relay-test-orders.fifo")
+    with aws_calls.recorder.recording() as consumer_calls:
+        result = stack.client.lambda_.invoke("send_queued_orders", event).payload
+    assert result["results"] == [{"key": key, "outcome": "placed"}], result
+    assert {"GetItem", "UpdateItem"} <= {call.operation for call in consumer_calls}
+    assert disallowed(consumer_calls, aws_calls.role_policy("SendQueuedOrdersRole"), "SendQueuedOrdersRole") == []
+    # and the split is real: neither role could do the other's queue work
+    sent = [call for call in webhook_calls if call.action == "sqs:SendMessage"]
+    assert disallowed(sent, aws_calls.role_policy("SendQueuedOrdersRole"))
+    assert disallowed(sent, aws_calls.role_policy("OrderSweepRole"))
+
+
+def test_the_deriver_names_the_queue_from_its_url_and_maps_the_test_queue_onto_prod_s():
+    url = "http://127.0.0.1:5000/123456789012/indstocks-relay-test-orders.fifo"
+    [call] = required("sqs", "SendMessageBatch", {"QueueUrl": url}, "ap-south-1")
+    assert call == Call("sqs:SendMessage", "arn:aws:sqs:ap-south-1:123456789012:indstocks-relay-test-orders.fifo",
+                        "SendMessageBatch")
+    assert to_prod(call.resource) == "arn:aws:sqs:ap-south-1:123456789012:indstocks-relay-prod-orders.fifo"
+    assert disallowed([call]) == []
+    assert disallowed([call], aws_calls.role_policy("KeepWarmRole"))
+    other = Call("sqs:SendMessage", "arn:aws:sqs:ap-south-1:123456789012:indstocks-relay-test-orders-dead.fifo", "SendMessage")
+    assert disallowed([other])

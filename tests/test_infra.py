@@ -128,7 +128,7 @@ def test_the_packaged_limits_admit_the_promised_burst(app):
     assert hold < limits.BAR_SECONDS  # so one bar close's burst has left before the next arrives
     assert handler["ReservedConcurrentExecutions"] >= rate * min(hold, seconds)  # Little's law over the burst
     for name, function in of_type(app, "AWS::Serverless::Function").items():
-        if name != "APIHandler":
+        if name not in ("APIHandler", "SendQueuedOrders"):
             assert function["Properties"]["ReservedConcurrentExecutions"] == 1  # schedules: one at a time
     limits_now = (settings["ThrottlingRateLimit"], settings["ThrottlingBurstLimit"], handler["ReservedConcurrentExecutions"])
     for spread in (0.0, 0.5, seconds):  # all at once, or over the whole second, two bar closes in a row
@@ -366,3 +366,130 @@ def test_provisioned_concurrency_routes_every_api_request_to_the_provisioned_ali
     assert resources["APIHandlerInvokePermission"]["Properties"]["FunctionName"] == {"Ref": "APIHandlerAliaslive"}
     # the schedules stay unaliased: nothing invokes them through API Gateway
     assert "AutoPublishAlias" not in resources["KeepWarm"]["Properties"]
+
+
+# --- the order queue (issue 15): a burst answered at once, written at the broker's pace ------------
+
+
+def test_the_order_queue_is_the_stage_s_encrypted_fifo_queue_with_a_dead_letter_queue(app):
+    resources = app["Resources"]
+    queue, dead = resources["OrderQueue"], resources["OrderDeadLetterQueue"]
+    assert queue["Type"] == dead["Type"] == "AWS::SQS::Queue"
+    props, dead_props = queue["Properties"], dead["Properties"]
+    assert props["QueueName"] == "indstocks-relay-prod-orders.fifo"
+    assert dead_props["QueueName"] == "indstocks-relay-prod-orders-dead.fifo"
+    for queue_props in (props, dead_props):
+        assert queue_props["FifoQueue"] is True and queue_props["SqsManagedSseEnabled"] is True
+        assert queue_props["ContentBasedDeduplication"] is False  # the relay's own id: the ledger key's hash
+    assert (props["DeduplicationScope"], props["FifoThroughputLimit"]) == ("messageGroup", "perMessageGroupId")
+    assert 3600 <= props["MessageRetentionPeriod"] <= 12 * 3600
+    assert props["RedrivePolicy"] == {"deadLetterTargetArn": {"Fn::GetAtt": ["OrderDeadLetterQueue", "Arn"]},
+                                      "maxReceiveCount": 5}
+    assert dead_props["MessageRetentionPeriod"] >= props["MessageRetentionPeriod"]
+    assert app["Outputs"]["OrderQueueUrl"]["Value"] == {"Ref": "OrderQueue"}
+
+
+def test_the_consumer_reads_the_stage_s_queue_within_its_visibility_timeout(app):
+    """AWS refuses an SQS event source whose queue's visibility timeout is shorter than the
+    function's timeout; and the timeout must hold the longest slot wait plus one broker write."""
+    from chalicelib.deadline import HARD_MARGIN_SECONDS, OUTCOME_RESERVE_SECONDS
+    from chalicelib.queued_sender import SLOT_HORIZON_SECONDS
+    from infra import limits
+
+    resources = app["Resources"]
+    consumer = resources["SendQueuedOrders"]["Properties"]
+    assert consumer["Handler"] == "app.send_queued_orders"
+    [source] = consumer["Events"].values()
+    assert source["Type"] == "SQS"
+    assert source["Properties"]["Queue"] == {"Fn::GetAtt": ["OrderQueue", "Arn"]}  # not Chalice's placeholder name
+    assert source["Properties"]["BatchSize"] == 1
+    concurrency = source["Properties"]["ScalingConfig"]["MaximumConcurrency"]
+    assert concurrency == limits.consumer_concurrency() >= 2  # SQS event sources accept 2..1000
+    assert consumer["ReservedConcurrentExecutions"] >= concurrency  # else Lambda throttles what the source hands it
+    variables = consumer["Environment"]["Variables"]
+    write = float(variables["BROKER_CONNECT_TIMEOUT"]) + float(variables["BROKER_READ_TIMEOUT"])
+    assert consumer["Timeout"] >= SLOT_HORIZON_SECONDS + write + OUTCOME_RESERVE_SECONDS + HARD_MARGIN_SECONDS
+    assert resources["OrderQueue"]["Properties"]["VisibilityTimeout"] >= consumer["Timeout"] + 10
+
+
+def test_only_the_api_function_hands_alerts_to_the_queue_and_knows_its_url(app):
+    resources = app["Resources"]
+    for name, function in of_type(app, "AWS::Serverless::Function").items():
+        variables = function["Properties"]["Environment"]["Variables"]
+        assert variables.get("ORDER_QUEUE_URL") == ({"Ref": "OrderQueue"} if name == "APIHandler" else None), name
+    assert resources["APIHandler"]["Properties"]["Environment"]["Variables"]["ORDER_QUEUE_URL"] == {"Ref": "OrderQueue"}
+
+
+def role_statements(app, role):
+    return [s for p in app["Resources"][role]["Properties"]["Policies"] for s in p["PolicyDocument"]["Statement"]]
+
+
+QUEUE_ARN = "arn:aws:sqs:ap-south-1:123456789012:indstocks-relay-prod-orders.fifo"
+DEAD_ARN = "arn:aws:sqs:ap-south-1:123456789012:indstocks-relay-prod-orders-dead.fifo"
+
+
+def queue_arns(value):
+    """The template's queue ARNs as AWS resolves them in ap-south-1."""
+    if isinstance(value, dict) and value.get("Fn::GetAtt") == ["OrderQueue", "Arn"]:
+        return QUEUE_ARN
+    if isinstance(value, dict) and value.get("Fn::GetAtt") == ["OrderDeadLetterQueue", "Arn"]:
+        return DEAD_ARN
+    if isinstance(value, list):
+        return [queue_arns(v) for v in value]
+    if isinstance(value, dict):
+        return {k: queue_arns(v) for k, v in value.items()}
+    return value
+
+
+@pytest.mark.parametrize(("role", "may_send", "may_receive"), [
+    ("ApiHandlerRole", True, False),
+    ("SendQueuedOrdersRole", False, True),
+    ("OrderSweepRole", False, False),
+    ("MorningTokenRotationRole", False, False),
+    ("PremarketTokenCheckRole", False, False),
+    ("KeepWarmRole", False, False),
+])
+def test_the_queue_permissions_are_scoped_to_the_function_and_the_queue(app, role, may_send, may_receive):
+    from infra.build import CONSUMER_SQS_ACTIONS
+    from tests.aws_calls import allows
+
+    policy = {"Statement": queue_arns(role_statements(app, role))}
+    assert allows(policy, "sqs:SendMessage", QUEUE_ARN) is may_send
+    for action in CONSUMER_SQS_ACTIONS:  # what Lambda's event source mapping does with the function's role
+        assert allows(policy, action, QUEUE_ARN) is may_receive, action
+    for action in ("sqs:SendMessage", *CONSUMER_SQS_ACTIONS, "sqs:PurgeQueue", "sqs:DeleteQueue"):
+        assert not allows(policy, action, DEAD_ARN)
+        assert not allows(policy, action, QUEUE_ARN.replace("-prod-", "-dev-"))
+    assert not allows(policy, "sqs:PurgeQueue", QUEUE_ARN) and not allows(policy, "sqs:SetQueueAttributes", QUEUE_ARN)
+    sqs = [s for s in role_statements(app, role) if any(a.startswith("sqs:") for a in s["Action"])]
+    assert all(s["Resource"] == {"Fn::GetAtt": ["OrderQueue", "Arn"]} for s in sqs)
+
+
+def test_the_dead_letters_and_a_stuck_queue_raise_alarms_to_the_topic(app):
+    from infra import limits
+
+    alarms = of_type(app, "AWS::CloudWatch::Alarm")
+    dead, backlog = alarms["OrderDeadLettersAlarm"]["Properties"], alarms["OrderQueueBacklogAlarm"]["Properties"]
+    assert (dead["Namespace"], dead["MetricName"]) == ("AWS/SQS", "ApproximateNumberOfMessagesVisible")
+    assert dead["Dimensions"] == [{"Name": "QueueName", "Value": {"Fn::GetAtt": ["OrderDeadLetterQueue", "QueueName"]}}]
+    assert dead["Threshold"] == 1 and dead["ComparisonOperator"] == "GreaterThanOrEqualToThreshold"
+    assert (backlog["Namespace"], backlog["MetricName"]) == ("AWS/SQS", "ApproximateAgeOfOldestMessage")
+    assert backlog["Dimensions"] == [{"Name": "QueueName", "Value": {"Fn::GetAtt": ["OrderQueue", "QueueName"]}}]
+    assert backlog["Threshold"] == limits.QUEUE_OLDEST_ALARM_SECONDS <= 60
+    for props in (dead, backlog):
+        assert props["AlarmActions"] == [{"Ref": "AlertsTopic"}] and props["Period"] == 60
+    assert "SendQueuedOrdersErrorsAlarm" in alarms and "SendQueuedOrdersThrottlesAlarm" in alarms
+
+
+def test_the_consumer_keeps_the_broker_s_pace_busy():
+    """Each invocation holds one write for CONSUMER_WRITE_HOLD_SECONDS after its slot; a slot
+    comes every spacing seconds, so hold / spacing invocations are writing at any moment. The
+    concurrency covers that at INDstocks' own limit (10/s), so at the relay's slower pace too."""
+    from chalicelib.pacing import WRITE_SPACING
+    from infra import limits
+
+    concurrency = limits.consumer_concurrency()
+    assert concurrency == 10
+    assert concurrency >= limits.CONSUMER_WRITE_HOLD_SECONDS * limits.BROKER_WRITES_PER_SECOND
+    assert concurrency >= limits.CONSUMER_WRITE_HOLD_SECONDS / WRITE_SPACING
+    assert limits.reserved_concurrency("SendQueuedOrders", limits.stage_limits("prod")) == concurrency

@@ -11,9 +11,10 @@ import pytest
 from infra import limits, preflight
 from infra.preflight import Account, decide
 
-# What the packaged prod template reserves today: the API function and three schedules.
+# What the packaged prod template reserves today: the API function, four schedules and the
+# order queue's consumer.
 WANT = {"APIHandler": limits.stage_limits("prod").api_reserved, "MorningTokenRotation": 1,
-        "PremarketTokenCheck": 1, "OrderSweep": 1}
+        "PremarketTokenCheck": 1, "OrderSweep": 1, "KeepWarm": 1, "SendQueuedOrders": limits.consumer_concurrency()}
 NEEDED = sum(WANT.values())
 
 
@@ -52,7 +53,7 @@ def test_the_default_quota_holds_the_reservations():
 def test_a_redeploy_counts_the_stack_s_own_reservations_as_free():
     # the stack already holds its reservations: the update replaces them, it does not add to them
     assert decide(Account(1000, 1000 - NEEDED, NEEDED), WANT, WANT, "ap-south-1", "prod").ok
-    # other functions of the account reserve 800: only 87 would stay unreserved
+    # other functions of the account reserve 800: fewer than 100 would stay unreserved
     verdict = decide(Account(1000, 1000 - NEEDED - 800, NEEDED), WANT, WANT, "ap-south-1", "prod")
     assert not verdict.ok and verdict.quota_needed == 800 + NEEDED + 100
 
@@ -74,12 +75,22 @@ def test_the_template_s_reservations_are_what_the_preflight_counts():
     template = {"Resources": {
         "APIHandler": {"Type": "AWS::Serverless::Function", "Properties": {"ReservedConcurrentExecutions": 110}},
         "OrderSweep": {"Type": "AWS::Serverless::Function", "Properties": {"ReservedConcurrentExecutions": 1}},
+        "SendQueuedOrders": {"Type": "AWS::Serverless::Function", "Properties": {"ReservedConcurrentExecutions": 10}},
         "Unreserved": {"Type": "AWS::Serverless::Function", "Properties": {}},
         "StateTable": {"Type": "AWS::DynamoDB::Table", "Properties": {}},
     }}
-    assert preflight.reservations(template) == {"APIHandler": 110, "OrderSweep": 1}
+    assert preflight.reservations(template) == {"APIHandler": 110, "OrderSweep": 1, "SendQueuedOrders": 10}
     assert preflight.wanted(template, limits.stage_limits("prod")) == {
-        "APIHandler": WANT["APIHandler"], "OrderSweep": 1, "Unreserved": 1}
+        "APIHandler": WANT["APIHandler"], "OrderSweep": 1, "SendQueuedOrders": 10, "Unreserved": 1}
+
+
+def test_the_packaged_template_reserves_what_the_preflight_wants(tmp_path):
+    """Every function of the built template, the consumer's share included, is in the arithmetic."""
+    from infra.build import build
+
+    template = build("prod", tmp_path, None)
+    assert preflight.reservations(template) == WANT == preflight.wanted(template, limits.stage_limits("prod"))
+    assert sum(WANT.values()) == limits.stage_limits("prod").api_reserved + 4 + limits.consumer_concurrency()
 
 
 # --- the calls, against moto ------------------------------------------------------------------------
