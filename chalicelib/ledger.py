@@ -184,8 +184,13 @@ class Ledger(DynamoTable):
         broker request. If the invocation dies before the request, the sweep finds the item
         `sent`, not in the order book, and reports it absent after ORDER_SETTLE_SECONDS: nothing is
         resent, nothing is lost without a word."""
-        attributes = self._claim_attributes(key, alert, now, State.SENT, token, {
+        return self.claim_operation(key, alert, now, State.SENT, token=token, replacing=replacing, **{
             **fields, "send_token": token, "writer": token, "sent_epoch": round(now, 3)})
+
+    def claim_operation(self, key: str, alert: Alert, now: float, state: State, *, token: str,
+                        replacing: dict[str, Any] | None = None, **fields: Any) -> dict[str, Any]:
+        """`claim` as one transaction operation (the old item comes back when it exists)."""
+        attributes = self._claim_attributes(key, alert, now, state, token, fields)
         if replacing is not None:  # exactly the item judged renewable: a concurrent new copy loses
             condition = {"ConditionExpression": "#first = :first", "ExpressionAttributeNames": {"#first": "received_epoch"},
                          "ExpressionAttributeValues": {":first": _to_attr(replacing["received_epoch"])}}

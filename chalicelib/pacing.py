@@ -72,6 +72,9 @@ class WritePacer:
     def hold_lane(self, lane: str, now: float) -> None:
         self._state.hold_lane(lane, now, LANE_HOLD_SECONDS)
 
+    def hold_lane_operation(self, lane: str, now: float) -> dict[str, Any]:
+        return self._state.hold_lane_operation(lane, now, LANE_HOLD_SECONDS)
+
     def release_lane(self, lane: str) -> None:
         self._state.release_lane(lane)
 

@@ -72,10 +72,10 @@ class QueuedSender:
                                          deadline=deadline, latest=latest)
         if sent is None:
             return self._done(key, "skipped", "moved out of queued meanwhile")
+        if sent.result.outcome is Outcome.QUEUED:  # late for every slot: recorded queued again, nothing written
+            raise SlotNotKept(cause="late")  # still waiting: it keeps its lane
         # Its instrument's next alerts no longer need to queue behind it.
         self._relay.pacer.release_lane(message_group(str(write.body["exchange"]), str(write.body["security_id"])))
-        if sent.result.outcome is Outcome.QUEUED:  # late for every slot: recorded queued again, nothing written
-            raise SlotNotKept(cause="late")
         return self._done(key, sent.result.outcome.value, sent.result.order_id)
 
     @staticmethod

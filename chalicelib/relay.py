@@ -289,7 +289,22 @@ class Relay:
 
     def _queue(self, key: str, alert: Alert, now: float, writer: str, request: dict[str, Any], write: OrderWrite,
                lane: str) -> Answer:
-        """Claim the alert `queued`, count it for the day and hand it to the order queue: 202."""
+        """Claim the alert `queued`, count it for the day and hand it to the order queue: 202.
+
+        With a queue, the claim, the count and the hold on the instrument's lane are one
+        transaction (a burst's queued alerts each make two calls: this and the queue's); when it
+        cannot be applied (the key exists, a conflict) the steps below decide one by one."""
+        if self._queues():
+            reasons = self.ledger.transact([
+                self.ledger.claim_operation(key, alert, now, State.QUEUED, token=writer, **request),
+                self.risk.count_operation(now), self.pacer.hold_lane_operation(lane, now),
+            ], token=f"{writer}-queued")
+            claim_reason = (reasons or [{}])[0]
+            if reasons is None or _attribute(claim_reason, "claim_token") == writer:
+                return Answer(202, {"status": "queued", "key": key, "remarks": write.body["remarks"],
+                                    "message": self.enqueue(key, write, now, lane=lane, lane_held=True)})
+            if not _failed(claim_reason) and _failed(reasons[1]):
+                return self._refuse(key, alert, now, writer, self.risk.day_limit_reached())
         claim = self.ledger.claim(key, alert, now, State.QUEUED, token=writer,
                                   dedupe_window=self.settings.dedupe_window_seconds, **request)
         if not claim.won:
@@ -304,7 +319,11 @@ class Relay:
         return Answer(202, {"status": "queued", "key": key, "remarks": write.body["remarks"],
                             "message": self.enqueue(key, write, now, lane=lane)})
 
-    def enqueue(self, key: str, write: OrderWrite, now: float, *, lane: str | None = None) -> str:
+    def _queues(self) -> bool:
+        return self.order_queue is not None and self.order_queue.configured
+
+    def enqueue(self, key: str, write: OrderWrite, now: float, *, lane: str | None = None,
+                lane_held: bool = False) -> str:
         """Hand a queued item to the order queue; what the answer tells the sender about it.
         Its instrument's lane is held first, so that a later alert of the same instrument queues
         behind it instead of overtaking it. Without a queue (or when it cannot be reached) the
@@ -313,7 +332,8 @@ class Relay:
             return "over the order pace; the sweep will send it within a minute"
         lane = lane or message_group(str(write.body["exchange"]), str(write.body["security_id"]))
         try:
-            self.pacer.hold_lane(lane, now)
+            if not lane_held:
+                self.pacer.hold_lane(lane, now)
             self.order_queue.enqueue(key, lane)
         except RelayError as error:
             logger.warning("queue unavailable; the sweep sends the alert", extra={"event": "queue", "key": key,

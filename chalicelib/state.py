@@ -217,6 +217,15 @@ class StateTable(DynamoTable):
                                        ":expires": {"N": str(int(now + hold_seconds) + 3600)}},
         )
 
+    def hold_lane_operation(self, lane: str, now: float, hold_seconds: float) -> dict[str, Any]:
+        """`hold_lane` as one operation of a transaction."""
+        return {"Update": {
+            "TableName": self.table_name, "Key": {"pk": {"S": f"lane#{lane}"}},
+            "UpdateExpression": "ADD pending :one SET busy_until = :until, expires_at = :expires",
+            "ExpressionAttributeValues": {":one": {"N": "1"}, ":until": {"N": _number(now + hold_seconds)},
+                                          ":expires": {"N": str(int(now + hold_seconds) + 3600)}},
+        }}
+
     def release_lane(self, lane: str) -> None:
         """A queued write of the instrument left (or was settled). Never raises: the hold expires."""
         try:

@@ -153,3 +153,34 @@ def test_an_alert_inside_the_previous_slots_spacing_takes_the_next_slot_within_t
     assert [name for name, _, _ in calls.calls].count("GetItem") == 0
     writes = stack.simulator.order_writes()[-2:]
     assert writes[1].received_at - writes[0].received_at >= WRITE_SPACING - 0.02
+
+
+def test_a_queued_alert_makes_two_transactions_and_one_queue_message(stack, queue):
+    """The admission that found no slot, then claim + day count + lane hold in one transaction."""
+    sqs, url = queue
+    relay = services.get().relay
+    relay.pacer = WritePacer(relay.pacer._state, max_wait_seconds=0.0, spacing=60.0, schedule="test-queued-calls")
+    post(stack, alert_id="calls-0")  # takes the only slot of this minute-apart schedule
+    calls = DynamoCalls().watch(relay.ledger, relay.pacer._state)
+    answer = post(stack, alert_id="calls-1")
+    assert answer.status_code == 202 and answer.body["status"] == "queued"
+    assert [name for name, _, _ in calls.calls] == ["TransactWriteItems", "TransactWriteItems"]
+    queued = calls.calls[1][1]["TransactItems"]
+    assert queued[0]["Put"]["Item"]["state"] == {"S": "queued"}
+    assert {op[next(iter(op))]["Key"]["pk"]["S"].split("#")[0] for op in queued[1:]} == {"count", "lane"}
+    assert receive(sqs, url) == ["id:calls-1"]
+    assert relay.risk.orders_today(time.time()) == 2
+
+
+def test_the_day_limit_refuses_a_queued_alert_too(stack, queue):
+    relay = services.get().relay
+    limits = relay.risk.limits
+    relay.risk.limits = type(limits)(limits.max_order_qty, limits.max_order_value, 1)
+    relay.pacer = WritePacer(relay.pacer._state, max_wait_seconds=0.0, spacing=60.0, schedule="test-queued-limit")
+    assert post(stack, alert_id="qlimit-0").body["status"] == "placed"
+    from chalicelib.errors import RiskLimitExceeded
+
+    with pytest.raises(RiskLimitExceeded, match="MAX_ORDERS_PER_DAY"):
+        post(stack, alert_id="qlimit-1")
+    assert ledger_item("id:qlimit-1")["state"] == "rejected"
+    assert receive(*queue) == []
