@@ -13,14 +13,17 @@ from __future__ import annotations
 
 import re
 from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_UP, Decimal
+from typing import TYPE_CHECKING
 
 from chalicelib.alerts import Alert, Exchange, OrderType, Side
 from chalicelib.broker import OrderWrite
 from chalicelib.config import Settings
 from chalicelib.errors import AlertRejected, FieldProblem, ImplausibleTick
-from chalicelib.fno.contracts import Contract
 from chalicelib.fno.lots import RoundedPrice, round_limit, round_trigger
 from chalicelib.instruments import Instrument, plausible_rupee_tick
+
+if TYPE_CHECKING:  # a cash alert's cold start does not load the F&O contracts module
+    from chalicelib.fno.contracts import Contract
 
 REMARKS_PREFIX = "tvr"
 _REMARKS_LIMIT = 100

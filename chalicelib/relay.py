@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from chalicelib import auth
 from chalicelib.alerts import Alert, parse_body, refuse_oversized, validate_alert
@@ -24,7 +24,6 @@ from chalicelib.config import Settings
 from chalicelib.deadline import MIN_READ_SECONDS, Deadline, Timeouts
 from chalicelib.errors import AlertRejected, FieldProblem, RelayError, StaleAlert, TokenUnavailable
 from chalicelib.fno.lots import FreezeLimits, freeze_limits, order_units
-from chalicelib.fno.master import Derivatives
 from chalicelib.fno.symbols import ContractQuery, EquityTicker, RelativeOption
 from chalicelib.instruments import InstrumentMaster
 from chalicelib.ledger import Claim, Ledger, State, ledger_key
@@ -36,6 +35,9 @@ from chalicelib.pacing import WritePacer
 from chalicelib.reconcile import find_order
 from chalicelib.risk import RiskGuard
 from chalicelib.tokens import TokenStore, WebhookSecret
+
+if TYPE_CHECKING:  # built on the first derivative alert (services.py): its master stays out of a cold start
+    from chalicelib.fno.master import Derivatives
 
 
 @dataclass(frozen=True)
@@ -93,7 +95,7 @@ class Relay:
         sleep: Callable[[float], None] = time.sleep,
         on_token_dead: Callable[[float], object] = lambda now: None,
         order_queue: OrderQueue | None = None,
-        derivatives: Derivatives | None = None,
+        derivatives: Derivatives | Callable[[], Derivatives] | None = None,
     ):
         self.settings = settings
         self.webhook_secret = webhook_secret
@@ -110,7 +112,8 @@ class Relay:
         self._sleep = sleep
         self._on_token_dead = on_token_dead  # the trader is told at once, once a day (token_alarm)
         self.order_queue = order_queue
-        self.derivatives = derivatives  # None: futures and options are refused
+        # None: futures and options are refused; a factory: built on the first derivative alert.
+        self._derivatives = derivatives
         self.freeze_limits: FreezeLimits = freeze_limits(settings.freeze_limits)
         self._configured = Timeouts(settings.broker_connect_timeout, settings.broker_read_timeout)
 
@@ -121,6 +124,12 @@ class Relay:
             answer_budget=self.settings.answer_budget_seconds if answer_budget is None else answer_budget,
             remaining=remaining_seconds,
         )
+
+    @property
+    def derivatives(self) -> Derivatives | None:
+        if callable(self._derivatives):
+            self._derivatives = self._derivatives()
+        return self._derivatives
 
     @property
     def write_timeouts(self) -> Timeouts:
@@ -210,9 +219,10 @@ class Relay:
         """A futures or options alert's order: the contract from the day's F&O master (a relative
         option's strike from one option-chain read), its quantity in units, prices on its tick.
         Also what the answer says about it, the token to go on with and the chosen leg's price."""
-        if self.derivatives is None:
+        derivatives = self.derivatives
+        if derivatives is None:
             raise AlertRejected(detail=[FieldProblem("symbol", "futures and options are not enabled in this relay")])
-        resolved = self.derivatives.resolve(reading, token, now)
+        resolved = derivatives.resolve(reading, token, now)
         contract = resolved.contract
         units = order_units(contract.lot_units, quantity=alert.quantity, lots=alert.lots,
                             instrument=contract.openalgo_symbol)

@@ -7,6 +7,7 @@ not wait for clients it may not need). Tests call `reset()` or `install()`.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import boto3
 from botocore.config import Config
@@ -14,7 +15,6 @@ from botocore.config import Config
 from chalicelib.admin import AdminGuard
 from chalicelib.broker import BrokerClient
 from chalicelib.config import Settings, get_settings
-from chalicelib.fno.master import Derivatives, FnoMaster
 from chalicelib.instruments import InstrumentMaster
 from chalicelib.ledger import Ledger
 from chalicelib.notify import Notifier
@@ -28,6 +28,9 @@ from chalicelib.sweep import Sweeper
 from chalicelib.token_alarm import DeadTokenAlarm
 from chalicelib.token_renewal import TokenService
 from chalicelib.tokens import ParameterMissing, ParameterStore, TokenStore, WebhookSecret
+
+if TYPE_CHECKING:
+    from chalicelib.fno.master import Derivatives
 
 # AWS calls on the alert path must fail fast rather than eat TradingView's 3 s.
 _AWS_CONFIG = Config(connect_timeout=2, read_timeout=3, retries={"max_attempts": 2, "mode": "standard"})
@@ -85,9 +88,12 @@ def build(settings: Settings) -> Services:
 
     instruments = InstrumentMaster(download_equity_master, settings.instruments_cache_dir, shared=state)
     # Futures and options: loaded on the first derivative alert (or the 08:45 check), never for a cash one.
-    derivatives = Derivatives(
-        FnoMaster(download_master, shared=state), broker,
-        lambda exchange, ticker, day: instruments.resolve(exchange, ticker, day).security_id, tokens.reread)
+    def derivatives() -> Derivatives:
+        from chalicelib.fno.master import Derivatives, FnoMaster  # not imported by a cash-only cold start
+
+        return Derivatives(
+            FnoMaster(download_master, shared=state), broker,
+            lambda exchange, ticker, day: instruments.resolve(exchange, ticker, day).security_id, tokens.reread)
 
     dynamodb = lambda: boto3.client("dynamodb", config=_AWS_CONFIG)  # noqa: E731
     order_queue = OrderQueue(lambda: boto3.client("sqs", config=_AWS_CONFIG), settings.order_queue_url)

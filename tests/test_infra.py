@@ -493,3 +493,18 @@ def test_the_consumer_keeps_the_broker_s_pace_busy():
     assert concurrency >= limits.CONSUMER_WRITE_HOLD_SECONDS * limits.BROKER_WRITES_PER_SECOND
     assert concurrency >= limits.CONSUMER_WRITE_HOLD_SECONDS / WRITE_SPACING
     assert limits.reserved_concurrency("SendQueuedOrders", limits.stage_limits("prod")) == concurrency
+
+
+def test_the_package_ships_the_apps_modules_compiled_for_its_python(tmp_path):
+    """A cold start on Lambda's read-only task directory would otherwise compile them every time."""
+    import importlib.util
+    import zipfile
+
+    build("dev", tmp_path, None)
+    with zipfile.ZipFile(tmp_path / "deployment.zip") as package_zip:
+        names = set(package_zip.namelist())
+        sources = {n for n in names if n.endswith(".py") and (n == "app.py" or n.startswith("chalicelib/"))}
+        assert "app.py" in sources and "chalicelib/fno/symbols.py" in sources
+        assert {importlib.util.cache_from_source(n) for n in sources} <= names
+        flags = int.from_bytes(package_zip.read(importlib.util.cache_from_source("app.py"))[4:8], "little")
+        assert flags == 0b01  # hash-based, unchecked: used whatever the zip's file times
