@@ -37,8 +37,8 @@ from chalicelib.fno.symbols import (
     OptionType,
     RelativeOption,
     SymbolReading,
-    parse_expiry_choice,
-    parse_offset,
+    checked_expiry,
+    checked_offset,
     parse_relative_option,
     parse_symbol,
 )
@@ -318,22 +318,12 @@ class Alert(BaseModel):
     @field_validator("offset")
     @classmethod
     def _offset_form(cls, value: str | None) -> str | None:
-        if value is not None:
-            try:
-                parse_offset(value)
-            except ValueError as wrong:
-                raise _problem("offset", str(wrong)) from None
-        return value
+        return None if value is None else checked_offset(value)
 
     @field_validator("expiry")
     @classmethod
     def _expiry_form(cls, value: str | None) -> str | None:
-        if value is not None:
-            try:
-                parse_expiry_choice(value)
-            except ValueError as wrong:
-                raise _problem("expiry", str(wrong)) from None
-        return value
+        return None if value is None else checked_expiry(value)
 
     @field_validator("underlying")
     @classmethod

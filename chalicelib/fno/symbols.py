@@ -323,6 +323,24 @@ def _problem(kind: str, message: str) -> PydanticCustomError:
     return PydanticCustomError(kind, message)
 
 
+def checked_offset(value: str) -> str:
+    """A model's validator for `offset`: the value, or the pydantic error saying what is valid."""
+    try:
+        parse_offset(value)
+    except ValueError as wrong:
+        raise _problem("offset", str(wrong)) from None
+    return value
+
+
+def checked_expiry(value: str) -> str:
+    """A model's validator for `expiry` (weekly, next_weekly, monthly or a date)."""
+    try:
+        parse_expiry_choice(value)
+    except ValueError as wrong:
+        raise _problem("expiry", str(wrong)) from None
+    return value
+
+
 def _upper(value: Any) -> Any:
     return value.strip().upper() if isinstance(value, str) else value
 
@@ -378,20 +396,12 @@ class RelativeOptionFields(BaseModel):
     @field_validator("offset")
     @classmethod
     def _offset_form(cls, value: str) -> str:
-        try:
-            parse_offset(value)
-        except ValueError as wrong:
-            raise _problem("offset", str(wrong)) from None
-        return value
+        return checked_offset(value)
 
     @field_validator("expiry")
     @classmethod
     def _expiry_form(cls, value: str) -> str:
-        try:
-            parse_expiry_choice(value)
-        except ValueError as wrong:
-            raise _problem("expiry", str(wrong)) from None
-        return value
+        return checked_expiry(value)
 
 
 def parse_relative_option(fields: Mapping[str, Any]) -> RelativeOption:
