@@ -710,6 +710,7 @@ class IndstocksSimulator:
         if source not in INSTRUMENT_SOURCES:
             return _json_reply(400, {"message": "Source not present or invalid", "success": False})
         if source == "fno":
+            self._fno()  # the contract book behind quotes and orders, built now rather than in a 0.5 s read
             return _Reply(200, self._fno_reply_bytes(), "text/csv")
         if source == "index":
             return _Reply(200, self.index_csv.encode(), "text/csv")

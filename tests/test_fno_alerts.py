@@ -286,7 +286,7 @@ def test_a_cold_instance_reads_the_shared_copy_the_premarket_check_wrote(fno, tm
     assert len(shared["Item"]["body"]["B"]) <= 350_000
     cold = fno.settings.model_copy(update={"instruments_cache_dir": str(tmp_path / "cold")})
     services.install(services.build(cold))
-    placed(fno.post(alert(symbol="NIFTY1!", lots=1)))
+    placed(fno.post(alert(symbol="NIFTY1!", lots=1, price="24500")))  # valued at {{close}}: no quote read
     assert len(fno_downloads(fno.simulator)) == 1  # no download inside the alert
     assert services.get().relay.derivatives.master.loaded_from == "shared"
 
@@ -302,3 +302,11 @@ def test_the_continuous_future_rolls_at_1530_ist_on_its_expiry_day(fno, minute, 
     answer = services.get().relay.handle_alert(IncomingAlert(raw, {}), now=now)
     assert answer.status_code == 200 and answer.body["status"] == "placed", answer.body
     assert the_write(fno).json["security_id"] == expected.security_id
+
+
+def test_a_market_future_without_a_price_is_valued_from_one_nfo_quote(fno):
+    body = placed(fno.post(alert(symbol="NIFTY1!", lots=1)))
+    write = the_write(fno)
+    quotes = fno.simulator.requests("/market/quotes/ltp")
+    assert [q.query.get("scrip-codes") for q in quotes] == [f"NFO_{write.json['security_id']}"]
+    assert body["order_id"].startswith("DRV-")
