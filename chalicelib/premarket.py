@@ -34,6 +34,8 @@ class PremarketReport:
                   "instruments_notified": self.instruments_notified}
         if self.fno is not None:
             report |= {"fno_ok": self.fno_ok, "fno": self.fno}
+        if self.token.fno_onboarded is not None:  # the profile's is_nse/bse_fno_onboarded
+            report["fno_onboarded"] = self.token.fno_onboarded
         return report
 
 

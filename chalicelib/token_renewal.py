@@ -74,10 +74,17 @@ class TokenHealth:
     age_hours: float | None = None
     account_name: str | None = None
     notified: bool = False
+    # From the same profile read: may this account trade futures & options on NSE / BSE?
+    fno_onboarded: dict[str, bool] | None = None
 
 
 def _meta_name(token_parameter: str) -> str:
     return token_parameter + "-meta"
+
+
+def _fno_onboarded(profile: dict[str, Any]) -> dict[str, bool] | None:
+    said = {exchange: profile.get(f"is_{exchange.lower()}_fno_onboarded") for exchange in ("NSE", "BSE")}
+    return {exchange: bool(value) for exchange, value in said.items() if isinstance(value, bool)} or None
 
 
 def _account_name(profile: dict[str, Any]) -> str:
@@ -262,7 +269,8 @@ class TokenService:
             outcome="token_stale",
             reason=health.reason,
         )
-        return TokenHealth(health.healthy, health.reason, health.age_hours, health.account_name, notified)
+        return TokenHealth(health.healthy, health.reason, health.age_hours, health.account_name, notified,
+                           health.fno_onboarded)
 
     def _health(self, now: float) -> TokenHealth:
         try:
@@ -278,6 +286,7 @@ class TokenService:
         except DependencyUnavailable:
             return TokenHealth(False, "unverifiable: INDstocks did not answer", age)
         rounded, account = (round(age, 2) if age is not None else None), _account_name(profile)
+        onboarded = _fno_onboarded(profile)
         if stored_at is not None:
             # Valid now is not enough: a token pasted at 13:00 yesterday dies at 13:00 today.
             day = datetime.fromtimestamp(now, IST).date()
@@ -286,7 +295,8 @@ class TokenService:
             when = f"{expires:%H:%M} IST" if expires.date() == day else f"{expires:%d %b %H:%M} IST"
             if expires < close:
                 return TokenHealth(False, f"valid but expires {when}, before the close ({close:%H:%M} IST)",
-                                   rounded, account)
+                                   rounded, account, fno_onboarded=onboarded)
             if age is not None and age > self.settings.token_stale_hours:
-                return TokenHealth(False, f"{age:.1f} hours old (expires {when})", rounded, account)
-        return TokenHealth(True, "valid", rounded, account)
+                return TokenHealth(False, f"{age:.1f} hours old (expires {when})", rounded, account,
+                                   fno_onboarded=onboarded)
+        return TokenHealth(True, "valid", rounded, account, fno_onboarded=onboarded)

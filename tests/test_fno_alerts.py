@@ -310,3 +310,19 @@ def test_a_market_future_without_a_price_is_valued_from_one_nfo_quote(fno):
     quotes = fno.simulator.requests("/market/quotes/ltp")
     assert [q.query.get("scrip-codes") for q in quotes] == [f"NFO_{write.json['security_id']}"]
     assert body["order_id"].startswith("DRV-")
+
+
+def test_an_account_without_fno_activation_is_a_422_with_the_brokers_message(fno):
+    fno.simulator.fno_enabled = False
+    response = fno.post(alert(symbol="NIFTY1!", lots=1, price="24500"))
+    assert response.status_code == 422 and response.json_body["status"] == "rejected", response.json_body
+    assert "not activated" in response.json_body["message"]  # the broker's own words, for the trader to act on
+    assert len(fno.simulator.order_writes()) == 1  # one write, refused: never resent
+
+
+def test_the_premarket_check_reports_whether_the_account_may_trade_fno(fno):
+    event = fno.client.events.generate_cw_event(source="aws.events", detail_type="Scheduled Event", detail={},
+                                                resources=[])
+    assert fno.client.lambda_.invoke("premarket_token_check", event).payload["fno_onboarded"] == {"NSE": True, "BSE": True}
+    fno.simulator.fno_enabled = False
+    assert fno.client.lambda_.invoke("premarket_token_check", event).payload["fno_onboarded"] == {"NSE": False, "BSE": False}

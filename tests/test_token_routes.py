@@ -260,7 +260,7 @@ def test_check_passes_quietly_for_a_fresh_valid_token(stack, topic):
     assert result["instruments"].endswith("cash-equity instruments") and 0 < int(result["instruments"].split()[0]) <= rows
     assert result == {"healthy": True, "reason": "valid", "notified": False, "instruments_ok": True,
                       "instruments": result["instruments"], "instruments_notified": False,
-                      "fno_ok": True, "fno": result["fno"]}
+                      "fno_ok": True, "fno": result["fno"], "fno_onboarded": {"NSE": True, "BSE": True}}
     assert topic() == []
 
 
