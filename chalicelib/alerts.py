@@ -31,9 +31,10 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from chalicelib.errors import AlertRejected, BodyTooLarge, FieldProblem
-from chalicelib.fno.symbols import (
+from chalicelib.fno.symbols import (  # Exchange: the one NSE/BSE enum, cash and derivatives alike
     MAX_SYMBOL_LENGTH,
     EquityTicker,
+    Exchange,
     OptionType,
     RelativeOption,
     SymbolReading,
@@ -57,11 +58,6 @@ _ALERT_ID = re.compile(r"^[A-Za-z0-9 _.:/#@+=\-]{1,60}$")
 class Side(str, Enum):
     BUY = "BUY"
     SELL = "SELL"
-
-
-class Exchange(str, Enum):
-    NSE = "NSE"
-    BSE = "BSE"
 
 
 class Venue(str, Enum):

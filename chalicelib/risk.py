@@ -8,8 +8,9 @@ before anything leaves, with a 422 naming the limit and the value.
   When that price cannot be read the order is not sent: a limit that cannot be checked is not
   waved through.
 - MAX_ORDERS_PER_DAY: orders the relay decided to send in the IST day, counted across every
-  instance by one conditional update in the state table. The count is taken last, after the
-  other limits passed, and is not given back when the write then turns out not to have
+  instance by one conditional update in the state table, taken inside the alert's claim
+  transaction (`count_operation`) or, on the queue path, right after its claim (`take`): after the
+  other limits passed, and not given back when the write then turns out not to have
   happened (no token, broker unreachable): a limit against runaways errs towards fewer orders.
 
 The price read meets a dead token before the write would: like the write, it re-reads the token
@@ -94,12 +95,6 @@ class RiskGuard:
         self._broker = broker
         self._state = state
         self._tokens = tokens
-
-    def check(self, body: dict[str, Any], token: str, now: float, *, alert_price: Decimal | None = None) -> str:
-        """`check_limits`, then count the order against the day's limit (one update)."""
-        token = self.check_limits(body, token, now, alert_price=alert_price)
-        self.take(now)
-        return token
 
     def take(self, now: float) -> None:
         """Count one order against the day's limit, or raise RiskLimitExceeded at the limit."""

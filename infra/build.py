@@ -131,12 +131,11 @@ CONSUMER_SQS_ACTIONS = ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueue
 
 
 def queue_statements() -> dict[str, list[dict[str, Any]]]:
-    """Per role, what it may do with the order queue (nothing for the roles not named): the API
-    function hands queued alerts over, the consumer's event source receives and deletes them."""
+    """Per role, what it may do with the order queue beyond `.chalice/policy-<stage>.json` (which
+    lets every function's code send to the stage's queue: a message holds only a ledger key, and
+    a key sent twice is still written once): the consumer's event source receives and deletes."""
     queue = {"Fn::GetAtt": [ORDER_QUEUE, "Arn"]}
     return {
-        "ApiHandlerRole": [{"Sid": "HandQueuedAlertsToTheOrderQueue", "Effect": "Allow",
-                            "Action": ["sqs:SendMessage"], "Resource": queue}],
         f"{limits.CONSUMER_FUNCTION}Role": [{"Sid": "ReceiveFromTheOrderQueue", "Effect": "Allow",
                                              "Action": CONSUMER_SQS_ACTIONS, "Resource": queue}],
     }

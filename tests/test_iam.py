@@ -188,10 +188,12 @@ def test_the_queue_s_sender_and_consumer_each_need_only_their_own_role(stack):
     assert result["results"] == [{"key": key, "outcome": "placed"}], result
     assert {"GetItem", "UpdateItem"} <= {call.operation for call in consumer_calls}
     assert disallowed(consumer_calls, aws_calls.role_policy("SendQueuedOrdersRole"), "SendQueuedOrdersRole") == []
-    # and the split is real: neither role could do the other's queue work
-    sent = [call for call in webhook_calls if call.action == "sqs:SendMessage"]
-    assert disallowed(sent, aws_calls.role_policy("SendQueuedOrdersRole"))
-    assert disallowed(sent, aws_calls.role_policy("OrderSweepRole"))
+    # and the split is real: only the consumer's role may take messages off the queue
+    received = [Call("sqs:ReceiveMessage", call.resource, "ReceiveMessage") for call in webhook_calls
+                if call.action == "sqs:SendMessage"]
+    assert received and disallowed(received, aws_calls.role_policy("ApiHandlerRole"))
+    assert disallowed(received, aws_calls.role_policy("OrderSweepRole"))
+    assert disallowed(received, aws_calls.role_policy("SendQueuedOrdersRole")) == []
 
 
 def test_the_deriver_names_the_queue_from_its_url_and_maps_the_test_queue_onto_prod_s():
@@ -201,6 +203,6 @@ def test_the_deriver_names_the_queue_from_its_url_and_maps_the_test_queue_onto_p
                         "SendMessageBatch")
     assert to_prod(call.resource) == "arn:aws:sqs:ap-south-1:123456789012:indstocks-relay-prod-orders.fifo"
     assert disallowed([call]) == []
-    assert disallowed([call], aws_calls.role_policy("KeepWarmRole"))
+    assert disallowed([Call("sqs:ReceiveMessage", call.resource, "ReceiveMessage")], aws_calls.role_policy("KeepWarmRole"))
     other = Call("sqs:SendMessage", "arn:aws:sqs:ap-south-1:123456789012:indstocks-relay-test-orders-dead.fifo", "SendMessage")
     assert disallowed([other])

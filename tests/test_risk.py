@@ -216,7 +216,7 @@ def test_the_daily_count_holds_under_concurrent_alerts_and_starts_again_the_next
     assert sorted(outcomes) == ["placed"] * 3 + ["refused"] * 9
     assert len(stack.simulator.order_writes()) == 3
     assert relay.risk.orders_today(now) == 3 and relay.risk.orders_today(now + 86400) == 0
-    relay.risk.check(stack.simulator.order_writes()[0].json, SEEDED_TOKEN, now + 86400)  # a new IST day
+    relay.risk.take(now + 86400)  # a new IST day
     assert relay.risk.orders_today(now + 86400) == 1
 
 
