@@ -7,6 +7,8 @@ through explicit states:
     sent → placed | rejected | unknown → (reconciled) placed | absent
                                             (a warm alert: claimed `sent` with its pacing slot)
     queued → sent → …                       (over the write pace; the order queue sends it)
+    split                                   (over a freeze limit: its child orders each have an
+                                             item of their own, `queued → sent → …`)
     failed                                  (nothing was sent; the alert may be sent again)
     rejected                                (stale, unknown symbol, over a limit: never sent)
     received → sent | queued | failed       (items written before the one-transaction claim)
@@ -51,6 +53,7 @@ class State(str, Enum):
     UNKNOWN = "unknown"
     ABSENT = "absent"
     FAILED = "failed"
+    SPLIT = "split"  # an order at or above its freeze limit: sent as child orders, never itself
 
 
 # Items the sweep must still look at (sparse index membership). `received` is open so that an
@@ -72,7 +75,7 @@ JOURNAL_FIELDS = (
     "symbol", "exchange", "side", "qty", "order_type", "product", "amo",
     "security_id", "endpoint", "request", "remarks", "order_id", "broker_status",
     "traded_qty", "traded_price", "exchange_message", "follow_message", "reconciled", "announced",
-    "latency_ms", "received_epoch", "sent_epoch", "expires_at",
+    "latency_ms", "received_epoch", "sent_epoch", "expires_at", "parent", "children",
 )  # fmt: skip
 
 

@@ -48,6 +48,7 @@ _OUTCOME_METRICS = {
     "unknown": "OrdersUnknown",
     "not_sent": "OrdersNotSent",
     "token_invalid": "OrdersNotSent",
+    "held_back": "OrdersNotSent",  # a child order not sent after an earlier child's refusal or unknown outcome
     "queued": "OrdersQueued",
     "duplicate": "AlertsDuplicate",
     "stale_alert": "AlertsStale",
@@ -97,10 +98,13 @@ def tag_alert(**keys: Any) -> None:
 def log_alert(outcome: str, **fields: Any) -> None:
     """The one line that records what happened to an alert, and the metrics that count it."""
     clean = {key: value for key, value in fields.items() if value is not None}
-    level = logger.info if outcome == "placed" else logger.warning
+    # A split order (over its freeze limit) counts each child order's outcome ("2/3:placed").
+    outcomes = [child.rsplit(":", 1)[1] for child in clean.get("children", ())] or [outcome]
+    level = logger.info if set(outcomes) == {"placed"} else logger.warning
     level("alert " + outcome, extra={"event": "alert", "outcome": outcome, **clean})
     count("AlertsReceived")
-    count(_OUTCOME_METRICS.get(outcome, "AlertsFailed"))
+    for each in outcomes:
+        count(_OUTCOME_METRICS.get(each, "AlertsFailed"))
     for field, metric in (("latency_ms", "AlertLatency"), ("broker_latency_ms", "BrokerLatency"),
                           ("to_broker_ms", "AlertToBrokerLatency")):
         if isinstance(clean.get(field), (int, float)):

@@ -41,6 +41,13 @@ def remarks_tag(alert_id: str | None, nonce: str) -> str:
     return tag
 
 
+def child_remarks(remarks: str, child: int, children: int) -> str:
+    """A child order's tag (an order split below its freeze limit): the parent's, then `:c2/4`,
+    so each child is found in the book on its own and all of them by the parent's tag."""
+    suffix = f":c{child}/{children}"
+    return remarks[:_REMARKS_LIMIT - len(suffix)] + suffix
+
+
 def round_to_tick(price: Decimal, tick: Decimal, rounding: str) -> Decimal:
     steps = (price / tick).to_integral_value(rounding=rounding)
     return (steps * tick).quantize(tick)

@@ -72,11 +72,11 @@ class WritePacer:
     def hold_lane(self, lane: str, now: float) -> None:
         self._state.hold_lane(lane, now, LANE_HOLD_SECONDS)
 
-    def hold_lane_operation(self, lane: str, now: float) -> dict[str, Any]:
-        return self._state.hold_lane_operation(lane, now, LANE_HOLD_SECONDS)
+    def hold_lane_operation(self, lane: str, now: float, *, writes: int = 1, if_free: bool = False) -> dict[str, Any]:
+        return self._state.hold_lane_operation(lane, now, LANE_HOLD_SECONDS, writes=writes, if_free=if_free)
 
-    def release_lane(self, lane: str) -> None:
-        self._state.release_lane(lane)
+    def release_lane(self, lane: str, writes: int = 1) -> None:
+        self._state.release_lane(lane, writes)
 
     def latest_slot(self, arrival: float, limit: float | None = None) -> float:
         """The latest acceptable slot for a write whose wait started at `arrival`, no later than

@@ -22,15 +22,22 @@ from chalicelib.alerts import Alert, parse_body, refuse_oversized, validate_aler
 from chalicelib.broker import BrokerClient, OrderWrite, Outcome, WriteResult
 from chalicelib.config import Settings
 from chalicelib.deadline import MIN_READ_SECONDS, Deadline, Timeouts
-from chalicelib.errors import AlertRejected, FieldProblem, RelayError, StaleAlert, TokenUnavailable
-from chalicelib.fno.lots import FreezeLimits, freeze_limits, order_units
+from chalicelib.errors import (
+    AlertRejected,
+    DependencyUnavailable,
+    FieldProblem,
+    RelayError,
+    StaleAlert,
+    TokenUnavailable,
+)
+from chalicelib.fno.lots import FreezeLimits, freeze_limits, order_units, split_for_freeze
 from chalicelib.fno.symbols import ContractQuery, EquityTicker, RelativeOption
 from chalicelib.instruments import InstrumentMaster
 from chalicelib.ledger import Claim, Ledger, State, ledger_key
 from chalicelib.moments import ist_date
 from chalicelib.observability import log_alert, logger, tag_alert
 from chalicelib.order_queue import OrderQueue, message_group
-from chalicelib.orders import build_derivative_order, build_order, remarks_tag
+from chalicelib.orders import build_derivative_order, build_order, child_remarks, remarks_tag
 from chalicelib.pacing import WritePacer
 from chalicelib.reconcile import find_order
 from chalicelib.risk import RiskGuard
@@ -159,7 +166,7 @@ class Relay:
             )
             log_alert(error.error, **trail.fields)
             raise
-        if answer.body["status"] == "token_invalid":
+        if "token_invalid" in (answer.body["status"], *(child["status"] for child in answer.body.get("children", ()))):
             self._on_token_dead(now)
         trail.note(status_code=answer.status_code, latency_ms=round((self._perf() - started) * 1000, 1))
         log_alert(answer.body["status"], **trail.fields)
@@ -183,6 +190,7 @@ class Relay:
             return self._refuse(key, alert, now, writer, stale)
 
         described: dict[str, Any] = {}  # a derivative's contract and price rounding, for the answer
+        children: tuple[int, ...] = ()  # an order over its freeze limit: the child quantities
         try:
             token = self.tokens.current()
             reading = alert.reading()
@@ -192,7 +200,7 @@ class Relay:
                 instrument = self.instruments.resolve(alert.resolved_exchange.value, alert.ticker, ist_date(now))
                 write = build_order(alert, instrument, remarks, self.settings)
             else:
-                write, described, token, leg_price = self._derivative_order(alert, reading, token, now, remarks)
+                write, described, token, leg_price, children = self._derivative_order(alert, reading, token, now, remarks)
                 alert_price = alert_price or leg_price
             token = self.risk.check_limits(write.body, token, now, alert_price=alert_price)
         except RelayError as error:
@@ -204,6 +212,9 @@ class Relay:
                    "security_id": security_id,
                    **({"contract": json.dumps(described, sort_keys=True)} if described else {})}
         lane = message_group(str(write.body["exchange"]), security_id)
+        if len(children) > 1:
+            return _with(self._place_children(key, alert, now, writer, request, write, children, lane, token,
+                                              deadline, trail), described)
 
         slot = self._admit(key, alert, now, writer, request, lane, deadline, trail)
         if slot is None:
@@ -215,10 +226,12 @@ class Relay:
         return _with(_answer(sent, write), described)
 
     def _derivative_order(self, alert: Alert, reading: ContractQuery | RelativeOption, token: str, now: float,
-                          remarks: str) -> tuple[OrderWrite, dict[str, Any], str, Decimal | None]:
+                          remarks: str) -> tuple[OrderWrite, dict[str, Any], str, Decimal | None, tuple[int, ...]]:
         """A futures or options alert's order: the contract from the day's F&O master (a relative
         option's strike from one option-chain read), its quantity in units, prices on its tick.
-        Also what the answer says about it, the token to go on with and the chosen leg's price."""
+        Also what the answer says about it, the token to go on with, the chosen leg's price and
+        the quantities of its child orders (one: the order itself; several: it is at or above
+        the exchange's freeze limit and goes out as children below it)."""
         derivatives = self.derivatives
         if derivatives is None:
             raise AlertRejected(detail=[FieldProblem("symbol", "futures and options are not enabled in this relay")])
@@ -227,18 +240,13 @@ class Relay:
         units = order_units(contract.lot_units, quantity=alert.quantity, lots=alert.lots,
                             instrument=contract.openalgo_symbol)
         freeze = self.freeze_limits.for_underlying(contract.underlying)
-        if freeze is not None and units >= freeze:
-            # Splitting into child orders is not built yet: refuse rather than send what the exchange refuses.
-            largest = (freeze - 1) // contract.lot_units * contract.lot_units
-            raise AlertRejected(detail=[FieldProblem(
-                "lots" if alert.lots is not None else "quantity",
-                f"{units} units of {contract.openalgo_symbol} is at or above the exchange freeze limit of {freeze} "
-                f"units for {contract.underlying}; the relay does not split orders, so the largest order is "
-                f"{largest} units ({largest // contract.lot_units} lots); send several alerts")])
+        children = split_for_freeze(units, contract.lot_units, freeze,
+                                    field="lots" if alert.lots is not None else "quantity")
         write, rounding = build_derivative_order(alert, contract, units, remarks, self.settings)
         described = {"contract": {**resolved.describe(), "qty_units": units},
-                     **({"rounding": rounding} if rounding else {})}
-        return write, described, resolved.token or token, resolved.last_price
+                     **({"rounding": rounding} if rounding else {}),
+                     **({"freeze_limit": freeze} if len(children) > 1 else {})}
+        return write, described, resolved.token or token, resolved.last_price, children
 
     def _refuse(self, key: str, alert: Alert, now: float, writer: str, error: RelayError) -> Answer:
         """Record a refusal (or a failure before anything was sent) as the alert's claim, and raise
@@ -328,6 +336,93 @@ class Relay:
             raise
         return Answer(202, {"status": "queued", "key": key, "remarks": write.body["remarks"],
                             "message": self.enqueue(key, write, now, lane=lane)})
+
+    def _place_children(self, key: str, alert: Alert, now: float, writer: str, request: dict[str, Any],
+                        write: OrderWrite, quantities: tuple[int, ...], lane: str, token: str,
+                        deadline: Deadline, trail: _Trail) -> Answer:
+        """An order at or above its exchange freeze limit, sent as child orders strictly below it.
+
+        One transaction claims the parent (`split`: never sent itself) and every child (`queued`,
+        each with its own exact request and remarks tag `…:c2/4`), counts all the children for
+        the day, and holds the instrument's lane for them if nothing of it waits in the order
+        queue. The children then go out in order, each in its own pacing slot and moved
+        `queued → sent` conditionally like any queued order; those without a slot within the
+        short wait go to the order queue, in order (the sweep sends them when there is none). A
+        replay finds the parent claimed: a duplicate, nothing new is sent. A child the broker
+        rejected, or whose outcome is unknown, holds back the children not yet sent (recorded
+        `rejected`, never sent): nothing is resent, and the position never grows past what the
+        children already sent may have built."""
+        count = len(quantities)
+        children = [_Child(f"{key}#c{number}/{count}#{writer}", number, count, OrderWrite(write.path, {
+            **write.body, "qty": units, "remarks": child_remarks(str(write.body["remarks"]), number, count)}))
+            for number, units in enumerate(quantities, 1)]
+        total = int(write.body["qty"])
+        parent = {name: request[name] for name in ("endpoint", "security_id", "contract") if name in request}
+        message = f"{total} units are at or above the exchange freeze limit: sent as {count} child orders"
+        queue_all, replacing = False, None
+        for attempt in range(_ADMIT_ATTEMPTS):
+            reasons = self.ledger.transact([
+                self.ledger.claim_operation(key, alert, now, State.SPLIT, token=writer, replacing=replacing,
+                                            children=count, message=message, qty=total, **parent),
+                *(self.ledger.claim_operation(child.key, alert, now, State.QUEUED, token=writer, parent=key,
+                                              qty=int(child.write.body["qty"]), endpoint=child.write.path,
+                                              request=json.dumps(child.write.body), remarks=child.write.body["remarks"],
+                                              **{name: request[name] for name in ("security_id", "contract")
+                                                 if name in request})
+                  for child in children),
+                self.risk.count_operation(now, count),
+                self.pacer.hold_lane_operation(lane, now, writes=count, if_free=not queue_all),
+            ], token=f"{writer}-split-{attempt}")
+            if reasons is None:
+                break
+            claim_reason, count_reason, lane_reason = reasons[0], reasons[-2], reasons[-1]
+            if _failed(claim_reason):
+                if _attribute(claim_reason, "claim_token") == writer:
+                    break  # ours: applied, and resent by botocore after its reply was lost
+                if replacing is None:
+                    replacing = self.ledger.renew(claim_reason.get("Item"), now, self.settings.dedupe_window_seconds)
+                    if replacing is not None:
+                        continue  # an identical alert past the dedupe window: a new one
+                return _duplicate(Claim(key, False, self.ledger.get(key)))
+            if _failed(count_reason):
+                return self._refuse(key, alert, now, writer, self.risk.day_limit_reached(count))
+            if _failed(lane_reason):
+                queue_all = True  # a queued write of the instrument is ahead: every child queues behind it
+            # else a conflict with a concurrent transaction: try again
+        else:
+            return self._refuse(key, alert, now, writer, DependencyUnavailable(
+                "the order ledger was too busy to claim the child orders; nothing was sent", cause="contended"))
+
+        answers: list[dict[str, Any]] = []
+        stopped_by: str | None = None
+        for child in children:
+            if stopped_by is not None:
+                answers.append(child.answer(self._hold_back(child, lane, stopped_by)))
+                continue
+            slot = None if queue_all else self.pacer.reserve(latest=self.latest_slot(deadline))
+            sent = None
+            if slot is not None:
+                sent = self.send_recorded(child.key, token, child.write, State.QUEUED, slot, writer=writer,
+                                          deadline=deadline, trail=_Trail({"key": child.key}, trail.started))
+            if sent is None or sent.result.outcome is Outcome.QUEUED:
+                queue_all = True  # it and every child after it go through the queue, in order
+                answers.append(child.answer(Answer(202, {"status": "queued", "message": self.enqueue(
+                    child.key, child.write, now, lane=lane, lane_held=True)})))
+                continue
+            self.pacer.release_lane(lane)
+            answers.append(child.answer(_answer(sent, child.write)))
+            if sent.result.outcome is not Outcome.PLACED:
+                stopped_by = f"child {child.name} was {answers[-1]['status']}"
+        trail.note(children=[f"{answer['child']}:{answer['status']}" for answer in answers])
+        status_code = max((answer.pop("http_status") for answer in answers), key=_severity)
+        return Answer(status_code, {"status": "split", "key": key, "message": message, "children": answers})
+
+    def _hold_back(self, child: _Child, lane: str, reason: str) -> Answer:
+        """A child not sent because one before it was refused or its outcome is unknown."""
+        message = f"held back, not sent: {reason}"
+        self.ledger.update(child.key, State.REJECTED, self._clock(), expect=State.QUEUED, message=message)
+        self.pacer.release_lane(lane)
+        return Answer(200, {"status": "held_back", "message": message})
 
     def _queues(self) -> bool:
         return self.order_queue is not None and self.order_queue.configured
@@ -500,6 +595,32 @@ _STATE_AFTER = {
     Outcome.TOKEN_INVALID: State.FAILED,  # a TokenException places nothing
     Outcome.QUEUED: State.QUEUED,  # nothing placed yet: the sweep sends it with the token it reads
 }
+
+
+@dataclass(frozen=True)
+class _Child:
+    """One child order of an order split below its freeze limit."""
+
+    key: str
+    number: int
+    count: int
+    write: OrderWrite
+
+    @property
+    def name(self) -> str:
+        return f"{self.number}/{self.count}"
+
+    def answer(self, answer: Answer) -> dict[str, Any]:
+        return {"child": self.name, "key": self.key, "qty": self.write.body["qty"],
+                "remarks": self.write.body["remarks"], **answer.body, "http_status": answer.status_code}
+
+
+def _severity(status_code: int) -> tuple[int, int]:
+    """A split order's HTTP status: its worst child's (an unknown outcome over a refusal over a
+    queued child over a placed one)."""
+    return ({200: 0, 202: 1}.get(status_code, 3 if status_code in (502, 504) else 2), status_code)
+
+
 _FUTURE_TOLERANCE_SECONDS = 10
 # Transactions tried for a warm alert's admission: a slot seen taken, or a conflict, is retried.
 _ADMIT_ATTEMPTS = 3

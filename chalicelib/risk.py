@@ -103,13 +103,18 @@ class RiskGuard:
         if taken is None:
             raise self.day_limit_reached()
 
-    def count_operation(self, now: float) -> dict[str, Any]:
-        """`take` as one operation of a transaction: its condition fails at the limit."""
+    def count_operation(self, now: float, orders: int = 1) -> dict[str, Any]:
+        """`take` as one operation of a transaction, for `orders` at once: its condition fails
+        unless all of them fit under the limit."""
         return self._state.count_operation(day_counter(now), self.limits.max_orders_per_day,
-                                           int(now) + _COUNTER_RETENTION_SECONDS)
+                                           int(now) + _COUNTER_RETENTION_SECONDS, orders)
 
-    def day_limit_reached(self) -> RiskLimitExceeded:
-        what = f"MAX_ORDERS_PER_DAY: {self.limits.max_orders_per_day} orders were already sent today (IST), the limit"
+    def day_limit_reached(self, orders: int = 1) -> RiskLimitExceeded:
+        if orders > 1:
+            what = (f"MAX_ORDERS_PER_DAY: the {orders} child orders do not fit under today's (IST) limit of "
+                    f"{self.limits.max_orders_per_day} orders")
+        else:
+            what = f"MAX_ORDERS_PER_DAY: {self.limits.max_orders_per_day} orders were already sent today (IST), the limit"
         return RiskLimitExceeded(f"{what}; nothing was sent")
 
     def check_limits(self, body: dict[str, Any], token: str, now: float, *, alert_price: Decimal | None = None) -> str:

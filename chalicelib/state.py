@@ -17,6 +17,9 @@ from botocore.exceptions import BotoCoreError, ClientError
 from chalicelib.errors import DependencyUnavailable, RelayError, failure_cause
 from chalicelib.observability import logger
 
+# An instrument's lane is free when nothing of it waits in the order queue (or the hold expired).
+_LANE_FREE = "attribute_not_exists(pending) OR pending <= :zero OR busy_until < :now"
+
 
 class DynamoTable:
     """One DynamoDB table behind a lazily created client; AWS failures become relay errors."""
@@ -138,14 +141,17 @@ class StateTable(DynamoTable):
             return None
         return int(reply["Attributes"]["taken"]["N"])
 
-    def count_operation(self, name: str, limit: int, expires_at: int) -> dict[str, Any]:
-        """`take_count` as one operation of a transaction (it fails its condition at the limit)."""
+    def count_operation(self, name: str, limit: int, expires_at: int, amount: int = 1) -> dict[str, Any]:
+        """`take_count` as one operation of a transaction, for `amount` at once (the child orders
+        of a split order): its condition fails unless all of them fit under the limit."""
         return {"Update": {
             "TableName": self.table_name, "Key": {"pk": {"S": f"count#{name}"}},
-            "UpdateExpression": "ADD #n :one SET expires_at = :expires",
-            "ConditionExpression": "attribute_not_exists(#n) OR #n < :limit",
+            "UpdateExpression": "ADD #n :amount SET expires_at = :expires",
+            # More than the whole limit at once can never fit, not even on a fresh counter.
+            "ConditionExpression": "attribute_not_exists(#n) OR #n <= :room" if amount <= limit else "#n <= :room",
             "ExpressionAttributeNames": {"#n": "taken"},
-            "ExpressionAttributeValues": {":one": {"N": "1"}, ":limit": {"N": str(limit)}, ":expires": {"N": str(expires_at)}},
+            "ExpressionAttributeValues": {":amount": {"N": str(amount)}, ":room": {"N": str(limit - amount)},
+                                          ":expires": {"N": str(expires_at)}},
         }}
 
     def read_count(self, name: str) -> int:
@@ -202,7 +208,7 @@ class StateTable(DynamoTable):
         """A transaction's check that the instrument has no write waiting in the order queue."""
         return {"ConditionCheck": {
             "TableName": self.table_name, "Key": {"pk": {"S": f"lane#{lane}"}},
-            "ConditionExpression": "attribute_not_exists(pending) OR pending <= :zero OR busy_until < :now",
+            "ConditionExpression": _LANE_FREE,
             "ExpressionAttributeValues": {":zero": {"N": "0"}, ":now": {"N": _number(now)}},
         }}
 
@@ -217,20 +223,28 @@ class StateTable(DynamoTable):
                                        ":expires": {"N": str(int(now + hold_seconds) + 3600)}},
         )
 
-    def hold_lane_operation(self, lane: str, now: float, hold_seconds: float) -> dict[str, Any]:
-        """`hold_lane` as one operation of a transaction."""
+    def hold_lane_operation(self, lane: str, now: float, hold_seconds: float, *, writes: int = 1,
+                            if_free: bool = False) -> dict[str, Any]:
+        """`hold_lane` as one operation of a transaction, for `writes` writes; `if_free`: only if
+        nothing of the instrument waits in the queue (the lane check and the hold in one)."""
+        values = {":one": {"N": str(writes)}, ":until": {"N": _number(now + hold_seconds)},
+                  ":expires": {"N": str(int(now + hold_seconds) + 3600)}}
+        condition: dict[str, Any] = {}
+        if if_free:
+            condition = {"ConditionExpression": _LANE_FREE}
+            values |= {":zero": {"N": "0"}, ":now": {"N": _number(now)}}
         return {"Update": {
             "TableName": self.table_name, "Key": {"pk": {"S": f"lane#{lane}"}},
             "UpdateExpression": "ADD pending :one SET busy_until = :until, expires_at = :expires",
-            "ExpressionAttributeValues": {":one": {"N": "1"}, ":until": {"N": _number(now + hold_seconds)},
-                                          ":expires": {"N": str(int(now + hold_seconds) + 3600)}},
+            "ExpressionAttributeValues": values, **condition,
         }}
 
-    def release_lane(self, lane: str) -> None:
+    def release_lane(self, lane: str, writes: int = 1) -> None:
         """A queued write of the instrument left (or was settled). Never raises: the hold expires."""
         try:
             self._call("update_item", Key={"pk": {"S": f"lane#{lane}"}}, UpdateExpression="ADD pending :minus",
-                       ConditionExpression="attribute_exists(pending)", ExpressionAttributeValues={":minus": {"N": "-1"}})
+                       ConditionExpression="attribute_exists(pending)",
+                       ExpressionAttributeValues={":minus": {"N": str(-writes)}})
         except (ClientError, RelayError):
             pass
 

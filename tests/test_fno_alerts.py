@@ -219,18 +219,6 @@ def test_limit_prices_round_in_the_traders_favour_and_the_answer_shows_it(fno):
     assert sell["rounding"]["price"]["sent"] == "100.05"
 
 
-def test_freeze_quantity_is_refused_naming_the_limit_and_the_largest_order(fno):
-    lot = futures(fno.simulator, "NIFTY")[0].lot
-    largest = (1800 - 1) // lot * lot
-    response = fno.post(alert(symbol="NIFTY1!", quantity=(1800 // lot + 1) * lot))
-    assert response.status_code == 400
-    [problem] = response.json_body["detail"]
-    assert problem["field"] == "quantity" and "freeze limit of 1800" in problem["message"]
-    assert f"largest order is {largest} units" in problem["message"]
-    placed(fno.post(alert(symbol="NIFTY1!", quantity=largest)))
-    assert fno.simulator.order_writes()[-1].json["qty"] == largest
-
-
 def chain_reads(sim):
     return sim.requests("/market/option-chain")
 

@@ -112,7 +112,7 @@ def freeze_limits(overrides: str | None = None) -> FreezeLimits:
 
 
 def split_for_freeze(units: int, lot_units: int, freeze_units: int | None,
-                     max_children: int = MAX_CHILD_ORDERS) -> tuple[int, ...]:
+                     max_children: int = MAX_CHILD_ORDERS, *, field: str = "quantity") -> tuple[int, ...]:
     """Children of an order, each a lot multiple strictly below the freeze limit: as few as
     possible, as even as lots allow (larger ones first). Below the limit: the order itself."""
     if units < 1 or lot_units < 1 or units % lot_units:
@@ -121,13 +121,13 @@ def split_for_freeze(units: int, lot_units: int, freeze_units: int | None,
         return (units,)
     lots_per_child = (freeze_units - 1) // lot_units
     if lots_per_child < 1:
-        raise _refuse("quantity", f"one lot ({lot_units} units) is not below the freeze limit of {freeze_units} "
+        raise _refuse(field, f"one lot ({lot_units} units) is not below the freeze limit of {freeze_units} "
                                   "units; the freeze table needs correcting")
     lots = units // lot_units
     children = math.ceil(lots / lots_per_child)
     if children > max_children:
         most = max_children * lots_per_child
-        raise _refuse("quantity", f"{units} units need {children} orders below the freeze limit of {freeze_units}; "
+        raise _refuse(field, f"{units} units need {children} orders below the freeze limit of {freeze_units}; "
                                   f"at most {max_children} are sent, so at most {most * lot_units} units "
                                   f"({most} lots)")
     base, extra = divmod(lots, children)
