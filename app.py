@@ -172,6 +172,36 @@ def orders() -> Response:
     return _json(200, {"orders": services.get().ledger.journal(**query)})
 
 
+# --- the kill switch -----------------------------------------------------------------------
+
+
+@app.route("/pause", methods=["POST"], content_types=["application/json"])
+@_answer_errors
+def pause() -> Response:
+    """Nothing reaches the broker until /resume: the whole stage, or {"strategy": …} alone."""
+    return _switch("pause")
+
+
+@app.route("/resume", methods=["POST"], content_types=["application/json"])
+@_answer_errors
+def resume() -> Response:
+    return _switch("resume")
+
+
+def _switch(action: str) -> Response:
+    from chalicelib.kill_switch import switch_request
+
+    fields = _admin_fields()
+    _check_admin(fields)
+    request = switch_request(fields)
+    switch, now = services.get().relay.switch, time.time()
+    state = (switch.pause(now, strategy=request.strategy, reason=request.reason) if action == "pause"
+             else switch.resume(now, strategy=request.strategy))
+    logger.warning("kill switch " + action, extra={"event": "kill_switch", "action": action,
+                                                   "strategy": request.strategy, **state.as_dict()})
+    return _json(200, {"status": "paused" if state.stops(request.strategy) else "live", **state.as_dict()})
+
+
 # --- the daily token -----------------------------------------------------------------------
 
 

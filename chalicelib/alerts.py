@@ -53,6 +53,7 @@ _TEXT_PAIR = re.compile(r"^([A-Za-z_][A-Za-z0-9_\-]*)=(.*)$", re.S)
 _SYMBOL = re.compile(rf"^(?:([A-Z_]+):)?([A-Z0-9][A-Z0-9&._\-]{{0,{MAX_SYMBOL_LENGTH - 2}}}!?)$")
 MAX_LOTS = 10_000
 _ALERT_ID = re.compile(r"^[A-Za-z0-9 _.:/#@+=\-]{1,60}$")
+_STRATEGY = re.compile(r"^[A-Za-z0-9 _.:/#@+=\-]{1,40}$")
 
 
 class Side(str, Enum):
@@ -198,6 +199,8 @@ class Alert(BaseModel):
     expiry: Annotated[str | None, BeforeValidator(_refuse_placeholder)] = Field(
         default=None, validation_alias=AliasChoices("expiry", "expiry_date"))
     underlying: Word | None = Field(default=None, validate_default=True)
+    # The strategy the alert belongs to: the kill switch can pause it alone.
+    strategy: Annotated[str | None, BeforeValidator(_refuse_placeholder)] = None
 
     @field_validator("symbol")
     @classmethod
@@ -303,6 +306,13 @@ class Alert(BaseModel):
             )
         return value
 
+    @field_validator("strategy")
+    @classmethod
+    def _strategy_shape(cls, value: str | None) -> str | None:
+        if value is not None and not _STRATEGY.match(value):
+            raise _problem("strategy", "must be 1-40 characters: letters, digits, space and _ . : / # @ + = -")
+        return value
+
     @field_validator("time")
     @classmethod
     def _aware_time(cls, value: datetime | None) -> datetime | None:
@@ -379,6 +389,7 @@ class Alert(BaseModel):
             "order_type": self.order_type.value,
             "product": self.product.value,
             "amo": self.amo or None,
+            "strategy": self.strategy,
         }
         return {name: value for name, value in described.items() if value is not None}
 

@@ -68,6 +68,15 @@ class RiskLimitExceeded(AlertRejected):
     message = "the order is over a risk limit; nothing was sent"
 
 
+class Paused(AlertRejected):
+    """The kill switch is on for the stage or the alert's strategy (chalicelib/kill_switch.py):
+    the alert is recorded `paused` and nothing is sent, now or on resume."""
+
+    status_code = 409
+    error = "paused"
+    message = "the relay is paused; nothing was sent"
+
+
 class ImplausibleTick(AlertRejected):
     """The instrument master's tick for this instrument is not a plausible rupee tick (it may be
     in paise): a price rounded to it could move by rupees, so priced orders are refused."""

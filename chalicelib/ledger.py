@@ -54,6 +54,7 @@ class State(str, Enum):
     ABSENT = "absent"
     FAILED = "failed"
     SPLIT = "split"  # an order at or above its freeze limit: sent as child orders, never itself
+    PAUSED = "paused"  # arrived while the kill switch was on: never sent
 
 
 # Items the sweep must still look at (sparse index membership). `received` is open so that an
@@ -62,7 +63,8 @@ OPEN_STATES = {State.RECEIVED, State.QUEUED, State.SENT, State.UNKNOWN}
 
 
 _ADDED_FIELD_DEFAULTS: dict[str, Any] = {
-    "amo": False, "lots": None, "option_type": None, "offset": None, "expiry": None, "underlying": None}
+    "amo": False, "lots": None, "option_type": None, "offset": None, "expiry": None, "underlying": None,
+    "strategy": None}
 HASH_KEY_PREFIX = "sha256:"
 # `expect_token` for an item that was never sent (no send_token attribute).
 NO_SEND_TOKEN = ""  # noqa: S105 - a marker, not a secret
@@ -75,7 +77,7 @@ JOURNAL_FIELDS = (
     "symbol", "exchange", "side", "qty", "order_type", "product", "amo",
     "security_id", "endpoint", "request", "remarks", "order_id", "broker_status",
     "traded_qty", "traded_price", "exchange_message", "follow_message", "reconciled", "announced",
-    "latency_ms", "received_epoch", "sent_epoch", "expires_at", "parent", "children",
+    "latency_ms", "received_epoch", "sent_epoch", "expires_at", "parent", "children", "strategy",
 )  # fmt: skip
 
 

@@ -58,6 +58,8 @@ class QueuedSender:
             return self._done(key, "skipped", f"state is {state or 'absent'}")
         if now - float(item.get("received_epoch") or now) > self._queue_max_age:
             return self._done(key, "skipped", "older than QUEUE_MAX_AGE_SECONDS; the sweep reports it, unsent")
+        if self._relay.hold_if_paused(item, now):
+            return self._done(key, "paused", "the kill switch is on; not sent")
         settings = self._relay.settings
         # Nobody waits for an answer here: the whole invocation is the budget.
         deadline = Deadline.at_arrival(now, function_timeout=settings.function_timeout_seconds,

@@ -26,6 +26,7 @@ from chalicelib.errors import (
     AlertRejected,
     DependencyUnavailable,
     FieldProblem,
+    Paused,
     RelayError,
     StaleAlert,
     TokenUnavailable,
@@ -33,6 +34,7 @@ from chalicelib.errors import (
 from chalicelib.fno.lots import FreezeLimits, freeze_limits, order_units, split_for_freeze
 from chalicelib.fno.symbols import ContractQuery, EquityTicker, RelativeOption
 from chalicelib.instruments import InstrumentMaster
+from chalicelib.kill_switch import KillSwitch
 from chalicelib.ledger import Claim, Ledger, State, ledger_key
 from chalicelib.moments import ist_date
 from chalicelib.observability import log_alert, logger, tag_alert
@@ -95,6 +97,7 @@ class Relay:
         ledger: Ledger,
         pacer: WritePacer,
         risk: RiskGuard,
+        switch: KillSwitch,
         make_nonce: Callable[[], str] = lambda: secrets.token_hex(6),
         make_token: Callable[[], str] = lambda: secrets.token_hex(8),
         perf_counter: Callable[[], float] = time.perf_counter,
@@ -112,6 +115,7 @@ class Relay:
         self.ledger = ledger
         self.pacer = pacer
         self.risk = risk
+        self.switch = switch
         self._make_nonce = make_nonce
         self._make_token = make_token
         self._perf = perf_counter
@@ -216,7 +220,10 @@ class Relay:
             return _with(self._place_children(key, alert, now, writer, request, write, children, lane, token,
                                               deadline, trail), described)
 
-        slot = self._admit(key, alert, now, writer, request, lane, deadline, trail)
+        try:
+            slot = self._admit(key, alert, now, writer, request, lane, deadline, trail)
+        except Paused as paused:
+            return self._refuse(key, alert, now, writer, paused)
         if slot is None:
             return _with(self._queue(key, alert, now, writer, request, write, lane), described)
         sent = self._write_and_record(key, token, write, slot, writer=writer, deadline=deadline, trail=trail)
@@ -251,9 +258,10 @@ class Relay:
     def _refuse(self, key: str, alert: Alert, now: float, writer: str, error: RelayError) -> Answer:
         """Record a refusal (or a failure before anything was sent) as the alert's claim, and raise
         it; a copy of an alert already claimed is answered as the duplicate it is."""
-        final = isinstance(error, AlertRejected)  # refused input is final
+        final = isinstance(error, AlertRejected)  # refused input is final, and so is a paused alert
+        state = State.PAUSED if isinstance(error, Paused) else State.REJECTED if final else State.FAILED
         claim = self.ledger.claim(
-            key, alert, now, State.REJECTED if final else State.FAILED, token=writer,
+            key, alert, now, state, token=writer,
             dedupe_window=self.settings.dedupe_window_seconds, message=_problem_text(error),
             # A missing token or dependency leaves the alert re-sendable, and open until the sweep
             # has reported it.
@@ -279,10 +287,13 @@ class Relay:
             reasons = self.ledger.transact([
                 self.ledger.claim_sent_operation(key, alert, now, token=writer, replacing=replacing, **request),
                 pace, self.risk.count_operation(now), self.pacer.lane_free_operation(lane, now),
+                self.switch.check_operation(alert.strategy),
             ], token=f"{writer}-{attempt}")
             if reasons is None:
                 return slot
-            claim_reason, pace_reason, count_reason, lane_reason = reasons[:4]
+            claim_reason, pace_reason, count_reason, lane_reason, switch_reason = reasons[:5]
+            if _failed(switch_reason) and not _failed(claim_reason):
+                raise self.switch.refusal(alert.strategy)
             if _failed(claim_reason):
                 if _attribute(claim_reason, "claim_token") == writer:
                     return slot  # ours: applied, and resent by botocore after its reply was lost
@@ -316,11 +327,14 @@ class Relay:
             reasons = self.ledger.transact([
                 self.ledger.claim_operation(key, alert, now, State.QUEUED, token=writer, **request),
                 self.risk.count_operation(now), self.pacer.hold_lane_operation(lane, now),
+                self.switch.check_operation(alert.strategy),
             ], token=f"{writer}-queued")
             claim_reason = (reasons or [{}])[0]
             if reasons is None or _attribute(claim_reason, "claim_token") == writer:
                 return Answer(202, {"status": "queued", "key": key, "remarks": write.body["remarks"],
                                     "message": self.enqueue(key, write, now, lane=lane, lane_held=True)})
+            if not _failed(claim_reason) and _failed(reasons[3]):
+                return self._refuse(key, alert, now, writer, self.switch.refusal(alert.strategy))
             if not _failed(claim_reason) and _failed(reasons[1]):
                 return self._refuse(key, alert, now, writer, self.risk.day_limit_reached())
         claim = self.ledger.claim(key, alert, now, State.QUEUED, token=writer,
@@ -372,10 +386,11 @@ class Relay:
                   for child in children),
                 self.risk.count_operation(now, count),
                 self.pacer.hold_lane_operation(lane, now, writes=count, if_free=not queue_all),
+                self.switch.check_operation(alert.strategy),
             ], token=f"{writer}-split-{attempt}")
             if reasons is None:
                 break
-            claim_reason, count_reason, lane_reason = reasons[0], reasons[-2], reasons[-1]
+            claim_reason, count_reason, lane_reason, switch_reason = reasons[0], *reasons[-3:]
             if _failed(claim_reason):
                 if _attribute(claim_reason, "claim_token") == writer:
                     break  # ours: applied, and resent by botocore after its reply was lost
@@ -384,6 +399,8 @@ class Relay:
                     if replacing is not None:
                         continue  # an identical alert past the dedupe window: a new one
                 return _duplicate(Claim(key, False, self.ledger.get(key)))
+            if _failed(switch_reason):
+                return self._refuse(key, alert, now, writer, self.switch.refusal(alert.strategy))
             if _failed(count_reason):
                 return self._refuse(key, alert, now, writer, self.risk.day_limit_reached(count))
             if _failed(lane_reason):
@@ -423,6 +440,18 @@ class Relay:
         self.ledger.update(child.key, State.REJECTED, self._clock(), expect=State.QUEUED, message=message)
         self.pacer.release_lane(lane)
         return Answer(200, {"status": "held_back", "message": message})
+
+    def hold_if_paused(self, item: dict[str, Any], now: float) -> bool:
+        """A queued order about to be sent (by the queue's consumer or the sweep) while the kill
+        switch is on for its stage or strategy: recorded `paused`, never sent. True if so."""
+        if not self.switch.read().stops(item.get("strategy")):
+            return False
+        if self.ledger.update(item["key"], State.PAUSED, now, expect=State.QUEUED,
+                              message="not sent: the relay was paused while it waited in the queue"):
+            if item.get("security_id") and item.get("request"):
+                body = json.loads(item["request"])
+                self.pacer.release_lane(message_group(str(body["exchange"]), str(body["security_id"])))
+        return True
 
     def _queues(self) -> bool:
         return self.order_queue is not None and self.order_queue.configured

@@ -16,6 +16,7 @@ from chalicelib.admin import AdminGuard
 from chalicelib.broker import BrokerClient
 from chalicelib.config import Settings, get_settings
 from chalicelib.instruments import InstrumentMaster
+from chalicelib.kill_switch import KillSwitch
 from chalicelib.ledger import Ledger
 from chalicelib.notify import Notifier
 from chalicelib.order_queue import QUEUE_HANDOFF_SECONDS, OrderQueue
@@ -110,6 +111,7 @@ def build(settings: Settings) -> Services:
         on_token_dead=alarm.announce,
         order_queue=order_queue,
         risk=RiskGuard(RiskLimits.from_settings(settings), broker, state, tokens),
+        switch=KillSwitch(dynamodb, settings.state_table),
     )
     return Services(
         settings=settings,

@@ -229,6 +229,8 @@ class Sweeper:
         if state == State.QUEUED.value and request is not None:
             if now - float(item.get("received_epoch") or now) < self._queue_handoff:
                 return  # the order queue is still on it
+            if self._relay.hold_if_paused(item, now):
+                return
             assert self._deadline is not None
             slot = self._relay.pacer.reserve(latest=self._relay.latest_slot(self._deadline))
             if slot is not None:  # else it stays queued for the next sweep

@@ -40,7 +40,8 @@ from relay_cli.queries import (
 )
 
 IST = timezone(timedelta(hours=5, minutes=30), "IST")
-STATES = ("received", "queued", "sent", "placed", "rejected", "unknown", "absent", "failed")  # chalicelib.ledger.State
+STATES = ("received", "queued", "sent", "placed", "rejected", "unknown", "absent", "failed", "split",
+          "paused")  # chalicelib.ledger.State
 _STAGE = re.compile(r"^[A-Za-z0-9_-]{1,40}$")
 
 
@@ -461,9 +462,7 @@ def cmd_paste_token(ctx: Context, args: argparse.Namespace, out: TextIO) -> int:
         token = _read_stdin("the token")
     if not token:
         raise CliError("no token given (pipe it in, or paste it at the prompt)")
-    admin_key = (args.admin_key or _read_key_file(args.admin_key_file) or os.environ.get("RELAY_ADMIN_KEY")
-                 or ctx.local.get("admin_key") or _hidden_prompt(
-        "admin key (hidden): ", "the admin key", "pass --admin-key-file FILE or set RELAY_ADMIN_KEY"))
+    admin_key = _admin_key(ctx, args)
     response = relay_request("POST", url + "/token", "storing the token",
                              json={"admin_key": admin_key, "token": token}, timeout=(5, 30))
     body = json_body(response)
@@ -475,6 +474,30 @@ def cmd_paste_token(ctx: Context, args: argparse.Namespace, out: TextIO) -> int:
     reason = body.get("message") or body.get("error") or "no details"
     print(f"relay: the token was NOT stored (HTTP {response.status_code}): {reason}", file=sys.stderr)
     return 1
+
+
+def _admin_key(ctx: Context, args: argparse.Namespace) -> str:
+    return (args.admin_key or _read_key_file(args.admin_key_file) or os.environ.get("RELAY_ADMIN_KEY")
+            or ctx.local.get("admin_key") or _hidden_prompt(
+        "admin key (hidden): ", "the admin key", "pass --admin-key-file FILE or set RELAY_ADMIN_KEY"))
+
+
+def cmd_switch(ctx: Context, args: argparse.Namespace, out: TextIO) -> int:
+    """relay pause / relay resume: the kill switch, for the stage or one strategy."""
+    url = ctx.url
+    _require_safe_transport(url, "the admin key")
+    request = {"admin_key": _admin_key(ctx, args), **({"strategy": args.strategy} if args.strategy else {}),
+               **({"reason": args.reason} if getattr(args, "reason", None) else {})}
+    response = relay_request("POST", f"{url}/{args.command}", f"{args.command} the relay", json=request, timeout=(5, 30))
+    body = json_body(response)
+    if response.status_code != 200:
+        reason = body.get("message") or body.get("error") or "no details"
+        print(f"relay: {args.command} was refused (HTTP {response.status_code}): {reason}", file=sys.stderr)
+        return 1
+    strategies = ", ".join(body.get("paused_strategies") or []) or "none"
+    print(f"Relay {'PAUSED' if body.get('paused') else 'live'}; paused strategies: {strategies} "
+          f"(since {body.get('since')}).", file=out)
+    return 0
 
 
 def cmd_set_admin_key(ctx: Context, args: argparse.Namespace, out: TextIO) -> int:
@@ -579,6 +602,12 @@ def _global_options(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
                             "(default: RELAY_URL, else .chalice/deployed/<stage>.json)")
 
 
+def _admin_key_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--admin-key", help="the admin key (visible to other users in the process list: prefer the file)")
+    parser.add_argument("--admin-key-file", metavar="FILE",
+                        help="read the admin key from the first line of FILE (default: RELAY_ADMIN_KEY, else a hidden prompt)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="relay", description="Operate one stage of indstocks-relay.",
                                      epilog="Exit codes: 0 ok, 1 refused or unhealthy, 2 fix the setup first.")
@@ -612,10 +641,17 @@ def build_parser() -> argparse.ArgumentParser:
 
     paste = commands.add_parser("paste-token", parents=[common],
                                 help="store a new INDstocks token through the relay (reads stdin or asks)")
-    paste.add_argument("--admin-key", help="the admin key (visible to other users in the process list: prefer the file)")
-    paste.add_argument("--admin-key-file", metavar="FILE",
-                       help="read the admin key from the first line of FILE (default: RELAY_ADMIN_KEY, else a hidden prompt)")
+    _admin_key_options(paste)
     paste.set_defaults(handler=cmd_paste_token)
+
+    for name, what in (("pause", "stop sending orders: the whole stage, or --strategy NAME alone"),
+                       ("resume", "send orders again: the whole stage, or --strategy NAME alone")):
+        switch = commands.add_parser(name, parents=[common], help=what)
+        switch.add_argument("--strategy", help="only this strategy (the alerts' `strategy` field)")
+        if name == "pause":
+            switch.add_argument("--reason", help="why (kept with the switch, shown by the answer)")
+        _admin_key_options(switch)
+        switch.set_defaults(handler=cmd_switch)
 
     admin = commands.add_parser("set-admin-key", parents=[common],
                                 help="store the hash of a new admin key in SSM (reads stdin or asks twice)")

@@ -46,7 +46,7 @@ def test_a_warm_alert_makes_one_transaction_before_the_broker_request_and_one_up
     relay = services.get().relay
     post(stack)  # warm: clients, token, instrument index
     time.sleep(WRITE_SPACING)  # its slot's spacing has passed: the schedule is free at once
-    calls = DynamoCalls().watch(relay.ledger, relay.pacer._state)
+    calls = DynamoCalls().watch(relay.ledger, relay.pacer._state, relay.switch)
     answer = post(stack, alert_id="floor-1")
     assert answer.status_code == 200 and answer.body["status"] == "placed"
     sent_at = stack.simulator.order_writes()[-1].received_at
@@ -57,8 +57,9 @@ def test_a_warm_alert_makes_one_transaction_before_the_broker_request_and_one_up
     claim = operations[0]["Put"]
     assert claim["Item"]["key"] == {"S": "id:floor-1"} and claim["Item"]["state"] == {"S": "sent"}
     assert claim["Item"]["send_token"] == claim["Item"]["claim_token"]
-    assert [next(iter(op)) for op in operations] == ["Put", "Update", "Update", "ConditionCheck"]
-    assert {op[next(iter(op))]["Key"]["pk"]["S"].split("#")[0] for op in operations[1:]} == {"pace", "count", "lane"}
+    assert [next(iter(op)) for op in operations] == ["Put", "Update", "Update", "ConditionCheck", "ConditionCheck"]
+    assert [op[next(iter(op))]["Key"]["pk"]["S"].split("#")[0] for op in operations[1:]] == \
+        ["pace", "count", "lane", "switch"]  # the kill switch is checked inside the claim: no call of its own
     assert ledger_item("id:floor-1")["state"] == "placed"
 
 
@@ -167,7 +168,7 @@ def test_a_queued_alert_makes_two_transactions_and_one_queue_message(stack, queu
     assert [name for name, _, _ in calls.calls] == ["TransactWriteItems", "TransactWriteItems"]
     queued = calls.calls[1][1]["TransactItems"]
     assert queued[0]["Put"]["Item"]["state"] == {"S": "queued"}
-    assert {op[next(iter(op))]["Key"]["pk"]["S"].split("#")[0] for op in queued[1:]} == {"count", "lane"}
+    assert [op[next(iter(op))]["Key"]["pk"]["S"].split("#")[0] for op in queued[1:]] == ["count", "lane", "switch"]
     assert receive(sqs, url) == ["id:calls-1"]
     assert relay.risk.orders_today(time.time()) == 2
 

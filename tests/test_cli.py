@@ -553,3 +553,19 @@ def test_logs_with_stage_local_shows_the_lines_of_an_alert_just_sent(capsys, sta
 def test_the_local_filters_use_the_outcomes_of_the_query_texts():
     for name, outcomes in LOCAL_OUTCOMES.items():
         assert json.dumps(outcomes) in LOG_QUERIES[name], name
+
+
+# --- the kill switch ----------------------------------------------------------------------------
+
+
+def test_pause_and_resume_through_the_relay(capsys, stack, monkeypatch):
+    monkeypatch.setenv("RELAY_ADMIN_KEY", stack.admin_key)
+    code, out, err = relay(capsys, stack, "pause", "--strategy", "cli-strategy", "--reason", "testing")
+    assert code == 0 and "paused strategies: cli-strategy" in out, out + err
+    code, out, err = relay(capsys, stack, "test-alert", "--alert-id", f"cli-paused-{time.monotonic_ns()}")
+    assert code == 0, out + err  # no strategy on the demo alert: the stage is live
+    code, out, err = relay(capsys, stack, "resume", "--strategy", "cli-strategy")
+    assert code == 0 and "Relay live; paused strategies: none" in out, out + err
+    code, out, err = relay(capsys, stack, "pause", "--admin-key", "wrong-admin-key-0000")
+    assert code == 1 and "HTTP 401" in err
+    assert_no_secrets(stack, out, err)

@@ -1,0 +1,116 @@
+"""The kill switch: pause the whole stage, or one strategy, so that nothing reaches the broker.
+
+One item in the state table (`switch#relay`) holds it: `paused` for the stage, and the set of
+paused strategy names. Every order write is admitted by a DynamoDB transaction (the warm
+path's claim, the queue path's claim, a split order's claim), and each of them carries a
+ConditionCheck on this item: a pause is obeyed by every instance from the next alert on,
+without a cache to expire and without one more call on the warm path. The order queue's
+consumer and the sweep read it before sending a queued order, so an alert queued before the
+pause is not sent after it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from chalicelib.errors import FieldProblem, InvalidRequest, Paused
+from chalicelib.state import DynamoTable
+
+_SWITCH = {"pk": {"S": "switch#relay"}}
+
+
+class SwitchRequest(BaseModel):
+    """The body of POST /pause and /resume (the admin key travels beside it)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    admin_key: str | None = Field(default=None, exclude=True, repr=False)
+    strategy: str | None = Field(default=None, pattern=r"^[A-Za-z0-9 _.:/#@+=\-]{1,40}$")
+    reason: str | None = Field(default=None, max_length=200)
+
+
+def switch_request(fields: dict[str, Any]) -> SwitchRequest:
+    try:
+        return SwitchRequest.model_validate(fields)
+    except ValidationError as error:
+        problems = [FieldProblem(".".join(map(str, e["loc"])) or "body", e["msg"]) for e in error.errors()]
+        raise InvalidRequest("the request is invalid", detail=problems) from None
+
+
+@dataclass(frozen=True)
+class SwitchState:
+    paused: bool
+    strategies: frozenset[str]
+    since: str | None = None
+    reason: str | None = None
+
+    def stops(self, strategy: str | None) -> bool:
+        return self.paused or (strategy is not None and strategy in self.strategies)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"paused": self.paused, "paused_strategies": sorted(self.strategies), "since": self.since,
+                "reason": self.reason}
+
+
+class KillSwitch(DynamoTable):
+    """The switch's item in the state table (`STATE_TABLE`)."""
+
+    unavailable = "the kill switch (state table) is unavailable; nothing was sent"
+
+    # --- the hot path: one ConditionCheck inside the admission transaction -----------------
+
+    def check_operation(self, strategy: str | None) -> dict[str, Any]:
+        """A transaction's check that neither the stage nor the alert's strategy is paused."""
+        condition = "(attribute_not_exists(paused) OR paused = :false)"
+        values: dict[str, Any] = {":false": {"BOOL": False}}
+        if strategy is not None:
+            condition += " AND NOT contains(strategies, :strategy)"
+            values[":strategy"] = {"S": strategy}
+        return {"ConditionCheck": {"TableName": self.table_name, "Key": _SWITCH,
+                                   "ConditionExpression": condition, "ExpressionAttributeValues": values}}
+
+    @staticmethod
+    def refusal(strategy: str | None) -> Paused:
+        what = f"the relay or strategy {strategy!r} is paused" if strategy else "the relay is paused"
+        return Paused(f"{what} (POST /resume to resume); nothing was sent")
+
+    # --- reading and switching ---------------------------------------------------------------
+
+    def read(self) -> SwitchState:
+        item = self._call("get_item", Key=_SWITCH, ConsistentRead=True).get("Item") or {}
+        return SwitchState(
+            paused=bool(item.get("paused", {}).get("BOOL", False)),
+            strategies=frozenset(item.get("strategies", {}).get("SS", [])),
+            since=item.get("since", {}).get("S"),
+            reason=item.get("reason", {}).get("S"),
+        )
+
+    def pause(self, now: float, *, strategy: str | None = None, reason: str | None = None) -> SwitchState:
+        values: dict[str, Any] = {":since": {"S": _iso(now)}, ":reason": {"S": reason or "paused"}}
+        if strategy is None:
+            expression = "SET paused = :true, since = :since, reason = :reason"
+            values[":true"] = {"BOOL": True}
+        else:
+            expression = "ADD strategies :strategy SET since = :since, reason = :reason"
+            values[":strategy"] = {"SS": [strategy]}
+        self._call("update_item", Key=_SWITCH, UpdateExpression=expression, ExpressionAttributeValues=values)
+        return self.read()
+
+    def resume(self, now: float, *, strategy: str | None = None) -> SwitchState:
+        values: dict[str, Any] = {":since": {"S": _iso(now)}, ":reason": {"S": "resumed"}}
+        if strategy is None:  # the whole stage: the strategies paused one by one too
+            expression = "SET paused = :false, since = :since, reason = :reason REMOVE strategies"
+            values[":false"] = {"BOOL": False}
+        else:
+            expression = "DELETE strategies :strategy SET since = :since, reason = :reason"
+            values[":strategy"] = {"SS": [strategy]}
+        self._call("update_item", Key=_SWITCH, UpdateExpression=expression, ExpressionAttributeValues=values)
+        return self.read()
+
+
+def _iso(epoch: float) -> str:
+    return datetime.fromtimestamp(epoch, UTC).isoformat(timespec="seconds")
