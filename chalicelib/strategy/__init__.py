@@ -1,0 +1,26 @@
+"""Strategy execution, the pure part: what an alert that says "be long 50" should send, how big
+an order a sizing mode makes, bracket legs, and when entries and exits are accepted. Value types
+in, value types or a RelayError naming the field out; time comes in as an argument; no AWS, no
+HTTP. Each name is imported on first use (the keep-warm schedule reads only the holidays).
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from chalicelib.strategy.holidays import HolidayCalendar, parse_holidays, shipped_calendar
+
+_HOME = {
+    "HolidayCalendar": "holidays", "parse_holidays": "holidays", "shipped_calendar": "holidays",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _HOME:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f"{__name__}.{_HOME[name]}"), name)
+
+
+__all__ = ["HolidayCalendar", "parse_holidays", "shipped_calendar"]
