@@ -11,9 +11,11 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from chalicelib.strategy.holidays import HolidayCalendar, parse_holidays, shipped_calendar
+    from chalicelib.strategy.targets import TargetOrder, exit_order, order_for_target
 
 _HOME = {
     "HolidayCalendar": "holidays", "parse_holidays": "holidays", "shipped_calendar": "holidays",
+    "TargetOrder": "targets", "exit_order": "targets", "order_for_target": "targets",
 }
 
 
@@ -23,4 +25,7 @@ def __getattr__(name: str) -> Any:
     return getattr(importlib.import_module(f"{__name__}.{_HOME[name]}"), name)
 
 
-__all__ = ["HolidayCalendar", "parse_holidays", "shipped_calendar"]
+__all__ = [
+    "HolidayCalendar", "TargetOrder",
+    "exit_order", "order_for_target", "parse_holidays", "shipped_calendar",
+]
