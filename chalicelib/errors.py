@@ -77,6 +77,15 @@ class ImplausibleTick(AlertRejected):
     message = "the instrument's tick size is not plausible; nothing was sent"
 
 
+class SizeTooSmall(AlertRejected):
+    """A sizing mode (capital, risk, percent of funds) makes less than one share or one lot: the
+    message says the inputs and the arithmetic; nothing is sent."""
+
+    status_code = 422
+    error = "size_too_small"
+    message = "the order sizes to less than one share or lot; nothing was sent"
+
+
 class BodyTooLarge(RelayError):
     """Refused before authentication and parsing: no alert is anywhere near this size."""
 

@@ -11,10 +11,14 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from chalicelib.strategy.holidays import HolidayCalendar, parse_holidays, shipped_calendar
+    from chalicelib.strategy.levels import Level, parse_level
+    from chalicelib.strategy.sizing import QuantityType, Sizing, size_order
     from chalicelib.strategy.targets import TargetOrder, exit_order, order_for_target
 
 _HOME = {
     "HolidayCalendar": "holidays", "parse_holidays": "holidays", "shipped_calendar": "holidays",
+    "Level": "levels", "parse_level": "levels",
+    "QuantityType": "sizing", "Sizing": "sizing", "size_order": "sizing",
     "TargetOrder": "targets", "exit_order": "targets", "order_for_target": "targets",
 }
 
@@ -26,6 +30,6 @@ def __getattr__(name: str) -> Any:
 
 
 __all__ = [
-    "HolidayCalendar", "TargetOrder",
-    "exit_order", "order_for_target", "parse_holidays", "shipped_calendar",
+    "HolidayCalendar", "Level", "QuantityType", "Sizing", "TargetOrder",
+    "exit_order", "order_for_target", "parse_holidays", "parse_level", "shipped_calendar", "size_order",
 ]
