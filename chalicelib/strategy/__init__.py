@@ -10,12 +10,14 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from chalicelib.strategy.brackets import LEG_FIELDS, Bracket, bracket_legs
     from chalicelib.strategy.holidays import HolidayCalendar, parse_holidays, shipped_calendar
     from chalicelib.strategy.levels import Level, parse_level
     from chalicelib.strategy.sizing import QuantityType, Sizing, size_order
     from chalicelib.strategy.targets import TargetOrder, exit_order, order_for_target
 
 _HOME = {
+    "LEG_FIELDS": "brackets", "Bracket": "brackets", "bracket_legs": "brackets",
     "HolidayCalendar": "holidays", "parse_holidays": "holidays", "shipped_calendar": "holidays",
     "Level": "levels", "parse_level": "levels",
     "QuantityType": "sizing", "Sizing": "sizing", "size_order": "sizing",
@@ -30,6 +32,7 @@ def __getattr__(name: str) -> Any:
 
 
 __all__ = [
-    "HolidayCalendar", "Level", "QuantityType", "Sizing", "TargetOrder",
-    "exit_order", "order_for_target", "parse_holidays", "parse_level", "shipped_calendar", "size_order",
+    "LEG_FIELDS",
+    "Bracket", "HolidayCalendar", "Level", "QuantityType", "Sizing", "TargetOrder",
+    "bracket_legs", "exit_order", "order_for_target", "parse_holidays", "parse_level", "shipped_calendar", "size_order",
 ]
