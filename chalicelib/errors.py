@@ -86,6 +86,22 @@ class SizeTooSmall(AlertRejected):
     message = "the order sizes to less than one share or lot; nothing was sent"
 
 
+class OutsideWindow(AlertRejected):
+    """Not now: an entry outside ENTRY_WINDOW, or an exit outside the session. The alert is
+    valid and could pass at another time of day; nothing is sent."""
+
+    status_code = 409
+    error = "outside_window"
+    message = "the alert arrived outside the hours it is accepted in; nothing was sent"
+
+
+class MarketClosed(OutsideWindow):
+    """Not today: the exchange is closed (a weekend or an NSE trading holiday)."""
+
+    error = "market_closed"
+    message = "the exchange is closed today; nothing was sent"
+
+
 class BodyTooLarge(RelayError):
     """Refused before authentication and parsing: no alert is anywhere near this size."""
 

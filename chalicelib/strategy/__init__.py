@@ -15,6 +15,16 @@ if TYPE_CHECKING:
     from chalicelib.strategy.levels import Level, parse_level
     from chalicelib.strategy.sizing import QuantityType, Sizing, size_order
     from chalicelib.strategy.targets import TargetOrder, exit_order, order_for_target
+    from chalicelib.strategy.windows import (
+        SESSION,
+        CalendarMode,
+        Schedule,
+        TimeWindow,
+        parse_calendar_mode,
+        parse_entry_window,
+        parse_square_off,
+        schedule_problems,
+    )
 
 _HOME = {
     "LEG_FIELDS": "brackets", "Bracket": "brackets", "bracket_legs": "brackets",
@@ -22,6 +32,9 @@ _HOME = {
     "Level": "levels", "parse_level": "levels",
     "QuantityType": "sizing", "Sizing": "sizing", "size_order": "sizing",
     "TargetOrder": "targets", "exit_order": "targets", "order_for_target": "targets",
+    "SESSION": "windows", "CalendarMode": "windows", "Schedule": "windows", "TimeWindow": "windows",
+    "parse_calendar_mode": "windows", "parse_entry_window": "windows", "parse_square_off": "windows",
+    "schedule_problems": "windows",
 }
 
 
@@ -32,7 +45,9 @@ def __getattr__(name: str) -> Any:
 
 
 __all__ = [
-    "LEG_FIELDS",
-    "Bracket", "HolidayCalendar", "Level", "QuantityType", "Sizing", "TargetOrder",
-    "bracket_legs", "exit_order", "order_for_target", "parse_holidays", "parse_level", "shipped_calendar", "size_order",
+    "LEG_FIELDS", "SESSION",
+    "Bracket", "CalendarMode", "HolidayCalendar", "Level", "QuantityType", "Schedule", "Sizing", "TargetOrder",
+    "TimeWindow",
+    "bracket_legs", "exit_order", "order_for_target", "parse_calendar_mode", "parse_entry_window", "parse_holidays",
+    "parse_level", "parse_square_off", "schedule_problems", "shipped_calendar", "size_order",
 ]

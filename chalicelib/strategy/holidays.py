@@ -9,7 +9,6 @@ about) and says so through `missing_list`, for the pre-market check to warn.
 
 from __future__ import annotations
 
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date
@@ -44,12 +43,12 @@ class HolidayCalendar:
         return day.weekday() < 5 and day not in self.holidays
 
     def closure(self, day: date) -> str | None:
-        """Why the exchange is closed on `day` ("Saturday", "an NSE trading holiday (Christmas)"),
+        """Why the exchange is closed on `day` ("a weekend", "Christmas, an NSE trading holiday"),
         or None on a trading day."""
         if day.weekday() >= 5:
-            return f"{weekday_name(day)}, a weekend"
+            return "a weekend"
         name = self.holidays.get(day)
-        return None if name is None else f"an NSE trading holiday ({name})"
+        return None if name is None else f"{name}, an NSE trading holiday"
 
     def has_list(self, year: int) -> bool:
         return year in self.published_years
@@ -71,6 +70,8 @@ class HolidayCalendar:
 
 def parse_holidays(text: str) -> HolidayCalendar:
     """The calendar a holidays.toml text describes; ValueError naming the first problem."""
+    import tomllib  # only where the list is read: the settings' checks import this module too
+
     try:
         document = tomllib.loads(text)
     except tomllib.TOMLDecodeError as broken:
