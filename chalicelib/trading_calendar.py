@@ -1,4 +1,5 @@
-"""NSE trading days and the window in which the API function is kept warm (pure: no I/O).
+"""NSE trading days and the window in which the API function is kept warm (pure, apart from
+reading the shipped holiday list once per process).
 
 A trading day is a weekday that is not an NSE trading holiday (chalicelib/strategy/holidays.toml).
 Years without a published list fall back to plain weekdays: warming on an unlisted holiday costs a

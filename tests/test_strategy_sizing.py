@@ -28,7 +28,7 @@ def refused(kind, *args, **kwargs):
     ("fixed", 50, BUY, None, 1, {}, 50, "50 shares as given"),
     ("fixed", "130", SELL, None, 65, {}, 130, "130 units (2 lots of 65 units) as given"),
     ("capital", 50_000, BUY, D("812.35"), 1, {}, 61, "₹50,000 buys 61 shares at ₹812.35: ₹50,000 ÷ ₹812.35 = 61.55, rounded down"),
-    ("capital", "10000", SELL, D("100"), 1, {}, 100, "₹10,000 buys 100 shares at ₹100"),  # exact: no rounding needed
+    ("capital", "10000", SELL, D("100"), 1, {}, 100, "₹10,000 sells 100 shares at ₹100"),  # exact: no rounding needed
     ("capital", 5_000, BUY, D("24.5"), 65, {}, 195, "₹5,000 buys 3 lots of 65 units at ₹24.50: ₹5,000 ÷ ₹1,592.50 = 3.14"),
     ("risk", 2_000, BUY, D("500"), 1, {"stop_loss": D("485")}, 133,
      "₹2,000 at risk over a ₹15 stop distance is 133 shares (entry ₹500, stop ₹485): ₹2,000 ÷ (₹15 × 1) = 133.33, rounded down"),
@@ -38,7 +38,7 @@ def refused(kind, *args, **kwargs):
     ("risk", 10_000, BUY, D("120"), 65, {"stop_loss": D("100")}, 455, "₹10,000 at risk over a ₹20 stop distance is 7 lots of 65 units"),
     ("percent_of_funds", 10, BUY, D("812.35"), 1, {"funds": D("100000")}, 12,
      "10% of ₹100,000 tradable cash is ₹10,000, which buys 12 shares at ₹812.35"),
-    ("percent_of_funds", "2.5", SELL, D("24.5"), 65, {"funds": D("200000")}, 195, "2.5% of ₹200,000 tradable cash is ₹5,000, which buys 3 lots"),
+    ("percent_of_funds", "2.5", SELL, D("24.5"), 65, {"funds": D("200000")}, 195, "2.5% of ₹200,000 tradable cash is ₹5,000, which sells 3 lots"),
     ("percent_of_funds", 100, BUY, D("99.95"), 1, {"funds": D("1000")}, 10, "100% of ₹1,000"),
 ])  # fmt: skip
 def test_each_mode_rounds_down_to_whole_shares_or_lots(mode, amount, side, price, lot, extra, units, said):

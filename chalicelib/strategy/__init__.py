@@ -5,8 +5,8 @@ HTTP. Each name is imported on first use (the keep-warm schedule reads only the 
 
     order = order_for_target(+50, net, in_flight=open_qty, lot_units=lot)   # TargetOrder (maybe noop)
     Schedule.from_settings(settings).check(now, is_exit=order.reduces_only, age_seconds=age)
-    size = size_order("risk", 2000, side=Side.BUY, price=entry, stop_loss=bracket.stop_price)
     bracket = bracket_legs(Side.BUY, entry, tick, exchange=Exchange.NSE, stop_loss="1.5%", target="3%")
+    size = size_order("risk", 2000, side=Side.BUY, price=entry, stop_loss=bracket.stop_price)
     body = {**smart_order_body, **bracket.legs}                              # /smart/order
 """
 

@@ -121,6 +121,7 @@ def size_order(mode: QuantityType | str, amount: object, *, side: Side, price: D
     if price is None or price <= 0:
         raise ValueError(f"quantity_type {mode.value} needs the entry price above zero")
     per_lot = price * lot_units
+    buys = "buys" if side is Side.BUY else "sells"  # a SELL's value: what selling that many brings
     at = f"at {_rupees(price)}" + (f" ({price_is})" if price_is != "price" else "")
     inputs: dict[str, str] = {"quantity_type": mode.value, field: _number(value), "price": _number(price),
                               "lot_units": str(lot_units)}
@@ -128,7 +129,7 @@ def size_order(mode: QuantityType | str, amount: object, *, side: Side, price: D
         if value <= 0:
             raise AlertRejected(detail=[FieldProblem(field, "is the rupees to spend with quantity_type capital; must be above zero")])
         units, ratio = _whole_lots(value, per_lot, lot_units)
-        said = f"{_rupees(value)} buys {_count(units, lot_units)} {at}"
+        said = f"{_rupees(value)} {buys} {_count(units, lot_units)} {at}"
         formula = f"{_rupees(value)} ÷ {_rupees(per_lot)} = {_ratio(ratio)}, rounded down"
     elif mode is QuantityType.RISK:
         if value <= 0:
@@ -148,8 +149,8 @@ def size_order(mode: QuantityType | str, amount: object, *, side: Side, price: D
             raise ValueError("quantity_type percent_of_funds needs the tradable cash")
         spend = max(funds, Decimal(0)) * value / 100
         units, ratio = _whole_lots(spend, per_lot, lot_units)
-        said = (f"{_number(value)}% of {_rupees(max(funds, Decimal(0)))} tradable cash is {_rupees(spend)}, which buys "
-                f"{_count(units, lot_units)} {at}")
+        said = (f"{_number(value)}% of {_rupees(max(funds, Decimal(0)))} tradable cash is {_rupees(spend)}, which "
+                f"{buys} {_count(units, lot_units)} {at}")
         formula = f"{_rupees(spend)} ÷ {_rupees(per_lot)} = {_ratio(ratio)}, rounded down"
         inputs |= {"funds": _number(funds)}
     inputs["formula"] = formula
