@@ -102,6 +102,14 @@ class Settings(BaseModel):
     # (chalicelib/fno/lots.py), e.g. "NIFTY=1800,BANKNIFTY=600,RELIANCE=off". An order at or above
     # its underlying's limit is refused (400) naming the largest order allowed.
     freeze_limits: str = ""
+    # Strategy execution (chalicelib/strategy/windows.py), IST: entries only inside ENTRY_WINDOW on
+    # trading days (TRADING_CALENDAR exchange: weekends and the NSE holidays of
+    # chalicelib/strategy/holidays.toml closed; always: none), exits all session (09:15-15:30) and
+    # up to MAX_EXIT_AGE_SECONDS old; positions due to be squared off from SQUARE_OFF_AT (or off).
+    entry_window: str = "09:15-15:10"
+    trading_calendar: str = "exchange"
+    square_off_at: str = "15:15"
+    max_exit_age_seconds: int = Field(default=300, ge=1, le=86400)
 
     @model_validator(mode="after")
     def _freeze_limits_readable(self) -> Settings:
@@ -111,6 +119,15 @@ class Settings(BaseModel):
             parse_freeze_overrides(self.freeze_limits)
         except ValueError as wrong:
             raise ValueError(f"FREEZE_LIMITS: {wrong}") from None
+        return self
+
+    @model_validator(mode="after")
+    def _strategy_hours_readable(self) -> Settings:
+        from chalicelib.strategy.windows import schedule_problems
+
+        problems = schedule_problems(self.entry_window, self.square_off_at, self.trading_calendar)
+        if problems:
+            raise ValueError("; ".join(problems))
         return self
 
     @model_validator(mode="after")

@@ -86,6 +86,31 @@ class ImplausibleTick(AlertRejected):
     message = "the instrument's tick size is not plausible; nothing was sent"
 
 
+class SizeTooSmall(AlertRejected):
+    """A sizing mode (capital, risk, percent of funds) makes less than one share or one lot: the
+    message says the inputs and the arithmetic; nothing is sent."""
+
+    status_code = 422
+    error = "size_too_small"
+    message = "the order sizes to less than one share or lot; nothing was sent"
+
+
+class OutsideWindow(AlertRejected):
+    """Not now: an entry outside ENTRY_WINDOW, or an exit outside the session. The alert is
+    valid and could pass at another time of day; nothing is sent."""
+
+    status_code = 409
+    error = "outside_window"
+    message = "the alert arrived outside the hours it is accepted in; nothing was sent"
+
+
+class MarketClosed(OutsideWindow):
+    """Not today: the exchange is closed (a weekend or an NSE trading holiday)."""
+
+    error = "market_closed"
+    message = "the exchange is closed today; nothing was sent"
+
+
 class BodyTooLarge(RelayError):
     """Refused before authentication and parsing: no alert is anywhere near this size."""
 

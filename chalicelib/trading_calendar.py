@@ -1,7 +1,9 @@
-"""NSE trading days and the window in which the API function is kept warm (pure: no I/O).
+"""NSE trading days and the window in which the API function is kept warm (pure, apart from
+reading the shipped holiday list once per process).
 
-A trading day is a weekday that is not an NSE trading holiday. Years without a list below fall
-back to plain weekdays: warming on an unlisted holiday costs a few invocations, never an order.
+A trading day is a weekday that is not an NSE trading holiday (chalicelib/strategy/holidays.toml).
+Years without a published list fall back to plain weekdays: warming on an unlisted holiday costs a
+few invocations, never an order.
 """
 
 from __future__ import annotations
@@ -9,37 +11,15 @@ from __future__ import annotations
 from datetime import date, datetime, time
 
 from chalicelib.config import IST
+from chalicelib.strategy.holidays import shipped_calendar
 
 # Warm from the pre-open (09:00) to the close (15:30), both included.
 WARM_FROM = time(9, 0)
 WARM_UNTIL = time(15, 30)
 
-# NSE, "Trading holidays for the calendar year 2026", equity segment (NSE's holiday circular,
-# nseindia.com → Resources → Exchange communication → Holidays). Holidays on a Saturday or Sunday
-# are left out; 8 Nov 2026 (Diwali Laxmi Pujan, muhurat trading) is a Sunday.
-# 2027: not yet published when this list was written. Add it from NSE's circular (usually out in
-# December); until then 2027 counts every weekday as a trading day.
-NSE_HOLIDAYS: dict[int, frozenset[date]] = {
-    2026: frozenset(date(2026, month, day) for month, day in (
-        (1, 15),   # Municipal Corporation election, Maharashtra
-        (1, 26),   # Republic Day
-        (3, 3),    # Holi
-        (3, 26),   # Shri Ram Navami
-        (3, 31),   # Shri Mahavir Jayanti
-        (4, 3),    # Good Friday
-        (4, 14),   # Dr. Baba Saheb Ambedkar Jayanti
-        (5, 1),    # Maharashtra Day
-        (5, 28),   # Bakri Id
-        (6, 26),   # Muharram
-        (9, 14),   # Ganesh Chaturthi
-        (10, 2),   # Mahatma Gandhi Jayanti
-        (10, 20),  # Dussehra
-        (11, 10),  # Diwali-Balipratipada
-        (11, 24),  # Prakash Gurpurb Sri Guru Nanak Dev
-        (12, 25),  # Christmas
-    )),
-    2027: frozenset(),
-}
+# The one list of NSE trading holidays is chalicelib/strategy/holidays.toml (editable data, read
+# once per process); this is its shape for the keep-warm schedule and the F&O expiry rules.
+NSE_HOLIDAYS: dict[int, frozenset[date]] = shipped_calendar().by_year()
 
 
 def is_trading_day(day: date, holidays: dict[int, frozenset[date]] = NSE_HOLIDAYS) -> bool:
