@@ -583,3 +583,26 @@ def test_reset_forgets_fills_and_keeps_the_balance(sim):
     place(sim, order(qty=3))
     sim.reset()
     assert trades(sim) == [] and positions(sim) == [] and funds(sim)["sod_balance"] == 50000.0
+
+
+def test_every_read_the_simulator_serves_conforms_to_the_spec_after_a_trading_day(sim):
+    option = nifty(sim)
+    smart(sim, bracket())
+    place(sim, order(product="CNC"))
+    place(sim, derivative_order(sim, option, qty=130))
+    place(sim, derivative_order(sim, option, product="INTRADAY", txn_type="SELL"))
+    sim.set_price(*SBIN, 794)
+    sim.set_price(*SBIN, 779)
+    reads = [
+        ("/user/profile", {}), ("/order-book", {}), ("/funds", {}), ("/trade-book", {"segment": "EQUITY"}),
+        ("/trade-book", {"segment": "DERIVATIVE"}),
+        ("/market/quotes/ltp", {"scrip-codes": f"NSE_3045,NFO_{option.security_id},NIDX_40000001"}),
+        ("/market/option-chain", {"exchange": "NSE", "segment": "INDEX", "underlying-scrip": "40000001",
+                                  "expiry": OCT13.isoformat(), "strike_count": "2"}),
+        ("/market/instruments/search", {"underlying": "NIFTY", "segment": "DERIVATIVE", "page_size": "5"}),
+        ("/market/instruments/expiries", {"underlying": "NIFTY", "segment": "DERIVATIVE"}),
+    ] + [("/portfolio/positions", {"segment": s, "product": p}) for s, p in
+         (("equity", "cnc"), ("equity", "intraday"), ("derivative", "margin"), ("derivative", "intraday"))]  # fmt: skip
+    for path, params in reads:
+        body = conforming(get(sim, path, params=params), "GET", path)
+        assert body["status"] == "success" and body["data"], path
