@@ -102,6 +102,12 @@ class Settings(BaseModel):
     # (chalicelib/fno/lots.py), e.g. "NIFTY=1800,BANKNIFTY=600,RELIANCE=off". An order at or above
     # its underlying's limit is refused (400) naming the largest order allowed.
     freeze_limits: str = ""
+    # Options: a MARKET order goes as a LIMIT this many percent beyond the last traded price (BUY
+    # above, SELL below), rounded to the contract's tick away from it; the price comes from one
+    # quote read (a relative option: the option chain's leg). INDstocks turns an option MARKET
+    # into a limit at the LTP and may refuse market orders on illiquid strikes. Unset: MARKET stays
+    # MARKET. Futures are not affected.
+    marketable_limit_pct: Decimal | None = Field(default=None, gt=0, le=20, allow_inf_nan=False)
 
     @model_validator(mode="after")
     def _freeze_limits_readable(self) -> Settings:
