@@ -83,7 +83,7 @@ from chalicelib import services  # noqa: E402
 from chalicelib.config import IST  # noqa: E402
 from chalicelib.relay import IncomingAlert  # noqa: E402
 from local.openapi import request_errors  # noqa: E402
-from tests.conftest import ORDERS_TABLE, SEEDED_SECRET, STATE_TABLE  # noqa: E402
+from tests.conftest import ORDERS_TABLE, SEEDED_SECRET, SEEDED_TOKEN, STATE_TABLE  # noqa: E402
 
 MONTHS = ("JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC")
 
@@ -458,10 +458,30 @@ def test_an_unreadable_quote_refuses_the_order_rather_than_send_a_market(marketa
         sim.spots.pop("NIFTY")
     else:
         sim.inject_fault("/market/quotes/ltp", failure)
-    response = marketable.post(alert(symbol=tradingview_symbol(option), lots=1))
+    sent = alert(symbol=tradingview_symbol(option), lots=1)
+    response = marketable.post(sent)
     assert response.status_code == 503, response.json_body
     assert response.json_body["error"] == "dependency_unavailable"
     message = response.json_body["message"]
     assert f"NFO_{option.security_id}" in message and "MARKETABLE_LIMIT_PCT" in message and "nothing was sent" in message
     assert sim.order_writes() == []
     assert broker_reads(sim) == [("/market/quotes/ltp", f"NFO_{option.security_id}")]  # read once, not retried
+    item = boto3.client("dynamodb").get_item(TableName=ORDERS_TABLE, Key={"key": {"S": f"id:{sent['alert_id']}"}})
+    assert item["Item"]["state"]["S"] == "failed"  # provably not sent: the same alert may be sent again
+
+
+def test_a_dead_token_on_the_quote_read_is_reread_once_and_the_limit_goes_with_the_new_one(marketable):
+    sim = marketable.simulator
+    option = an_option(sim, "CE")
+    placed(marketable.post(alert(symbol="NIFTY1!", lots=1, price="24500")))  # the token cached, the master loaded
+    sim.set_tokens(["tok-RENEWED-16"])
+    marketable.ssm.put_parameter(Name=marketable.settings.token_parameter, Value="tok-RENEWED-16",
+                                 Type="SecureString", Overwrite=True)
+    sim.reset()
+    sim.ltp[option.security_id] = Decimal("101.35")
+    placed(marketable.post(alert(symbol=tradingview_symbol(option), lots=1)))
+    reads = sim.requests("/market/quotes/ltp")
+    assert [read.headers["authorization"] for read in reads] == [SEEDED_TOKEN, "tok-RENEWED-16"]
+    write = the_write(marketable)
+    assert (write.headers["authorization"], write.json["order_type"], write.json["limit_price"]) == \
+        ("tok-RENEWED-16", "LIMIT", 103.4)
