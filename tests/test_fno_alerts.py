@@ -291,6 +291,20 @@ def test_a_cold_instance_reads_the_shared_copy_the_premarket_check_wrote(fno, tm
     assert services.get().relay.derivatives.master.loaded_from == "shared"
 
 
+def test_a_cold_instance_after_the_check_resolves_a_relative_option_with_one_broker_read(fno, tmp_path):
+    event = fno.client.events.generate_cw_event(source="aws.events", detail_type="Scheduled Event", detail={},
+                                                resources=[])
+    assert fno.client.lambda_.invoke("premarket_token_check", event).payload["fno_ok"] is True
+    assert [r.query["source"] for r in fno.simulator.requests("/market/instruments")] == ["equity", "fno", "index"]
+    services.install(services.build(fno.settings.model_copy(update={"instruments_cache_dir": str(tmp_path / "cold")})))
+    fno.simulator.reset()
+    placed(fno.post(alert(underlying="NIFTY", option_type="PE", offset="ATM", expiry="weekly", exchange="NSE_INDEX",
+                          lots=1)))
+    writes = fno.simulator.order_writes()
+    assert [r.path for r in fno.simulator.requests() if r not in writes] == ["/market/option-chain"]
+    assert len(writes) == 1
+
+
 @pytest.mark.parametrize("minute, which", [(29, 0), (31, 1)])
 def test_the_continuous_future_rolls_at_1530_ist_on_its_expiry_day(fno, minute, which):
     sim = fno.simulator
