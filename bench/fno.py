@@ -162,8 +162,8 @@ def measure(*, real_size: bool = True, lookups: int = 20000, cold_runs: int = 9,
         if report.fno_ok is not True:
             raise RuntimeError(f"the 08:45 check did not share the F&O master: {report.fno}")
         state = StateTable(lambda: dynamodb, settings.state_table)
-        shared_bytes = sum(len(blob) for part in range(4)
-                           if (blob := state.get_blob(f"instruments-fno#{today.isoformat()}#{part}")) is not None)
+        shared = [blob for part in range(8)
+                  if (blob := state.get_blob(f"instruments-fno#{today.isoformat()}#{part}")) is not None]
         broker = BrokerClient(simulator.url, connect_timeout=1, read_timeout=60, idle_reset_seconds=240)
 
         def download(source: str) -> str:
@@ -211,7 +211,8 @@ def measure(*, real_size: bool = True, lookups: int = 20000, cold_runs: int = 9,
     lookup = summary(timings)
     return {
         "master_rows": rows, "master_mb": round(len(text.encode()) / 1e6, 1), "contracts": len(index),
-        "shared_kb": round(shared_bytes / 1000, 1),
+        "shared_kb": round(sum(map(len, shared)) / 1000, 1), "shared_chunks": len(shared),
+        "compact_bytes": len(index.to_compact(now)),
         "cold_index_ready_ms": round(pct(shared_ms, 50), 1), "cold_index_shared_ms": summary(shared_ms, 1),
         "baseline_download_parse_ms": summary(download_ms, 1),
         "cold_index_ratio_p50": round(pct(shared_ms, 50) / pct(download_ms, 50), 3),

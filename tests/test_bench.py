@@ -58,7 +58,7 @@ def _sample_results() -> dict:
         "symbols": {"generated_100k": {"cold_load_ms": 500.0, "warm_lookup_us": timing}},
         "cold_index": {"shared_copy_ms": timing, "download_ms": timing, "ratio_p50": 0.5, "shared_item_kb": 47.0,
                        "master_kb": 752.0},
-        "fno": {"master_rows": 100945, "master_mb": 14.0, "contracts": 80000, "shared_kb": 307.5,
+        "fno": {"master_rows": 100945, "master_mb": 14.0, "contracts": 80000, "shared_kb": 307.5, "shared_chunks": 1, "compact_bytes": 300000,
                 "cold_index_ready_ms": 20.0, "cold_index_shared_ms": timing, "baseline_download_parse_ms": timing,
                 "cold_index_ratio_p50": 0.03, "lookup_p99_us": 30.0, "lookup_us": {**timing, "max": 3.0},
                 "index_rss_mb": 6.0, "baseline_process_rss_mb": 32.0, "process_rss_mb": 38.0,
