@@ -100,7 +100,7 @@ class Settings(BaseModel):
     max_orders_per_day: int = Field(default=500, ge=1, le=100_000)  # per IST day, all instances
     # Futures and options: exchange freeze quantities in units, over the shipped table
     # (chalicelib/fno/lots.py), e.g. "NIFTY=1800,BANKNIFTY=600,RELIANCE=off". An order at or above
-    # its underlying's limit is refused (400) naming the largest order allowed.
+    # its underlying's limit is sent as child orders strictly below it (chalicelib/relay.py).
     freeze_limits: str = ""
     # Strategy execution (chalicelib/strategy/windows.py), IST: entries only inside ENTRY_WINDOW on
     # trading days (TRADING_CALENDAR exchange: weekends and the NSE holidays of
