@@ -18,7 +18,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from chalicelib import auth
-from chalicelib.alerts import Alert, parse_body, refuse_oversized, validate_alert
+from chalicelib.alerts import Action, Alert, parse_body, refuse_oversized, validate_alert
 from chalicelib.broker import BrokerClient, OrderWrite, Outcome, WriteResult
 from chalicelib.config import Settings
 from chalicelib.deadline import MIN_READ_SECONDS, Deadline, Timeouts
@@ -41,8 +41,11 @@ from chalicelib.observability import log_alert, logger, tag_alert
 from chalicelib.order_queue import OrderQueue, message_group
 from chalicelib.orders import build_derivative_order, build_order, child_remarks, remarks_tag
 from chalicelib.pacing import WritePacer
+from chalicelib.positions import PositionDesk
 from chalicelib.reconcile import find_order
 from chalicelib.risk import RiskGuard
+from chalicelib.strategy.targets import order_for_target
+from chalicelib.strategy.windows import Schedule
 from chalicelib.tokens import TokenStore, WebhookSecret
 
 if TYPE_CHECKING:  # built on the first derivative alert (services.py): its master stays out of a cold start
@@ -106,6 +109,7 @@ class Relay:
         on_token_dead: Callable[[float], object] = lambda now: None,
         order_queue: OrderQueue | None = None,
         derivatives: Derivatives | Callable[[], Derivatives] | None = None,
+        positions: PositionDesk | None = None,
     ):
         self.settings = settings
         self.webhook_secret = webhook_secret
@@ -126,6 +130,8 @@ class Relay:
         # None: futures and options are refused; a factory: built on the first derivative alert.
         self._derivatives = derivatives
         self.freeze_limits: FreezeLimits = freeze_limits(settings.freeze_limits)
+        self.positions = positions  # None: position targets and exits are refused
+        self.schedule = Schedule.from_settings(settings)  # ENTRY_WINDOW, TRADING_CALENDAR, freshness
         self._configured = Timeouts(settings.broker_connect_timeout, settings.broker_read_timeout)
 
     def deadline(self, remaining_seconds: float | None = None, *, answer_budget: float | None = None) -> Deadline:
@@ -188,33 +194,54 @@ class Relay:
         trail.note(key=key, **alert.summary())
         tag_alert(alert_id=alert.alert_id, ledger_key=key)
 
-        stale = _staleness(alert, now, self.settings.max_alert_age_seconds)
         writer = self._make_token()  # this invocation's: tells its own retried writes from others'
-        if stale:
-            return self._refuse(key, alert, now, writer, stale)
+        if alert.action is Action.EXIT or alert.position_size is not None:
+            return self._place_to_target(key, alert, now, writer, deadline, trail)
+        refused = self._timing(alert, now, is_exit=False)
+        if refused:
+            return self._refuse(key, alert, now, writer, refused)
+        return self._send(key, alert, alert, now, writer, deadline, trail)
 
-        described: dict[str, Any] = {}  # a derivative's contract and price rounding, for the answer
+    def _timing(self, alert: Alert, now: float, *, is_exit: bool) -> RelayError | None:
+        """Too old, from the future, outside ENTRY_WINDOW (an entry) or the session (an exit), or
+        on a closed day: the refusal. An after-market order of a plain alert is outside the
+        hours by design: only its freshness counts."""
+        if alert.amo and alert.position_size is None and alert.action is not Action.EXIT:
+            return _staleness(alert, now, self.settings.max_alert_age_seconds)
+        age = None if alert.time is None else now - alert.time.timestamp()
+        return self.schedule.refusal(now, is_exit=is_exit, age_seconds=age)
+
+    def _send(self, key: str, alert: Alert, order: Alert, now: float, writer: str, deadline: Deadline,
+              trail: _Trail, *, token: str | None = None, extra: dict[str, Any] | None = None) -> Answer:
+        """Build the order `order` asks (the alert itself, or the side and quantity a target
+        made of it), check its limits, then admit it and write it once, or queue it. `alert`
+        is what the ledger records the claim under; `extra`, what else the item and the answer say."""
+        described: dict[str, Any] = dict(extra or {})  # a derivative's contract and price rounding, …
         children: tuple[int, ...] = ()  # an order over its freeze limit: the child quantities
         try:
-            token = self.tokens.current()
-            reading = alert.reading()
+            token = token or self.tokens.current()
+            reading = order.reading()
             remarks = remarks_tag(alert.alert_id, self._make_nonce())
-            alert_price = alert.price
+            alert_price = order.price
             if isinstance(reading, EquityTicker):
-                instrument = self.instruments.resolve(alert.resolved_exchange.value, alert.ticker, ist_date(now))
-                write = build_order(alert, instrument, remarks, self.settings)
+                instrument = self.instruments.resolve(order.resolved_exchange.value, order.ticker, ist_date(now))
+                write = build_order(order, instrument, remarks, self.settings)
             else:
-                write, described, token, leg_price, children = self._derivative_order(alert, reading, token, now, remarks)
+                write, contract, token, leg_price, children = self._derivative_order(order, reading, token, now, remarks)
+                described.update(contract)
                 alert_price = alert_price or leg_price
             token = self.risk.check_limits(write.body, token, now, alert_price=alert_price)
         except RelayError as error:
             return self._refuse(key, alert, now, writer, error)
         security_id = str(write.body["security_id"])
         trail.note(security_id=security_id, remarks=write.body["remarks"], endpoint=write.path,
-                   **({"contract": described["contract"]} if described else {}))
+                   **({"contract": described["contract"]} if "contract" in described else {}))
         request = {"endpoint": write.path, "request": json.dumps(write.body), "remarks": write.body["remarks"],
-                   "security_id": security_id,
-                   **({"contract": json.dumps(described, sort_keys=True)} if described else {})}
+                   "security_id": security_id, "side": write.body["txn_type"], "qty": write.body["qty"]}
+        if "contract" in described:  # the contract, its price rounding and freeze limit
+            request["contract"] = json.dumps({k: v for k, v in described.items() if k != "position"}, sort_keys=True)
+        if "position" in described:  # a target's: from where, to where
+            request["position"] = json.dumps(described["position"], sort_keys=True)
         lane = message_group(str(write.body["exchange"]), security_id)
         if len(children) > 1:
             return _with(self._place_children(key, alert, now, writer, request, write, children, lane, token,
@@ -231,6 +258,75 @@ class Relay:
             return _with(Answer(202, {"status": "queued", "key": key, "remarks": write.body["remarks"],
                                       "message": self.enqueue(key, write, now)}), described)
         return _with(_answer(sent, write), described)
+
+    def _place_to_target(self, key: str, alert: Alert, now: float, writer: str, deadline: Deadline,
+                         trail: _Trail) -> Answer:
+        """A target position (`position_size`) or an exit: read where the instrument stands and
+        send only the difference. The instrument's lock is held from the read to the write's
+        record, so a second signal for it (an exit racing an entry) computes from the position
+        this one leaves; a write of it still waiting in the order queue would not be in the
+        position yet, so the target waits for none and is refused instead."""
+        if self.positions is None:
+            raise AlertRejected(detail=[FieldProblem("position_size", "position targets are not enabled here")])
+        try:
+            token = self.tokens.current()
+            where = self._locate(alert, token, now)
+        except RelayError as error:
+            return self._refuse(key, alert, now, writer, error)
+        instrument = message_group(where.exchange, where.security_id)
+        if not self.positions.hold(instrument, writer, wait_until=deadline.arrival + _TARGET_LOCK_WAIT_SECONDS):
+            return self._refuse(key, alert, now, writer, DependencyUnavailable(
+                f"another signal for {where.name} is still being applied; nothing was sent", cause="position_busy"))
+        try:
+            try:
+                if self.pacer.lane_busy(instrument, now):
+                    raise DependencyUnavailable(
+                        f"an order for {where.name} still waits in the order queue, so its position is not known "
+                        "yet; nothing was sent", cause="queued_ahead")
+                standing = self.positions.standing(token, where.security_id, where.segment, alert.product.value)
+                target = 0 if alert.action is Action.EXIT else alert.position_size
+                assert target is not None
+                order = order_for_target(target, standing.net, in_flight=standing.in_flight,
+                                         lot_units=where.lot_units, instrument=where.name)
+                refused = self._timing(alert, now, is_exit=order.reduces_only or order.noop)
+            except RelayError as error:
+                return self._refuse(key, alert, now, writer, error)
+            position = {"target": target, **standing.as_dict(), "change": order.change, "decided": order.describe()}
+            trail.note(position=position)
+            if refused:
+                return self._refuse(key, alert, now, writer, refused)
+            if order.noop:
+                return self._noop(key, alert, now, writer, position)
+            assert order.side is not None
+            sized = alert.model_copy(update={"action": Action(order.side.value), "quantity": order.quantity,
+                                             "lots": None, "position_size": None})
+            return self._send(key, alert, sized, now, writer, deadline, trail, token=token,
+                              extra={"position": position})
+        finally:
+            self.positions.release(instrument, writer)
+
+    def _locate(self, alert: Alert, token: str, now: float) -> _Where:
+        """The instrument an alert names, as its position is read: security id, segment, lot."""
+        reading = alert.reading()
+        if isinstance(reading, EquityTicker):
+            instrument = self.instruments.resolve(alert.resolved_exchange.value, alert.ticker, ist_date(now))
+            return _Where(str(instrument.security_id), alert.resolved_exchange.value, "EQUITY", 1, alert.ticker)
+        derivatives = self.derivatives
+        if derivatives is None:
+            raise AlertRejected(detail=[FieldProblem("symbol", "futures and options are not enabled in this relay")])
+        contract = derivatives.resolve(reading, token, now).contract
+        return _Where(contract.security_id, contract.exchange.value, "DERIVATIVE", contract.lot_units,
+                      contract.openalgo_symbol)
+
+    def _noop(self, key: str, alert: Alert, now: float, writer: str, position: dict[str, Any]) -> Answer:
+        """The position is already the target: recorded, nothing sent (not an error: an error
+        invites a resend)."""
+        claim = self.ledger.claim(key, alert, now, State.NOOP, token=writer,
+                                  dedupe_window=self.settings.dedupe_window_seconds,
+                                  message=position["decided"], position=json.dumps(position, sort_keys=True))
+        if not claim.won:
+            return _duplicate(claim)
+        return Answer(200, {"status": "noop", "key": key, "message": position["decided"], "position": position})
 
     def _derivative_order(self, alert: Alert, reading: ContractQuery | RelativeOption, token: str, now: float,
                           remarks: str) -> tuple[OrderWrite, dict[str, Any], str, Decimal | None, tuple[int, ...]]:
@@ -627,6 +723,17 @@ _STATE_AFTER = {
 
 
 @dataclass(frozen=True)
+class _Where:
+    """Where a target's position is read: the instrument as INDstocks keys it."""
+
+    security_id: str
+    exchange: str
+    segment: str  # EQUITY / DERIVATIVE
+    lot_units: int
+    name: str
+
+
+@dataclass(frozen=True)
 class _Child:
     """One child order of an order split below its freeze limit."""
 
@@ -651,6 +758,8 @@ def _severity(status_code: int) -> tuple[int, int]:
 
 
 _FUTURE_TOLERANCE_SECONDS = 10
+# How long a target waits for another signal of its instrument to finish: within the answer.
+_TARGET_LOCK_WAIT_SECONDS = 1.0
 # Transactions tried for a warm alert's admission: a slot seen taken, or a conflict, is retried.
 _ADMIT_ATTEMPTS = 3
 # Nothing was written (or only a TokenException, which places nothing): the sweep sends it.
