@@ -4,6 +4,8 @@ a JSON line per decision; while measuring, everything the relay and its helpers 
 bench/bench.log, so the table is what one sees.
 
     python -m bench.run [--alerts 1000] [--cold-runs 20] [--cold-alerts 5] [--burst 100]
+
+Futures and options (bench/fno.py) run last; `python -m bench.fno` runs them alone.
 """
 
 from __future__ import annotations
@@ -20,6 +22,9 @@ import zipfile
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+
+from bench.fno import measure as fno_measure
+from bench.fno import rows as fno_rows
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "bench" / "results.json"
@@ -493,6 +498,8 @@ STABLE_NAMES = (
     "cold.first_alert_ms", "cold.second_alert_ms", "cold.import_ratio_p50",
     "burst.max_answer_ms", "burst.placed", "burst.answered_placed", "burst.queued", "burst.seconds_to_drain",
     "burst.busiest_second", "burst.lost", "burst.duplicated",
+    # Futures and options (issue 16), at a real-size master (bench/fno.py).
+    "fno.cold_index_ready_ms", "fno.lookup_p99_us", "fno.index_rss_mb", "fno.relative_option_broker_reads",
 )
 
 
@@ -545,6 +552,7 @@ def table(results: dict[str, Any]) -> str:
          f"≤ 10 writes/s; through the order queue, the sweep off; last write at {b.get('seconds_to_last_write')} s "
          "[burst.seconds_to_drain / burst.busiest_second]"),
     ]
+    rows += fno_rows(results["fno"])
     lines = [f"{'measure':56} {'relay':>18} {'baseline':>16}  ratio / target"]
     lines += [f"{name:56} {relay:>18} {baseline:>16}  {ratio}" for name, relay, baseline, ratio in rows]
     lines.append("\nAWS calls per warm alert (in-process moto), before / after the broker request:")
@@ -572,6 +580,7 @@ def main() -> None:
             "symbols": symbol_lookup(),
             "cold_index": cold_index(),
             "burst": burst(options.burst),
+            "fno": fno_measure(),
         }
     RESULTS.write_text(json.dumps(results, indent=2) + "\n")
     print(table(results))

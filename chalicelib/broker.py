@@ -27,7 +27,7 @@ import json
 import re
 import time
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
@@ -41,6 +41,16 @@ from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
 from chalicelib.deadline import Timeouts
 from chalicelib.errors import DependencyUnavailable, TokenGenerationFailed, TokenUnavailable, failure_cause
+from chalicelib.portfolio import (
+    MAX_QUOTE_CODES,
+    POSITION_READS,
+    Funds,
+    LastPrices,
+    Position,
+    funds_from_data,
+    positions_from_rows,
+    quote_price,
+)
 
 _MAX_MESSAGE = 300
 _CONTROL_CHARS = re.compile(r"[\x00-\x1f\x7f]+")
@@ -293,8 +303,12 @@ class BrokerClient:
             return WriteResult(Outcome.UNKNOWN, reason, timed_out=timed_out)
         return classify_write_reply(reply.status_code, reply.content)
 
-    def _read(self, token: str, path: str, *, timeout: float | None = None, params: dict[str, str] | None = None) -> requests.Response:
-        """A GET that is safe to repeat; token and availability problems become relay errors."""
+    def _read(
+        self, token: str, path: str, *, timeout: float | None = None, params: dict[str, str] | None = None,
+        passthrough: frozenset[int] = frozenset(),
+    ) -> requests.Response:  # fmt: skip
+        """A GET that is safe to repeat; token and availability problems become relay errors.
+        A reply whose status is in `passthrough` is returned for the caller to read."""
         session = self._fresh_session()
         try:
             reply = session.get(
@@ -312,9 +326,17 @@ class BrokerClient:
             payload = _json_object(reply.content) or {}
             if _error_kind(payload) in _TOKEN_ERROR_KINDS or reply.status_code == 401:
                 raise TokenUnavailable()
-        if not 200 <= reply.status_code < 300:
+        if not 200 <= reply.status_code < 300 and reply.status_code not in passthrough:
             raise DependencyUnavailable(f"INDstocks answered HTTP {reply.status_code}; the order was not sent")
         return reply
+
+    def _success_data(self, token: str, path: str, what: str, *, timeout: float | None = None,
+                      params: dict[str, str] | None = None) -> Any:  # fmt: skip
+        """The `data` of a `{"status": "success", "data": …}` read."""
+        payload = _json_object(self._read(token, path, timeout=timeout, params=params).content) or {}
+        if payload.get("status") != "success" or "data" not in payload:
+            raise DependencyUnavailable(f"INDstocks returned an unexpected {what} reply; the order was not sent")
+        return payload["data"]
 
     def profile(self, token: str) -> dict[str, Any]:
         payload = _json_object(self._read(token, "/user/profile").content) or {}
@@ -357,6 +379,100 @@ class BrokerClient:
         if payload.get("status") != "success" or value is None or not value.is_finite() or value <= 0:
             raise DependencyUnavailable("INDstocks returned no usable last price")
         return value
+
+    def positions(
+        self, token: str, *, timeout: float | None = None, reads: Iterable[tuple[str, str]] = POSITION_READS
+    ) -> list[Position]:
+        """The day's positions, closed ones included: one `GET /portfolio/positions` per
+        (segment, product) pair of `reads` (default: the four INDstocks takes), as one list.
+        Reads, safe to repeat; one failing or unreadable read fails the call (a missing row would
+        look like a flat position)."""
+        found: list[Position] = []
+        for segment, product in reads:
+            if (segment, product) not in POSITION_READS:
+                raise ValueError(f"INDstocks takes no positions read for {segment}/{product}")
+            data = self._success_data(token, "/portfolio/positions", "positions", timeout=timeout,
+                                      params={"segment": segment, "product": product})  # fmt: skip
+            try:
+                found += positions_from_rows(data, segment, product)
+            except ValueError as problem:
+                raise DependencyUnavailable(
+                    f"INDstocks returned positions the relay cannot read ({problem}); the order was not sent"
+                ) from None
+        return found
+
+    def funds(self, token: str, *, timeout: float | None = None) -> Funds:
+        """`GET /funds`: tradable cash (`detailed_avl_balance.eq_cnc`), the derivative figures, P&L."""
+        data = self._success_data(token, "/funds", "funds", timeout=timeout)
+        try:
+            return funds_from_data(data)
+        except ValueError as problem:
+            raise DependencyUnavailable(
+                f"INDstocks returned funds the relay cannot read ({problem}); the order was not sent"
+            ) from None
+
+    def last_prices(
+        self, token: str, codes: Sequence[str], *, timeout: float | None = None, max_requests: int = 16
+    ) -> LastPrices:
+        """Last prices of quote codes (`NSE_3045`, `NFO_35001`, …): `GET /market/quotes/ltp`, at
+        most 1000 codes a request. One code INDstocks cannot quote makes it refuse the whole batch
+        (HTTP 400, `success: false`, api doc §6): such a batch is halved until each such code stands
+        alone, and those come back in `unquotable` beside the others' prices. More than
+        `max_requests` requests (many unquotable codes) fail the call instead."""
+        wanted = list(dict.fromkeys(codes))
+        for code in wanted:
+            if not code or "," in code or code != code.strip():
+                raise ValueError(f"not a quote code: {code!r}")
+        prices: dict[str, Decimal] = {}
+        unquotable: set[str] = set()
+        budget = [max_requests]
+        for start in range(0, len(wanted), MAX_QUOTE_CODES):
+            self._quote_batch(token, wanted[start : start + MAX_QUOTE_CODES], prices, unquotable, budget, timeout)
+        return LastPrices(prices, frozenset(unquotable))
+
+    def _quote_batch(
+        self, token: str, codes: list[str], prices: dict[str, Decimal], unquotable: set[str], budget: list[int],
+        timeout: float | None,
+    ) -> None:  # fmt: skip
+        if budget[0] <= 0:
+            raise DependencyUnavailable("INDstocks could not quote too many of the codes; the order was not sent")
+        budget[0] -= 1
+        reply = self._read(token, "/market/quotes/ltp", timeout=timeout, params={"scrip-codes": ",".join(codes)},
+                           passthrough=frozenset({400}))  # fmt: skip
+        payload = _json_object(reply.content) or {}
+        if reply.status_code == 400:
+            if payload.get("success") is not False:
+                raise DependencyUnavailable("INDstocks answered HTTP 400 to a quote read; the order was not sent")
+            if len(codes) == 1:
+                unquotable.add(codes[0])
+                return
+            middle = len(codes) // 2
+            for half in (codes[:middle], codes[middle:]):
+                self._quote_batch(token, half, prices, unquotable, budget, timeout)
+            return
+        data = payload.get("data")
+        if payload.get("status") != "success" or not isinstance(data, dict):
+            raise DependencyUnavailable("INDstocks returned an unexpected quote reply; the order was not sent")
+        for code in codes:
+            price = quote_price(data.get(code))
+            if price is None:
+                unquotable.add(code)
+            else:
+                prices[code] = price
+
+    def cancel_order(
+        self, token: str, order_id: str, segment: str, *, smart: bool, timeouts: Timeouts | None = None
+    ) -> WriteResult:
+        """Cancel one order by its own id: `POST /smart/order/cancel` for a smart order or any of
+        its `GTT-` legs (`smart=True`), `POST /order/cancel` for any other; `segment` is the order
+        book row's (a `GTT-` id does not tell it). A write like `place`: sent exactly once, never
+        retried. PLACED means INDstocks accepted the cancel; REJECTED (e.g. "Position could not be
+        found": already executed or cancelled) changed nothing; UNKNOWN must be settled from the
+        order book."""
+        if segment not in ("EQUITY", "DERIVATIVE"):
+            raise ValueError(f"segment must be EQUITY or DERIVATIVE, not {segment!r}")
+        path = "/smart/order/cancel" if smart else "/order/cancel"
+        return self.place(token, OrderWrite(path, {"order_id": order_id, "segment": segment}), timeouts=timeouts)
 
     def generate_token(self, client_id: str, mpin: str, totp: str) -> str:
         """POST /generate/token exactly once (a retry would burn a TOTP code and kill tokens)."""

@@ -100,7 +100,7 @@ class Settings(BaseModel):
     max_orders_per_day: int = Field(default=500, ge=1, le=100_000)  # per IST day, all instances
     # Futures and options: exchange freeze quantities in units, over the shipped table
     # (chalicelib/fno/lots.py), e.g. "NIFTY=1800,BANKNIFTY=600,RELIANCE=off". An order at or above
-    # its underlying's limit is refused (400) naming the largest order allowed.
+    # its underlying's limit is sent as child orders strictly below it (chalicelib/relay.py).
     freeze_limits: str = ""
     # Strategy execution (chalicelib/strategy/windows.py), IST: entries only inside ENTRY_WINDOW on
     # trading days (TRADING_CALENDAR exchange: weekends and the NSE holidays of
@@ -110,6 +110,12 @@ class Settings(BaseModel):
     trading_calendar: str = "exchange"
     square_off_at: str = "15:15"
     max_exit_age_seconds: int = Field(default=300, ge=1, le=86400)
+    # Options: a MARKET order goes as a LIMIT this many percent beyond the last traded price (BUY
+    # above, SELL below), rounded to the contract's tick away from it; the price comes from one
+    # quote read (a relative option: the option chain's leg). INDstocks turns an option MARKET
+    # into a limit at the LTP and may refuse market orders on illiquid strikes. Unset: MARKET stays
+    # MARKET. Futures are not affected.
+    marketable_limit_pct: Decimal | None = Field(default=None, gt=0, le=20, allow_inf_nan=False)
 
     @model_validator(mode="after")
     def _freeze_limits_readable(self) -> Settings:

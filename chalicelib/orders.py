@@ -7,11 +7,14 @@
 - Prices are rounded to the instrument's tick, never to the trader's disadvantage: a BUY limit
   rounds down, a SELL limit rounds up; triggers round to the nearest tick. A tick that may be in
   paise (see instruments.plausible_rupee_tick) refuses the order instead: never round by rupees.
+- MARKETABLE_LIMIT_PCT: an option's MARKET goes to `POST /order` as a LIMIT at its last price ±
+  that percent, rounded away from the last price (`sends_marketable_limit`, `_marketable_order`).
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_UP, Decimal
 from typing import TYPE_CHECKING
 
@@ -19,7 +22,7 @@ from chalicelib.alerts import Alert, Exchange, OrderType, Side
 from chalicelib.broker import OrderWrite
 from chalicelib.config import Settings
 from chalicelib.errors import AlertRejected, FieldProblem, ImplausibleTick
-from chalicelib.fno.lots import RoundedPrice, round_limit, round_trigger
+from chalicelib.fno.lots import LastPrice, RoundedPrice, marketable_limit, round_limit, round_trigger
 from chalicelib.instruments import Instrument, plausible_rupee_tick
 
 if TYPE_CHECKING:  # a cash alert's cold start does not load the F&O contracts module
@@ -145,11 +148,19 @@ def build_order(alert: Alert, instrument: Instrument, remarks: str, settings: Se
 
 # --- futures and options ----------------------------------------------------------------------
 
-def build_derivative_order(alert: Alert, contract: Contract, units: int, remarks: str,
-                           settings: Settings) -> tuple[OrderWrite, dict[str, dict[str, str]]]:
+def sends_marketable_limit(alert: Alert, contract: Contract, settings: Settings) -> bool:
+    """MARKETABLE_LIMIT_PCT: an option's MARKET order goes as a LIMIT beyond its last price, which
+    must be read first. Futures stay MARKET: they are liquid, and the issue asked it of options."""
+    return settings.marketable_limit_pct is not None and alert.order_type is OrderType.MARKET and contract.is_option
+
+
+def build_derivative_order(alert: Alert, contract: Contract, units: int, remarks: str, settings: Settings,
+                           last_price: LastPrice | None = None) -> tuple[OrderWrite, dict[str, dict[str, str]]]:
     """A resolved contract's order (`segment: DERIVATIVE`, `exchange` NSE or BSE, never NFO/BFO),
     and each price as asked and as sent (chalicelib/fno/lots.py: LIMIT prices round BUY down and
-    SELL up; triggers BUY up and SELL down, so a stop never fires before the trader's level)."""
+    SELL up; triggers BUY up and SELL down, so a stop never fires before the trader's level).
+    With MARKETABLE_LIMIT_PCT an option's MARKET is a LIMIT at `last_price` ± that percent, rounded
+    away from it (`sends_marketable_limit`; the caller reads `last_price`)."""
     exchange = Exchange(contract.exchange.value)
     name = contract.openalgo_symbol
     if alert.order_type.is_stop and exchange is Exchange.BSE:
@@ -167,6 +178,10 @@ def build_derivative_order(alert: Alert, contract: Contract, units: int, remarks
         "remarks": remarks,
     }
     amo = {"is_amo": True} if alert.amo else {}
+    if sends_marketable_limit(alert, contract, settings):
+        if last_price is None:
+            raise ValueError("an option's MARKET order under MARKETABLE_LIMIT_PCT needs its last price")
+        return _marketable_order(alert, contract, common, amo, last_price, settings)
     if alert.order_type is OrderType.MARKET:
         return OrderWrite("/order", {**common, "order_type": "MARKET", "validity": alert.validity.value, **amo}), {}
     reference = alert.price if alert.price is not None else alert.trigger_price
@@ -200,6 +215,26 @@ def build_derivative_order(alert: Alert, contract: Contract, units: int, remarks
                                         "trigger_price": _as_number(trigger.rounded),
                                         "trigger_limit_price": _as_number(limit.rounded)}),
             {"trigger_price": _shown(trigger), **({"price": _shown(limit)} if alert.price is not None else {})})
+
+
+def _marketable_order(alert: Alert, contract: Contract, common: Mapping[str, object], amo: Mapping[str, bool],
+                      last_price: LastPrice, settings: Settings) -> tuple[OrderWrite, dict[str, dict[str, str]]]:
+    """The MARKET option order as a LIMIT at LTP + percent (BUY, rounded up) or LTP − percent
+    (SELL, rounded down, never below one tick), and what the answer shows of it."""
+    name = contract.openalgo_symbol
+    if not contract.tick_plausible(last_price.value):
+        what = (f"{name} has a tick size of {contract.tick_size} in the F&O master, not a plausible rupee tick "
+                "(the master may give ticks in paise)")
+        raise ImplausibleTick(f"{what}; MARKETABLE_LIMIT_PCT cannot price a LIMIT on it, nothing was sent",
+                              detail=[FieldProblem("symbol", what)])
+    percent = settings.marketable_limit_pct
+    assert percent is not None
+    limit = marketable_limit(last_price.value, percent, alert.action.value, contract.tick_size)
+    return (OrderWrite("/order", {**common, "order_type": "LIMIT", "validity": alert.validity.value,
+                                  "limit_price": _as_number(limit.rounded), **amo}),
+            {"price": {"asked": "MARKET", "ltp": str(last_price.value), "ltp_from": last_price.source,
+                       "percent": str(percent), "target": str(limit.original), "sent": str(limit.rounded),
+                       "tick": str(limit.tick)}})
 
 
 def _shown(price: RoundedPrice) -> dict[str, str]:

@@ -52,7 +52,8 @@ def premarket_check(
 
 
 def _fno_check(fno: FnoMaster, notifier: Notifier, today: date) -> tuple[bool, str, bool]:
-    """Download today's F&O master and share it (cold instances then read the shared copy)."""
+    """Download today's F&O master and the index master and share them (cold instances then read
+    the shared copies)."""
     try:
         index = fno.refresh(today)
     except RelayError as failure:
@@ -66,6 +67,11 @@ def _fno_check(fno: FnoMaster, notifier: Notifier, today: date) -> tuple[bool, s
     said = f"{len(index)} F&O contracts"
     if index.skipped_rows:
         said += f"; {index.skipped_rows} rows unreadable"
+    try:  # the index ids option chains are read by, shared too: a relative option then needs one broker read
+        fno.underlyings(today)
+    except RelayError as failure:
+        said += (f"; the index master could not be loaded ({failure.public_message}): the first relative option "
+                 "on an index downloads it")
     implausible = index.implausible_ticks()
     logger.info("F&O instrument check", extra={"event": "fno_instrument_check", "rows": len(index),
                                                 "skipped_rows": index.skipped_rows, "implausible": len(implausible)})

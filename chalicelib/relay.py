@@ -31,7 +31,7 @@ from chalicelib.errors import (
     StaleAlert,
     TokenUnavailable,
 )
-from chalicelib.fno.lots import FreezeLimits, freeze_limits, order_units, split_for_freeze
+from chalicelib.fno.lots import FreezeLimits, LastPrice, freeze_limits, order_units, split_for_freeze
 from chalicelib.fno.symbols import ContractQuery, EquityTicker, RelativeOption
 from chalicelib.instruments import InstrumentMaster
 from chalicelib.kill_switch import KillSwitch
@@ -39,7 +39,13 @@ from chalicelib.ledger import Claim, Ledger, State, ledger_key
 from chalicelib.moments import ist_date
 from chalicelib.observability import log_alert, logger, tag_alert
 from chalicelib.order_queue import OrderQueue, message_group
-from chalicelib.orders import build_derivative_order, build_order, child_remarks, remarks_tag
+from chalicelib.orders import (
+    build_derivative_order,
+    build_order,
+    child_remarks,
+    remarks_tag,
+    sends_marketable_limit,
+)
 from chalicelib.pacing import WritePacer
 from chalicelib.positions import PositionDesk
 from chalicelib.reconcile import find_order
@@ -345,11 +351,17 @@ class Relay:
         freeze = self.freeze_limits.for_underlying(contract.underlying)
         children = split_for_freeze(units, contract.lot_units, freeze,
                                     field="lots" if alert.lots is not None else "quantity")
-        write, rounding = build_derivative_order(alert, contract, units, remarks, self.settings)
+        token = resolved.token or token  # the chain read may have renewed it
+        last_price: LastPrice | None = None
+        if sends_marketable_limit(alert, contract, self.settings):
+            # MARKETABLE_LIMIT_PCT: an option's MARKET goes as a LIMIT from its last price (one quote
+            # read, or the chain's); that LIMIT also values it for MAX_ORDER_VALUE: no second read.
+            last_price, token = derivatives.last_price(resolved, token)
+        write, rounding = build_derivative_order(alert, contract, units, remarks, self.settings, last_price)
         described = {"contract": {**resolved.describe(), "qty_units": units},
                      **({"rounding": rounding} if rounding else {}),
                      **({"freeze_limit": freeze} if len(children) > 1 else {})}
-        return write, described, resolved.token or token, resolved.last_price, children
+        return write, described, token, resolved.last_price, children
 
     def _refuse(self, key: str, alert: Alert, now: float, writer: str, error: RelayError) -> Answer:
         """Record a refusal (or a failure before anything was sent) as the alert's claim, and raise

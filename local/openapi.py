@@ -88,3 +88,60 @@ def request_errors(method: str, path: str, body: Any) -> list[str]:
     if pointer is None:
         raise KeyError(f"{method.upper()} {path} has no JSON request body in the INDstocks spec")
     return _errors_at(pointer, body)
+
+
+def _operation(method: str, path: str) -> dict[str, Any]:
+    operation = spec()["paths"].get(path, {}).get(method.lower())
+    if operation is None:
+        raise KeyError(f"no operation {method.upper()} {path} in the INDstocks spec")
+    return operation
+
+
+def response_errors(method: str, path: str, status: int, body: Any) -> list[str]:
+    """Messages for every way `body` breaks the application/json schema the spec documents for
+    `method path` answering `status`; KeyError if the spec documents none for that status."""
+    operation = _operation(method, path)
+    response = operation.get("responses", {}).get(str(status), {})
+    if "schema" not in response.get("content", {}).get("application/json", {}):
+        raise KeyError(f"{method.upper()} {path} documents no JSON response for HTTP {status}")
+    pointer = "/" + "/".join(
+        _pointer_token(part)
+        for part in ("paths", path, method.lower(), "responses", str(status), "content", "application/json", "schema")
+    )
+    return _errors_at(pointer, body)
+
+
+def _coerced(value: str, schema: dict[str, Any]) -> Any:
+    """A query parameter arrives as text: read it as the number its schema asks for, if it is one."""
+    kind = schema.get("type")
+    try:
+        if kind == "integer":
+            return int(value)
+        if kind == "number":
+            return float(value)
+    except ValueError:
+        return value
+    return value
+
+
+def query_errors(method: str, path: str, query: dict[str, str]) -> list[str]:
+    """Messages for every query parameter of `method path` that is missing while required, or
+    whose value breaks its schema (an enum's case included); empty if the query conforms."""
+    resolver = _registry().resolver(base_uri=_SPEC_URI)
+    errors = []
+    base = ("paths", path, method.lower(), "parameters")
+    for index, parameter in enumerate(_operation(method, path).get("parameters", [])):
+        pointer = "/" + "/".join(_pointer_token(part) for part in (*base, str(index)))
+        while "$ref" in parameter:
+            pointer = parameter["$ref"].lstrip("#")
+            parameter = resolver.lookup(parameter["$ref"]).contents
+        if parameter.get("in") != "query":
+            continue
+        name = parameter["name"]
+        if name not in query:
+            if parameter.get("required"):
+                errors.append(f"{name}: a required query parameter is missing")
+            continue
+        value = _coerced(query[name], parameter.get("schema", {}))
+        errors += [f"{name}: {error.message}" for error in _validator(pointer + "/schema").iter_errors(value)]
+    return errors

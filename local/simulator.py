@@ -13,6 +13,19 @@ underlying (`set_spot`; `ltp[security_id]` pins one contract). Derivative orders
 refusals (unknown or expired contract, lot multiple, freeze limit, tick, CNC, F&O not activated
 via `fno_enabled`/`fno_exchanges`) and `DRV-` ids.
 
+Smart orders (api doc §5): `sl_*`/`tgt_*` legs are checked as INDstocks documents them and booked
+as one `GTT-` child (`order_type: "OCO"`) that arms when its parent executes. Cancel and modify
+go by each leg's own id, on the endpoint family the order was placed on.
+
+The exchange (`fills=True`; off by default, so an order stays where a test puts it with
+`set_order_status`): a MARKET order fills at once at the last price, a LIMIT when the last price
+reaches it, a TRIGGER when its trigger is crossed (then as a limit at its trigger-limit), an armed
+OCO child by whichever leg is crossed first. Every fill is whole, at the last price of that
+moment, which is never worse than the order's limit. `set_price` and `set_spot` move a price and
+let the exchange run. Fills (whichever way they happen, `set_order_status` included) make the
+trade book, the positions and the funds (`balance`, and a simple margin model: see DEFAULT_BALANCE);
+with fills on, an order whose margin exceeds the free cash is refused as RMS refuses it.
+
 In-process: `with IndstocksSimulator(tokens=["t"]) as sim: ...`.
 Out of process: `python -m local.simulator --port 8001 --token t`, driven over `/_sim/*`.
 It binds to loopback only: it hands out tokens over its control API.
@@ -55,7 +68,7 @@ from local.fno_master import (
     strike_text,
     underlying_table,
 )
-from local.openapi import request_errors
+from local.openapi import query_errors, request_errors
 
 IST = timezone(timedelta(hours=5, minutes=30))
 USER_ID = "SIM123"
@@ -77,6 +90,22 @@ TERMINAL_STATUSES = frozenset(
     {"SUCCESS", "CANCELLED", "EXPIRED", "FAILED", "ABORTED", "PARTIALLY FILLED - CANCELLED",
      "PARTIALLY FILLED - EXPIRED"}  # fmt: skip
 )
+# The exchange leaves these alone: an AMO waits for a session the simulator does not model.
+_RESTING_STATUSES = frozenset({"O-PENDING"})
+_MARGIN_REFUSAL = "RMS: Margin exceeds available funds"
+_NOT_FOUND = "Position could not be found"  # INDstocks' words for modify/cancel of a missing or finished order
+
+# The account: cash at the start of the day, and the margin a position blocks (a simple model,
+# documented here rather than INDstocks' SPAN/exposure figures, which it does not publish):
+#   cash (CNC, and MARGIN on equity): the full value;  equity INTRADAY: a fifth of the value;
+#   futures (MARGIN or INTRADAY): 15 % of the value;   a long option: the full premium;
+#   a short option: 15 % of strike × quantity.
+# Value is quantity × the position's average price. Unrealised P&L does not change what is free.
+DEFAULT_BALANCE = Decimal("1000000.00")
+INTRADAY_EQUITY_MARGIN = Decimal("0.20")
+FUTURES_MARGIN = Decimal("0.15")
+SHORT_OPTION_MARGIN = Decimal("0.15")
+_FIRST_GTT_NUMBER = 2900001
 
 # (ticker, company, NSE id, BSE id, tick, last price): real cash ids from the instrument master.
 _CASH_STOCKS = (
@@ -195,6 +224,95 @@ class _Instrument:
     contract: FnoContract | None = None  # set for a row of the F&O master
 
 
+@dataclass
+class _Working:
+    """What the exchange keeps about an accepted order beside its book row (which holds its prices)."""
+
+    instrument: _Instrument
+    smart: bool  # placed on /smart/order: modified and cancelled on /smart/order/*
+    parent_id: str | None = None  # an OCO child's parent
+    child_id: str | None = None  # a smart parent's OCO child
+    armed: bool = False  # an OCO child whose parent executed
+    triggered: bool = False  # a TRIGGER whose trigger was crossed: it now works as a limit
+    leg: str | None = None  # "sl" or "tgt": the OCO leg that fired (the other one is cancelled)
+
+
+@dataclass(frozen=True)
+class _Fill:
+    fill_id: int
+    order_id: str
+    exch_order_id: str
+    instrument: _Instrument
+    segment: str
+    product: str
+    side: str
+    qty: int
+    price: Decimal
+    at: str
+    remarks: str | None
+
+    @property
+    def key(self) -> tuple[str, str, str, str]:
+        return (self.segment, self.instrument.exchange, self.instrument.security_id, self.product)
+
+
+@dataclass
+class _Position:
+    """One (segment, exchange, security, product) position, built fill by fill at average cost."""
+
+    instrument: _Instrument
+    segment: str
+    product: str
+    buy_qty: int = 0
+    buy_value: Decimal = Decimal(0)
+    sell_qty: int = 0
+    sell_value: Decimal = Decimal(0)
+    net_qty: int = 0
+    cost: Decimal = Decimal(0)  # average price of the open quantity, unrounded
+    realized: Decimal = Decimal(0)
+
+    def add(self, side: str, qty: int, price: Decimal) -> None:
+        signed = qty if side == "BUY" else -qty
+        if side == "BUY":
+            self.buy_qty, self.buy_value = self.buy_qty + qty, self.buy_value + qty * price
+        else:
+            self.sell_qty, self.sell_value = self.sell_qty + qty, self.sell_value + qty * price
+        if self.net_qty == 0 or (self.net_qty > 0) == (signed > 0):  # opening or adding
+            held = abs(self.net_qty)
+            self.cost = (self.cost * held + price * qty) / (held + qty)
+            self.net_qty += signed
+            return
+        closed = min(qty, abs(self.net_qty))
+        self.realized += (price - self.cost) * closed * (1 if self.net_qty > 0 else -1)
+        self.net_qty += signed
+        if self.net_qty == 0:
+            self.cost = Decimal(0)
+        elif qty > closed:  # went through flat: the rest opens at this price
+            self.cost = price
+
+    @property
+    def avg_price(self) -> Decimal:
+        """The average price as the positions read shows it (4 places); P&L figures use this one."""
+        return self.cost.quantize(Decimal("0.0001"))
+
+    @property
+    def realized_profit(self) -> Decimal:
+        return self.realized.quantize(Decimal("0.01"))
+
+    def margin(self) -> Decimal:
+        """The margin this position blocks (the model above DEFAULT_BALANCE)."""
+        held = abs(self.net_qty)
+        contract = self.instrument.contract
+        if contract is None and self.segment == "EQUITY":
+            rate = INTRADAY_EQUITY_MARGIN if self.product == "INTRADAY" else Decimal(1)
+            return held * self.avg_price * rate
+        if contract is None or not contract.is_option:
+            return held * self.avg_price * FUTURES_MARGIN
+        if self.net_qty > 0:
+            return held * self.avg_price
+        return held * (contract.strike or Decimal(0)) * SHORT_OPTION_MARGIN
+
+
 @dataclass(frozen=True)
 class _FnoBook:
     """The served F&O master, parsed: contracts by (EXCH, SECURITY_ID) and by underlying."""
@@ -284,6 +402,51 @@ _MODIFIABLE_PRICES = (
     ("trigger_price", "tgt_trigger_price"),
     ("trigger_limit_price", "tgt_limit_price"),
 )
+# An OCO child's legs: request field and order-book column share the name.
+_LEG_PRICES = tuple((field, field) for field in ("sl_trigger_price", "sl_limit_price", "tgt_trigger_price", "tgt_limit_price"))
+FIRST_FILL_ID = 50000001
+
+
+def _exchange_order_id(order_id: str) -> str:
+    """The exchange's id for an order: EQ-/DRV- numbers as booked, GTT- ones in a range of their own."""
+    prefix, _, number = order_id.partition("-")
+    return str((1300000000000000 if prefix == "GTT" else 1100000000000000) + int(number))
+
+
+def _leg_fires(leg: str, buy: bool, last: Decimal, trigger: Decimal) -> bool:
+    """Whether an OCO leg's trigger is crossed. The child closes the parent's position: a SELL
+    child (a long) stops out as the price falls and takes its target as it rises; a BUY child
+    (a short) the other way round."""
+    rising = (leg == "sl") == buy
+    return last >= trigger if rising else last <= trigger
+
+
+def _check_legs(body: dict[str, Any], entry: Decimal | None, tick: Decimal) -> dict[str, str]:
+    """A smart order's stop-loss and target legs as INDstocks checks them (api doc §5), as the
+    child's order-book prices. Each leg comes as a pair. On a BUY the stop-loss sits below the entry
+    with its limit below its trigger, the target above it with its limit above its trigger; a SELL
+    mirrors both. The entry is unknown for a MARKET order without a last price: then only the
+    trigger/limit order is checked."""
+    legs: dict[str, str] = {}
+    side = body["txn_type"]
+    for leg, name in (("sl", "stop-loss"), ("tgt", "target")):
+        trigger_field, limit_field = f"{leg}_trigger_price", f"{leg}_limit_price"
+        given = [field for field in (trigger_field, limit_field) if field in body]
+        if not given:
+            continue
+        if len(given) == 1:
+            raise _reject(400, "InputException", f"{trigger_field} and {limit_field} must be given together")
+        for field in (trigger_field, limit_field):
+            _check_price(field, body[field], tick)
+        trigger, limit = _decimal(body[trigger_field]), _decimal(body[limit_field])
+        below = (leg == "sl") == (side == "BUY")
+        where = "below" if below else "above"
+        if entry is not None and not (trigger < entry if below else trigger > entry):
+            raise _reject(400, "OrderException", f"the {name} trigger must be {where} the entry price for a {side}")
+        if not (limit < trigger if below else limit > trigger):
+            raise _reject(400, "OrderException", f"the {name} limit must be {where} its trigger for a {side}")
+        legs[trigger_field], legs[limit_field] = _price_text(trigger), _price_text(limit)
+    return legs
 
 
 def _fault_reply(fault: _Fault) -> _Reply:
@@ -327,6 +490,8 @@ class IndstocksSimulator:
         *,
         log_requests: bool = False,
         today: date | None = None,
+        fills: bool = False,
+        balance: Any = DEFAULT_BALANCE,
     ):
         if not _is_loopback(host):
             raise ValueError(f"the simulator binds to loopback only, not {host!r}")
@@ -346,6 +511,10 @@ class IndstocksSimulator:
         self.fno_exchanges: set[str] = {"NSE", "BSE"}
         # Underlying → spot; options and futures are priced from it (an id in `ltp` overrides).
         self.spots: dict[str, Decimal] = dict(DEFAULT_SPOTS)
+        # The exchange (module docstring): off, orders stay where they are booked or put.
+        self.fills = fills
+        # The account's cash at the start of the day (GET /funds `sod_balance`).
+        self.sod_balance = _decimal(balance)
         self._today = today  # None: today in IST, read at each use
         self._fno_csv: str | None = None  # None: generated for `today`
         self._fno_generated: tuple[date, str] | None = None
@@ -361,6 +530,9 @@ class IndstocksSimulator:
         self._orders: list[dict[str, Any]] = []
         self._write_times: deque[float] = deque()
         self._next_order_number = 31000001
+        self._next_gtt_number = _FIRST_GTT_NUMBER
+        self._working: dict[str, _Working] = {}
+        self._fills: list[_Fill] = []
         self._instruments_csv = DEFAULT_INSTRUMENTS_CSV
         self._instruments_bytes: bytes | None = None
         self._instrument_index: dict[tuple[str, str], _Instrument] | None = None
@@ -380,6 +552,9 @@ class IndstocksSimulator:
             ("GET", "/user/profile"): self._profile,
             ("GET", "/market/instruments"): self._instruments,
             ("GET", "/order-book"): self._order_book,
+            ("GET", "/trade-book"): self._trade_book,
+            ("GET", "/portfolio/positions"): self._positions,
+            ("GET", "/funds"): self._funds,
             ("GET", "/market/quotes/ltp"): self._last_prices,
             ("GET", "/market/option-chain"): self._option_chain,
             ("GET", "/market/instruments/search"): self._search,
@@ -512,12 +687,29 @@ class IndstocksSimulator:
         raise KeyError((underlying, expiry, strike, option_type))
 
     def set_spot(self, underlying: str, price: Any) -> None:
-        """Move an underlying: its index quote, option chain and every contract's price follow."""
+        """Move an underlying: its index quote, option chain and every contract's price follow,
+        and the exchange runs (a contract pinned in `ltp` keeps its price)."""
         spot = _decimal(price)
         if not spot > 0:
             raise ValueError("a spot price must be above zero")
         with self._lock:
             self.spots[underlying] = spot
+            self._run_exchange()
+
+    def set_price(self, exchange: str, security_id: str, price: Any) -> None:
+        """Move one instrument's last price (a cash row of the equity master or an F&O contract):
+        its quote follows, and the exchange runs. Writing `ltp[...]` directly moves the quote only."""
+        value = _decimal(price)
+        if not value > 0:
+            raise ValueError("a price must be above zero")
+        with self._lock:
+            if self._instrument_index is None:
+                self._instrument_index = _index_instruments(self._instruments_csv)
+            known = (exchange, security_id) in self._instrument_index or (exchange, security_id) in self._fno().by_id
+            if not known:
+                raise KeyError((exchange, security_id))
+            self.ltp[security_id] = value
+            self._run_exchange()
 
     def fno_price(self, contract: FnoContract) -> Decimal | None:
         """A contract's last price: `ltp[security_id]` if set, else the model at its underlying's spot."""
@@ -585,9 +777,14 @@ class IndstocksSimulator:
             return [dict(row) for row in self._orders]
 
     def new_trading_day(self) -> None:
-        """The order book lists today's orders only: start an empty one."""
+        """The order book lists today's orders only: start an empty one. Positions are the day's
+        too: the day's realised P&L is booked into the cash, and the new day starts flat (carried
+        positions and holdings are not modelled)."""
         with self._lock:
+            self.sod_balance += sum((p.realized_profit for p in self._position_book().values()), Decimal(0))
             self._orders.clear()
+            self._working.clear()
+            self._fills.clear()
 
     def set_order_status(
         self,
@@ -598,22 +795,34 @@ class IndstocksSimulator:
         traded_qty: int | None = None,
         traded_price: Any = None,
     ) -> None:
+        """Put an order where a test wants it. A `traded_qty` above the row's is a fill of the
+        difference (at `traded_price`, else the row's, else the last price): it reaches the trade
+        book and the positions, and arms the order's OCO child."""
         with self._lock:
             row = self._row(order_id)
             if row is None:
                 raise KeyError(order_id)
+            filled_before = row["traded_qty"]
             row.update(status=status, extra_info=extra_info, updated_at=_ist_now())
             if traded_qty is not None:
                 row["traded_qty"] = traded_qty
             if traded_price is not None:
                 row["traded_price"] = _price_text(traded_price)
+            working = self._working.get(order_id)
+            if working is not None and traded_qty is not None and traded_qty > filled_before:
+                price = row["traded_price"] or _price_text(self._last_price(working.instrument))
+                if price:
+                    self._record_fill(row, working, traded_qty - filled_before, _decimal(price))
+            self._run_exchange()
 
     def reset(self) -> None:
-        """Forget requests, faults, orders and the rate window; keep tokens and market data."""
+        """Forget requests, faults, orders, fills and the rate window; keep tokens, market data and the balance."""
         with self._lock:
             self._requests.clear()
             self._faults.clear()
             self._orders.clear()
+            self._working.clear()
+            self._fills.clear()
             self._write_times.clear()
 
     # --- request handling -----------------------------------------------------------------
@@ -721,6 +930,60 @@ class IndstocksSimulator:
 
     def _order_book(self, _request: RecordedRequest) -> _Reply:
         return _json_reply(200, {"status": "success", "data": self.orders})
+
+    def _trade_book(self, request: RecordedRequest) -> _Reply:
+        """`?segment=EQUITY|DERIVATIVE`: the day's fills of that segment (api doc §6)."""
+        _check_query(request)
+        segment = request.query["segment"]
+        with self._lock:
+            fills = [fill for fill in self._fills if fill.segment == segment]
+        data = []
+        for fill in fills:
+            trade: dict[str, Any] = {
+                "fill_id": fill.fill_id, "exch_order_id": fill.exch_order_id, "quantity": fill.qty,
+                "price": float(fill.price), "trade_date": fill.at, "trade_serial_no": str(fill.fill_id),
+                "scrip_code": fill.instrument.security_id,
+            }  # fmt: skip
+            if fill.remarks is not None:
+                trade["remarks"] = fill.remarks
+            data.append(trade)
+        return _json_reply(200, {"status": "success", "data": data})
+
+    def _positions(self, request: RecordedRequest) -> _Reply:
+        """`?segment=equity|derivative&product=cnc|intraday|margin`, lower case as the spec's enums
+        say (an upper-case value is refused): the day's positions of that segment and product,
+        closed ones included, as one flat array (api doc §6)."""
+        _check_query(request)
+        segment, product = request.query["segment"].upper(), request.query["product"].upper()
+        with self._lock:
+            book = self._position_book()
+        rows = [_position_row(p) for (p_segment, _, _, p_product), p in book.items()
+                if (p_segment, p_product) == (segment, product)]  # fmt: skip
+        return _json_reply(200, {"status": "success", "data": rows})
+
+    def _funds(self, _request: RecordedRequest) -> _Reply:
+        """The account (api doc §6): one pool of cash, so every `detailed_avl_balance` figure
+        INDstocks offers here is the cash free for that product (commodities and MTF: none)."""
+        with self._lock:
+            book = self._position_book()
+            free = self._available(book)
+            realized = sum((p.realized_profit for p in book.values()), Decimal(0))
+            unrealized = Decimal(0)
+            for position in book.values():
+                last = self._last_price(position.instrument) if position.net_qty else None
+                if last is not None:
+                    unrealized += (_decimal(last) - position.avg_price) * position.net_qty
+            sod = self.sod_balance
+        return _json_reply(200, {"status": "success", "data": {
+            "sod_balance": _money(sod), "pledge_received": 0.0, "pledge_remained": 0.0,
+            "detailed_avl_balance": {
+                "option_sell": _money(free), "future": _money(free), "option_buy": _money(free),
+                "comm_option_buy": 0.0, "eq_mis": _money(free), "eq_cnc": _money(free), "eq_mtf": 0.0,
+            },
+            "withdrawal_balance": _money(max(free, Decimal(0))), "funds_added": 0.0, "funds_withdrawn": 0.0,
+            "realized_pnl": _money(realized), "unrealized_pnl": _money(unrealized),
+            "brokerage": 0.0, "eq_charges": 0.0, "fno_charges": 0.0,
+        }})  # fmt: skip
 
     def _last_prices(self, request: RecordedRequest) -> _Reply:
         """`scrip-codes=NSE_3045,BSE_500112`: one unknown or unpriced code fails the whole batch
@@ -907,11 +1170,19 @@ class IndstocksSimulator:
         body = _conforming_body(request)
         smart = request.path == "/smart/order"
         instrument = self._check_order(body)
-        row = self._book(body, instrument, smart=smart)
-        if smart:
-            return _json_reply(200, {"status": "success", "data": {
-                "order_data": [{"order_id": row["id"], "order_status": row["status"]}]}})  # fmt: skip
-        return _json_reply(200, {"status": "success", "data": {"order_id": row["id"], "order_status": row["status"]}})
+        legs = _check_legs(body, self._entry_price(body, instrument), instrument.tick) if smart else {}
+        with self._lock:
+            if self.fills:
+                self._check_margin(body, instrument)
+            row, child = self._book(body, instrument, smart=smart, legs=legs)
+            self._run_exchange()
+        if smart:  # the reply is the placement's, whatever the exchange did since
+            placed: dict[str, Any] = {"order_id": row["id"], "order_status": "CREATED"}
+            if child is not None:
+                placed["child_order_details"] = {"order_id": child["id"], "order_status": "CREATED"}
+            return _json_reply(200, {"status": "success", "data": {"order_data": [placed]}})
+        status = "O-PENDING" if body.get("is_amo") else "INITIATED"
+        return _json_reply(200, {"status": "success", "data": {"order_id": row["id"], "order_status": status}})
 
     def _check_order(self, body: dict[str, Any]) -> _Instrument:
         """The broker's business checks after schema validation (api doc §4, §5, §10)."""
@@ -966,8 +1237,36 @@ class IndstocksSimulator:
             raise _reject(400, "OrderException", "instrument not found")
         return found
 
-    def _book(self, body: dict[str, Any], instrument: _Instrument, *, smart: bool) -> dict[str, Any]:
-        """Append the order-book row INDstocks would show for an accepted order."""
+    def _entry_price(self, body: dict[str, Any], instrument: _Instrument) -> Decimal | None:
+        """The price an order enters at, as INDstocks checks legs against it (api doc §5): the
+        limit, the trigger-limit (else the trigger) of a TRIGGER, the last price for MARKET."""
+        if body["order_type"] == "LIMIT":
+            return _decimal(body["limit_price"])
+        if body["order_type"] == "TRIGGER":
+            return _decimal(body.get("trigger_limit_price", body["trigger_price"]))
+        last = self._last_price(instrument)
+        return None if last is None else _decimal(last)
+
+    def _check_margin(self, body: dict[str, Any], instrument: _Instrument) -> None:
+        """RMS: refuse an order whose fill would block more margin than the account has free
+        (lock held). An order that reduces a position needs none."""
+        price = self._entry_price(body, instrument)
+        if price is None:
+            return
+        key = (body["segment"], instrument.exchange, instrument.security_id, body["product"])
+        book = self._position_book()
+        now = book.get(key) or _Position(instrument, body["segment"], body["product"])
+        after = replace(now)
+        after.add(body["txn_type"], body["qty"], price)
+        needed = after.margin() - now.margin()
+        if needed > 0 and needed > self._available(book):
+            raise _reject(400, "OrderException", _MARGIN_REFUSAL)
+
+    def _book(
+        self, body: dict[str, Any], instrument: _Instrument, *, smart: bool, legs: dict[str, str]
+    ) -> tuple[dict[str, Any], dict[str, Any] | None]:
+        """Append the order-book rows INDstocks would show for an accepted order (lock held): the
+        order, and the `GTT-` OCO child holding its stop-loss/target legs if it has any."""
         trigger = body["order_type"] == "TRIGGER"
         if trigger:  # a standalone TRIGGER shows as GTT_LIMIT with its prices in the tgt_* fields
             requested_price = ""
@@ -976,47 +1275,171 @@ class IndstocksSimulator:
         else:  # MARKET is booked as a limit at the last price (api doc §4.1)
             requested_price = _price_text(body.get("limit_price", self._last_price(instrument)))
             target_trigger = target_limit = ""
+        if smart:  # a stop waits for its trigger (SL-PENDING, api doc §4.4); other smart orders are CREATED
+            status = "SL-PENDING" if trigger else "CREATED"
+        else:
+            status = "O-PENDING" if body.get("is_amo") else "INITIATED"
         now = _ist_now()
-        with self._lock:
-            number = self._next_order_number
-            self._next_order_number += 1
-            row: dict[str, Any] = {
-                "id": f"{'EQ' if body['segment'] == 'EQUITY' else 'DRV'}-{number:08d}",
-                "exch_order_id": "" if smart else str(1100000000000000 + number),
-                "security_id": instrument.security_id,
-                "name": instrument.name,
-                "txn_type": body["txn_type"],
-                "exchange": body["exchange"],
-                "segment": body["segment"],
-                "product": body["product"],
-                "order_type": "GTT_LIMIT" if trigger else body["order_type"],
-                "validity": body["validity"],
-                "off_mkt_flag": "true" if body.get("is_amo") else "false",
-                "requested_qty": body["qty"],
-                "traded_qty": 0,
-                "requested_price": requested_price,
-                "traded_price": "",
-                "sl_trigger_price": "",
-                "sl_limit_price": "",
-                "tgt_trigger_price": target_trigger,
-                "tgt_limit_price": target_limit,
-                "status": "CREATED" if smart else "O-PENDING" if body.get("is_amo") else "INITIATED",
-                "extra_info": "",
-                "created_at": now,
-                "updated_at": now,
-                "user_id": USER_ID,
-            }
-            if "remarks" in body:
-                row["remarks"] = body["remarks"]
-            self._orders.append(row)
-            return dict(row)
+        number = self._next_order_number
+        self._next_order_number += 1
+        row: dict[str, Any] = {
+            "id": f"{'EQ' if body['segment'] == 'EQUITY' else 'DRV'}-{number:08d}",
+            "exch_order_id": "" if smart else str(1100000000000000 + number),
+            "security_id": instrument.security_id,
+            "name": instrument.name,
+            "txn_type": body["txn_type"],
+            "exchange": body["exchange"],
+            "segment": body["segment"],
+            "product": body["product"],
+            "order_type": "GTT_LIMIT" if trigger else body["order_type"],
+            "validity": body["validity"],
+            "off_mkt_flag": "true" if body.get("is_amo") else "false",
+            "requested_qty": body["qty"],
+            "traded_qty": 0,
+            "requested_price": requested_price,
+            "traded_price": "",
+            "sl_trigger_price": "",
+            "sl_limit_price": "",
+            "tgt_trigger_price": target_trigger,
+            "tgt_limit_price": target_limit,
+            "status": status,
+            "extra_info": "",
+            "created_at": now,
+            "updated_at": now,
+            "user_id": USER_ID,
+        }
+        if "remarks" in body:
+            row["remarks"] = body["remarks"]
+        self._orders.append(row)
+        working = self._working[row["id"]] = _Working(instrument, smart)
+        if not legs:
+            return dict(row), None
+        # The child closes what the parent opens: the other side, the same quantity and product.
+        child = {
+            **row,
+            "id": f"GTT-{self._next_gtt_number}",
+            "exch_order_id": "",
+            "txn_type": "SELL" if body["txn_type"] == "BUY" else "BUY",
+            "order_type": "OCO",
+            "requested_price": "",
+            "sl_trigger_price": legs.get("sl_trigger_price", ""),
+            "sl_limit_price": legs.get("sl_limit_price", ""),
+            "tgt_trigger_price": legs.get("tgt_trigger_price", ""),
+            "tgt_limit_price": legs.get("tgt_limit_price", ""),
+            "status": "CREATED",  # inactive until the parent executes
+        }
+        self._next_gtt_number += 1
+        self._orders.append(child)
+        self._working[child["id"]] = _Working(instrument, smart=True, parent_id=row["id"])
+        working.child_id = child["id"]
+        return dict(row), dict(child)
+
+    # --- the exchange (fills=True) ---------------------------------------------------------
+
+    def _run_exchange(self) -> None:
+        """Let the exchange act on every working order until nothing more happens (lock held)."""
+        if not self.fills:
+            return
+        moved = True
+        while moved:
+            moved = False
+            for row in self._orders:
+                working = self._working.get(row["id"])
+                if working is None or row["status"] in TERMINAL_STATUSES or row["status"] in _RESTING_STATUSES:
+                    continue
+                if working.parent_id is not None and not working.armed:
+                    continue
+                last = self._last_price(working.instrument)
+                if last is not None and self._step(row, working, _decimal(last)):
+                    moved = True
+
+    def _step(self, row: dict[str, Any], working: _Working, last: Decimal) -> bool:
+        """One look at one working order at the last price; True if it triggered or filled."""
+        buy = row["txn_type"] == "BUY"
+        kind = row["order_type"]
+        fired = False
+        if kind == "GTT_LIMIT" and not working.triggered:
+            trigger = _decimal(row["tgt_trigger_price"])
+            if not (last >= trigger if buy else last <= trigger):
+                return False
+            working.triggered = fired = True
+        if kind == "OCO" and working.leg is None:
+            working.leg = next((leg for leg in ("sl", "tgt")
+                                if row[f"{leg}_trigger_price"] and _leg_fires(leg, buy, last, _decimal(row[f"{leg}_trigger_price"]))),
+                               None)  # fmt: skip
+            if working.leg is None:
+                return False
+            fired = True
+            leg_name = "stop-loss" if working.leg == "sl" else "target"
+            row["extra_info"] = f"{leg_name} leg triggered; the other leg is cancelled"
+        if fired:
+            row.update(status="PENDING", updated_at=_ist_now())
+        if kind == "MARKET":
+            limit = None
+        elif kind == "LIMIT":
+            limit = _decimal(row["requested_price"])
+        elif kind == "GTT_LIMIT":
+            limit = _decimal(row["tgt_limit_price"])
+        elif kind == "OCO":
+            limit = _decimal(row[f"{working.leg}_limit_price"])
+        else:
+            return fired
+        if limit is not None and not (last <= limit if buy else last >= limit):
+            if row["status"] in ("INITIATED", "CREATED"):
+                row["status"] = "PENDING"  # open at the exchange
+            return fired
+        self._fill(row, working, last)
+        return True
+
+    def _fill(self, row: dict[str, Any], working: _Working, price: Decimal) -> None:
+        """The whole remaining quantity trades at `price` (lock held)."""
+        qty = row["requested_qty"] - row["traded_qty"]
+        row.update(status="SUCCESS", traded_qty=row["requested_qty"], traded_price=_price_text(price),
+                   updated_at=_ist_now())  # fmt: skip
+        self._record_fill(row, working, qty, price)
+
+    def _record_fill(self, row: dict[str, Any], working: _Working, qty: int, price: Decimal) -> None:
+        """A trade of `qty` at `price` for the order in `row`: the trade book and the positions are
+        built from these. A parent that executed arms its OCO child (lock held)."""
+        if not row["exch_order_id"]:  # a smart order gets its exchange id when it reaches the exchange
+            row["exch_order_id"] = _exchange_order_id(row["id"])
+        self._fills.append(_Fill(
+            fill_id=FIRST_FILL_ID + len(self._fills), order_id=row["id"], exch_order_id=row["exch_order_id"],
+            instrument=working.instrument, segment=row["segment"], product=row["product"], side=row["txn_type"],
+            qty=qty, price=price, at=_ist_now(), remarks=row.get("remarks"),
+        ))  # fmt: skip
+        child = self._working.get(working.child_id or "")
+        child_row = self._row(working.child_id) if working.child_id else None
+        if row["status"] != "SUCCESS" or child is None or child_row is None or child.armed:
+            return
+        if child_row["status"] not in TERMINAL_STATUSES:  # a child cancelled while inactive stays so
+            child.armed = True
+            child_row.update(status="SL-PENDING", updated_at=_ist_now())
+
+    def _position_book(self) -> dict[tuple[str, str, str, str], _Position]:
+        """(segment, exchange, security id, product) → the position the day's fills make (lock held)."""
+        book: dict[tuple[str, str, str, str], _Position] = {}
+        for fill in self._fills:
+            position = book.get(fill.key)
+            if position is None:
+                position = book[fill.key] = _Position(fill.instrument, fill.segment, fill.product)
+            position.add(fill.side, fill.qty, fill.price)
+        return book
+
+    def _available(self, book: dict[tuple[str, str, str, str], _Position]) -> Decimal:
+        """Cash free for new positions: the day's start, plus realised P&L, minus blocked margin."""
+        realized = sum((p.realized_profit for p in book.values()), Decimal(0))
+        return self.sod_balance + realized - sum((p.margin() for p in book.values()), Decimal(0))
+
+    # --- modify, cancel ---------------------------------------------------------------------
 
     def _modify(self, request: RecordedRequest) -> _Reply:
         body = _conforming_body(request)
-        if request.path.startswith("/smart/") and body["algo_id"] != NSE_ALGO_ID:
+        smart = request.path.startswith("/smart/")
+        if smart and body["algo_id"] != NSE_ALGO_ID:
             raise _reject(400, "InputException", "invalid algo_id for NSE")
         with self._lock:
-            row = self._open_row(body["order_id"], body["segment"])
+            row = self._open_row(body["order_id"], body["segment"], smart=smart)
             placed_type = "TRIGGER" if row["order_type"] == "GTT_LIMIT" else row["order_type"]
             if body.get("order_type", placed_type) != placed_type:
                 raise _reject(400, "OrderException", "order_type must match the existing order")
@@ -1025,29 +1448,43 @@ class IndstocksSimulator:
             if contract is not None and "qty" in body:
                 _check_lot_and_freeze(body["qty"], contract)
             changes: dict[str, Any] = {"status": "MODIFIED", "updated_at": _ist_now()}
-            for field, column in _MODIFIABLE_PRICES:
+            # An OCO child is changed by its legs' prices; any other order by its own (api doc §5).
+            prices = _LEG_PRICES if row["order_type"] == "OCO" else _MODIFIABLE_PRICES
+            misplaced = [field for field, _ in (_MODIFIABLE_PRICES if prices is _LEG_PRICES else _LEG_PRICES)
+                         if field in body]  # fmt: skip
+            if misplaced:
+                raise _reject(400, "OrderException", f"{', '.join(misplaced)} cannot be modified on this order")
+            for field, column in prices:
                 if field in body:
                     _check_price(field, body[field], tick)
                     changes[column] = _price_text(body[field])
             if "qty" in body:
                 changes["requested_qty"] = body["qty"]
             row.update(changes)
+            self._run_exchange()
         return _json_reply(200, {"status": "success", "data": {"order_id": row["id"], "order_status": "MODIFIED"}})
 
     def _cancel(self, request: RecordedRequest) -> _Reply:
         body = _conforming_body(request)
         with self._lock:
-            row = self._open_row(body["order_id"], body["segment"])
+            row = self._open_row(body["order_id"], body["segment"], smart=request.path.startswith("/smart/"))
             row.update(status="CANCELLED", updated_at=_ist_now())
         return _json_reply(200, {"status": "success", "data": {"order_id": row["id"], "order_status": "CANCELLED"}})
 
     def _row(self, order_id: str) -> dict[str, Any] | None:
         return next((row for row in self._orders if row["id"] == order_id), None)
 
-    def _open_row(self, order_id: str, segment: str) -> dict[str, Any]:
+    def _open_row(self, order_id: str, segment: str, *, smart: bool) -> dict[str, Any]:
+        """The order a modify/cancel names, if it can still change. A smart order (a GTT leg
+        included) is only found by /smart/order/*, any other only by /order/*: each family knows
+        its own orders."""
         row = self._row(order_id)
-        if row is None or row["segment"] != segment or row["status"] in TERMINAL_STATUSES:
-            raise _reject(400, "OrderException", "Position could not be found")
+        working = self._working.get(order_id)
+        if (
+            row is None or row["segment"] != segment or row["status"] in TERMINAL_STATUSES
+            or (working is not None and working.smart != smart)
+        ):  # fmt: skip
+            raise _reject(400, "OrderException", _NOT_FOUND)
         return row
 
     def _contract_of(self, row: dict[str, Any]) -> FnoContract | None:
@@ -1077,6 +1514,15 @@ class IndstocksSimulator:
         if real_size is not None:
             self.fno_csv = generate_fno_master(self.today, real_size=True) if real_size else None
 
+    def _configure_account(self, *, fills: bool | None = None, balance: Any = None) -> None:
+        """POST /_sim/account: the exchange on or off, the cash at the start of the day."""
+        with self._lock:
+            if balance is not None:
+                self.sod_balance = _decimal(balance)
+            if fills is not None:
+                self.fills = bool(fills)
+                self._run_exchange()
+
     def _control(self, method: str, path: str, query: dict[str, str], body: bytes) -> _Reply:
         try:
             payload = json.loads(body) if body else {}
@@ -1096,6 +1542,10 @@ class IndstocksSimulator:
                 self.reset()
             elif (method, path) == ("POST", "/_sim/spot"):
                 self.set_spot(payload["underlying"], payload["price"])
+            elif (method, path) == ("POST", "/_sim/price"):
+                self.set_price(payload["exchange"], payload["security_id"], payload["price"])
+            elif (method, path) == ("POST", "/_sim/account"):
+                self._configure_account(**payload)
             elif (method, path) == ("POST", "/_sim/fno"):
                 self._configure_fno(**payload)
             elif (method, path) == ("POST", "/_sim/order-status"):
@@ -1119,6 +1569,47 @@ def _query_date(text: str | None) -> date | None:
         return date.fromisoformat(text) if text and len(text) == 10 else None
     except ValueError:
         return None
+
+
+def _money(value: Decimal) -> float:
+    return float(value.quantize(Decimal("0.01")))
+
+
+def _average(value: Decimal, qty: int) -> float:
+    return float((value / qty).quantize(Decimal("0.0001"))) if qty else 0.0
+
+
+def _position_row(position: _Position) -> dict[str, Any]:
+    """One row of GET /portfolio/positions (PositionsResponse in the spec). No carried positions:
+    the cf_* figures are null. A derivative on an index shows an empty `exchange`, as INDstocks'
+    derivative index positions may (api doc §6)."""
+    instrument, contract = position.instrument, position.instrument.contract
+    on_index = contract is not None and contract.instrument.endswith("IDX")
+    row: dict[str, Any] = {
+        "position_id": f"{instrument.exchange}-{position.segment}-{instrument.security_id}-{position.product}",
+        "security_id": instrument.security_id, "symbol": instrument.symbol or instrument.name,
+        "segment": position.segment, "product": position.product, "exchange": "" if on_index else instrument.exchange,
+        "isin": "", "net_qty": position.net_qty, "avg_price": float(position.avg_price),
+        "buy_qty": position.buy_qty, "buy_avg": _average(position.buy_value, position.buy_qty),
+        "sell_qty": position.sell_qty, "sell_avg": _average(position.sell_value, position.sell_qty),
+        "realized_profit": float(position.realized_profit),
+        "day_buy_qty": position.buy_qty, "day_buy_val": _money(position.buy_value),
+        "day_sell_qty": position.sell_qty, "day_sell_val": _money(position.sell_value),
+        "cf_buy_qty": None, "cf_buy_val": None, "cf_sell_qty": None, "cf_sell_val": None,
+    }  # fmt: skip
+    if contract is not None:
+        row.update(
+            drv_instrument=contract.instrument, drv_expiry_date=f"{contract.expiry:%m/%d/%Y} 14:30",
+            drv_option_type=contract.option_type or "", drv_strike_price=float(contract.strike or 0),
+        )  # fmt: skip
+    return row
+
+
+def _check_query(request: RecordedRequest) -> None:
+    """The query parameters conform to the operation's (enums and case included), else 400 InputException."""
+    errors = query_errors(request.method, request.path, request.query)
+    if errors:
+        raise _reject(400, "InputException", "; ".join(errors))
 
 
 def _is_order_write(request: RecordedRequest) -> bool:
@@ -1253,12 +1744,15 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--token", action="append", dest="tokens", help="a live access token (repeatable)")
     parser.add_argument("--today", type=date.fromisoformat, help="the F&O trading day, YYYY-MM-DD (default: today, IST)")
     parser.add_argument("--fno-real-size", action="store_true", help="serve a ~100 000-row F&O master")
+    parser.add_argument("--fills", action="store_true", help="run the exchange: orders fill, positions and funds move")
+    parser.add_argument("--balance", type=Decimal, default=DEFAULT_BALANCE, help="the account's cash at the start of the day")
     options = parser.parse_args(argv)
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())
     tokens = options.tokens or ("sim-token",)
-    with IndstocksSimulator(options.host, options.port, tokens, log_requests=True, today=options.today) as simulator:
+    with IndstocksSimulator(options.host, options.port, tokens, log_requests=True, today=options.today,
+                            fills=options.fills, balance=options.balance) as simulator:
         if options.fno_real_size:
             simulator.fno_csv = generate_fno_master(simulator.today, real_size=True)
         print(f"INDstocks simulator listening on {simulator.url}", flush=True)

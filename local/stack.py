@@ -104,6 +104,9 @@ class LocalStack:
     run_queue_consumer: bool = True
     # The consumer delivers every message twice (SQS's at-least-once delivery, made certain).
     deliver_twice: bool = False
+    # The simulator's exchange (local/simulator.py): orders fill, positions and funds move.
+    # `make run` turns it on; tests that drive order statuses themselves leave it off.
+    simulator_fills: bool = False
     workdir: Path = REPO / "build" / "local-stack"
 
     moto_url: str = field(init=False, default="")
@@ -272,7 +275,7 @@ class LocalStack:
             return
         from local.simulator import IndstocksSimulator
 
-        self.simulator = IndstocksSimulator(tokens=(self.token,), log_requests=False).start()
+        self.simulator = IndstocksSimulator(tokens=(self.token,), log_requests=False, fills=self.simulator_fills).start()
         if self.rotation is not None:
             self.simulator.configure_generation(
                 client_id=self.rotation.client_id, mpin=self.rotation.mpin, totp_secret=self.rotation.totp_secret
@@ -462,6 +465,7 @@ def stack_from_env(environ: dict[str, str] | os._Environ[str] = os.environ) -> L
         rotation=rotation,
         max_alert_age_seconds=int(age) if age else None,
         deliver_twice=environ.get("LOCAL_QUEUE_DELIVER_TWICE") == "1",
+        simulator_fills=True,
         settings={name: value for name, value in environ.items() if name in SETTING_VARIABLES and value},
     )
 
@@ -469,7 +473,7 @@ def stack_from_env(environ: dict[str, str] | os._Environ[str] = os.environ) -> L
 def banner(stack: LocalStack, generated: set[str]) -> str:
     demo = {"secret": stack.webhook_secret, "symbol": "NSE:SBIN", "action": "buy", "quantity": 1,
             "alert_id": "demo-" + secrets.token_hex(4)}
-    broker = "the built-in INDstocks simulator at " + str(stack.broker_url) if stack.simulator else (
+    broker = f"the built-in INDstocks simulator at {stack.broker_url} (orders fill at its prices)" if stack.simulator else (
         f"!!! THE BROKER AT {stack.broker_url} (INDSTOCKS_BASE_URL): orders are real if that is INDstocks !!!")
     lines = [
         "",

@@ -58,6 +58,13 @@ def _sample_results() -> dict:
         "symbols": {"generated_100k": {"cold_load_ms": 500.0, "warm_lookup_us": timing}},
         "cold_index": {"shared_copy_ms": timing, "download_ms": timing, "ratio_p50": 0.5, "shared_item_kb": 47.0,
                        "master_kb": 752.0},
+        "fno": {"master_rows": 100945, "master_mb": 14.0, "contracts": 80000, "shared_kb": 307.5, "shared_chunks": 1, "compact_bytes": 300000,
+                "cold_index_ready_ms": 20.0, "cold_index_shared_ms": timing, "baseline_download_parse_ms": timing,
+                "cold_index_ratio_p50": 0.03, "lookup_p99_us": 30.0, "lookup_us": {**timing, "max": 3.0},
+                "index_rss_mb": 6.0, "baseline_process_rss_mb": 32.0, "process_rss_mb": 38.0,
+                "process_peak_rss_mb": 44.0, "index_traced_mb": 2.0, "fno_import_ms": 20.0,
+                "fresh_process_build_ms": 20.0, "relative_option_broker_reads": 1,
+                "relative_option_reads": ["/market/option-chain"], "targets": {}},
         "burst": {"alerts": 100, "placed": 100, "answered_placed": 6, "queued": 94, "other": {}, "max_answer_ms": 900.0,
                   "answer_ms": timing, "seconds_to_drain": 12.5, "seconds_to_last_write": 12.5, "busiest_second": 8,
                   "lost": 0, "duplicated": 0},
@@ -77,3 +84,28 @@ def test_the_table_and_results_carry_every_stable_name_of_issue_15():
     for name in STABLE_NAMES:
         figure(results, name)  # results.json carries it
         assert name in printed, name
+
+
+def test_the_table_and_results_carry_the_fno_figures_of_issue_16():
+    from bench.run import STABLE_NAMES, figure, table
+
+    asked = {"fno.cold_index_ready_ms", "fno.lookup_p99_us", "fno.index_rss_mb", "fno.relative_option_broker_reads"}
+    assert asked <= set(STABLE_NAMES)
+    results = _sample_results()
+    printed = table(results)
+    for name in asked:
+        assert figure(results, name) is not None and name in printed, name
+
+
+def test_the_fno_bench_measures_what_it_names_on_a_small_master(capsys):
+    """bench/fno.py end to end on the simulator's default (small) master: the shared copy is what
+    a cold instance reads, and a relative option costs one broker read."""
+    from bench.fno import measure
+
+    figures = measure(real_size=False, lookups=200, cold_runs=2, download_runs=1, stage="test")
+    capsys.readouterr()  # the relay's log lines
+    assert figures["relative_option_broker_reads"] == 1 and figures["relative_option_reads"] == ["/market/option-chain"]
+    assert 0 < figures["cold_index_ready_ms"] and figures["baseline_download_parse_ms"]["n"] == 1
+    assert figures["lookup_us"]["n"] == 200 and 0 < figures["lookup_us"]["p50"] <= figures["lookup_p99_us"]
+    assert 0 < figures["baseline_process_rss_mb"] <= figures["process_rss_mb"] <= figures["process_peak_rss_mb"]
+    assert figures["contracts"] > 0 and figures["shared_kb"] > 0 and figures["fno_import_ms"] > 0

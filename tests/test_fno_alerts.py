@@ -83,7 +83,7 @@ from chalicelib import services  # noqa: E402
 from chalicelib.config import IST  # noqa: E402
 from chalicelib.relay import IncomingAlert  # noqa: E402
 from local.openapi import request_errors  # noqa: E402
-from tests.conftest import ORDERS_TABLE, SEEDED_SECRET, STATE_TABLE  # noqa: E402
+from tests.conftest import ORDERS_TABLE, SEEDED_SECRET, SEEDED_TOKEN, STATE_TABLE  # noqa: E402
 
 MONTHS = ("JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC")
 
@@ -279,6 +279,20 @@ def test_a_cold_instance_reads_the_shared_copy_the_premarket_check_wrote(fno, tm
     assert services.get().relay.derivatives.master.loaded_from == "shared"
 
 
+def test_a_cold_instance_after_the_check_resolves_a_relative_option_with_one_broker_read(fno, tmp_path):
+    event = fno.client.events.generate_cw_event(source="aws.events", detail_type="Scheduled Event", detail={},
+                                                resources=[])
+    assert fno.client.lambda_.invoke("premarket_token_check", event).payload["fno_ok"] is True
+    assert [r.query["source"] for r in fno.simulator.requests("/market/instruments")] == ["equity", "fno", "index"]
+    services.install(services.build(fno.settings.model_copy(update={"instruments_cache_dir": str(tmp_path / "cold")})))
+    fno.simulator.reset()
+    placed(fno.post(alert(underlying="NIFTY", option_type="PE", offset="ATM", expiry="weekly", exchange="NSE_INDEX",
+                          lots=1)))
+    writes = fno.simulator.order_writes()
+    assert [r.path for r in fno.simulator.requests() if r not in writes] == ["/market/option-chain"]
+    assert len(writes) == 1
+
+
 @pytest.mark.parametrize("minute, which", [(29, 0), (31, 1)])
 def test_the_continuous_future_rolls_at_1530_ist_on_its_expiry_day(fno, minute, which):
     sim = fno.simulator
@@ -314,3 +328,162 @@ def test_the_premarket_check_reports_whether_the_account_may_trade_fno(fno):
     assert fno.client.lambda_.invoke("premarket_token_check", event).payload["fno_onboarded"] == {"NSE": True, "BSE": True}
     fno.simulator.fno_enabled = False
     assert fno.client.lambda_.invoke("premarket_token_check", event).payload["fno_onboarded"] == {"NSE": False, "BSE": False}
+
+
+# --- MARKETABLE_LIMIT_PCT: an option's MARKET order as a LIMIT beyond its last price ----------
+
+@pytest.fixture
+def marketable(fno):
+    settings = fno.settings.model_copy(update={"marketable_limit_pct": Decimal(2)})
+    services.install(services.build(settings))
+    fno.settings = settings
+    return fno
+
+
+def an_option(sim, option_type="CE", exchange="NSE", underlying="NIFTY"):
+    return next(c for c in live(sim, underlying, option=True, exchange=exchange) if c.option_type == option_type)
+
+
+def tradingview_symbol(contract):
+    return f"{contract.underlying}{contract.expiry:%y%m%d}{contract.option_type[0]}{contract.strike.normalize():f}"
+
+
+def broker_reads(sim):
+    """Every request the broker got other than order writes and the masters' downloads."""
+    writes = sim.order_writes()
+    return [(r.path, r.query.get("scrip-codes")) for r in sim.requests()
+            if r not in writes and r.path != "/market/instruments"]
+
+
+@pytest.mark.parametrize("option_type", ["CE", "PE"])
+@pytest.mark.parametrize("action, sent", [("buy", 103.4), ("sell", 99.3)])
+def test_a_market_option_goes_as_a_limit_beyond_its_ltp_from_one_quote_read(marketable, option_type, action, sent):
+    sim = marketable.simulator
+    option = an_option(sim, option_type)
+    sim.ltp[option.security_id] = Decimal("101.35")  # BUY: 101.35 × 1.02 = 103.377 → 103.40; SELL: 99.323 → 99.30
+    # The README's messages carry {{close}} (here the index chart's): the limit is priced from the option's LTP.
+    body = placed(marketable.post(alert(symbol=tradingview_symbol(option), action=action, lots=1, price="24012.5")))
+    write = the_write(marketable)
+    assert {k: write.json[k] for k in ("order_type", "limit_price", "security_id", "txn_type", "qty", "validity")} == \
+        {"order_type": "LIMIT", "limit_price": sent, "security_id": option.security_id, "txn_type": action.upper(),
+         "qty": option.lot, "validity": "DAY"}
+    code = f"NFO_{option.security_id}"
+    assert broker_reads(sim) == [("/market/quotes/ltp", code)]  # one read prices the order and values it
+    target = "103.3770" if action == "buy" else "99.3230"
+    assert body["rounding"] == {"price": {"asked": "MARKET", "ltp": "101.35", "ltp_from": f"quote {code}",
+                                          "percent": "2", "target": target, "sent": f"{sent:.2f}",
+                                          "tick": str(option.tick)}}
+
+
+@pytest.mark.parametrize("action, ltp, sent", [
+    ("buy", "10.05", 10.15),   # 10.100 25: up, away from the LTP (nearest would be 10.10)
+    ("sell", "10.05", 9.95),   # 9.999 75: down, away from the LTP (nearest would be 10.00)
+    ("buy", "100.00", 100.5),  # 100.50 exactly, on the tick: as it is
+    ("sell", "0.05", 0.05),    # below one tick: one tick, never 0
+])
+def test_the_marketable_limit_rounds_to_the_tick_away_from_the_ltp(marketable, action, ltp, sent):
+    settings = marketable.settings.model_copy(update={"marketable_limit_pct": Decimal("0.5")})
+    services.install(services.build(settings))
+    sim = marketable.simulator
+    option = an_option(sim, "CE")
+    sim.ltp[option.security_id] = Decimal(ltp)
+    body = placed(marketable.post(alert(symbol=tradingview_symbol(option), action=action, lots=1)))
+    assert the_write(marketable).json["limit_price"] == sent
+    shown = body["rounding"]["price"]
+    assert (Decimal(shown["ltp"]), shown["percent"], shown["sent"]) == (Decimal(ltp), "0.5", f"{sent:.2f}")
+
+
+def test_a_bse_market_option_reads_its_bfo_quote(marketable):
+    sim = marketable.simulator
+    option = an_option(sim, "PE", exchange="BSE", underlying="SENSEX")
+    sim.ltp[option.security_id] = Decimal("250.10")
+    body = placed(marketable.post(alert(symbol=f"BSE:{tradingview_symbol(option)}", action="sell", lots=1)))
+    write = the_write(marketable)
+    assert (write.json["order_type"], write.json["limit_price"], write.json["exchange"], write.json["algo_id"]) == \
+        ("LIMIT", 245.05, "BSE", "9" * 16)  # 250.10 × 0.98 = 245.098 → 245.05
+    assert broker_reads(sim) == [("/market/quotes/ltp", f"BFO_{option.security_id}")]
+    assert body["rounding"]["price"]["ltp_from"] == f"quote BFO_{option.security_id}"
+
+
+def test_off_by_default_a_market_option_stays_market(fno):
+    sim = fno.simulator
+    option = an_option(sim, "CE")
+    body = placed(fno.post(alert(symbol=tradingview_symbol(option), lots=1)))
+    write = the_write(fno)
+    assert write.json["order_type"] == "MARKET" and "limit_price" not in write.json
+    assert "rounding" not in body
+    assert broker_reads(sim) == [("/market/quotes/ltp", f"NFO_{option.security_id}")]  # MAX_ORDER_VALUE's read
+
+
+def test_futures_stay_market_with_the_setting(marketable):
+    sim = marketable.simulator
+    body = placed(marketable.post(alert(symbol="NIFTY1!", lots=1)))
+    write = the_write(marketable)
+    assert write.json["order_type"] == "MARKET" and "limit_price" not in write.json and "rounding" not in body
+    assert broker_reads(sim) == [("/market/quotes/ltp", f"NFO_{futures(sim, 'NIFTY')[0].security_id}")]
+
+
+def test_a_relative_option_takes_the_chain_price_without_a_quote_read(marketable):
+    sim = marketable.simulator
+    weekly = live(sim, "NIFTY", option=True)[0].expiry
+    strikes = sorted({c.strike for c in live(sim, "NIFTY", option=True) if c.expiry == weekly})
+    sim.set_spot("NIFTY", strikes[len(strikes) // 2])
+    expected = sim.find_contract("NIFTY", weekly, strikes[len(strikes) // 2 + 1], "CE")  # OTM1
+    sim.ltp[expected.security_id] = Decimal("87.65")  # 87.65 × 1.02 = 89.403 → 89.45
+    body = placed(marketable.post(alert(underlying="NIFTY", option_type="CE", offset="OTM1", expiry="weekly",
+                                        exchange="NSE_INDEX", lots=1)))
+    write = the_write(marketable)
+    assert (write.json["security_id"], write.json["order_type"], write.json["limit_price"]) == \
+        (expected.security_id, "LIMIT", 89.45)
+    assert [path for path, _ in broker_reads(sim)] == ["/market/option-chain"]  # the chain's price: no quote read
+    assert body["rounding"]["price"] | {} == {**body["rounding"]["price"], "ltp": "87.65", "ltp_from": "option chain"}
+
+
+def test_the_marketable_limit_is_what_max_order_value_checks_without_a_second_read(marketable):
+    settings = marketable.settings.model_copy(update={"max_order_value": Decimal(6000)})
+    services.install(services.build(settings))
+    sim = marketable.simulator
+    option = an_option(sim, "CE")
+    sim.ltp[option.security_id] = Decimal("101.35")
+    response = marketable.post(alert(symbol=tradingview_symbol(option), lots=1))
+    assert response.status_code == 422 and response.json_body["error"] == "risk_limit", response.json_body
+    assert f"({option.lot} × ₹103.40 price)" in response.json_body["message"]
+    assert broker_reads(sim) == [("/market/quotes/ltp", f"NFO_{option.security_id}")]
+    assert sim.order_writes() == []
+
+
+@pytest.mark.parametrize("failure", ["http500", "rate_limit", "unquotable"])
+def test_an_unreadable_quote_refuses_the_order_rather_than_send_a_market(marketable, failure):
+    sim = marketable.simulator
+    option = an_option(sim, "CE")
+    if failure == "unquotable":  # INDstocks answers 400 "Invalid scrip codes" for a code it cannot quote
+        sim.spots.pop("NIFTY")
+    else:
+        sim.inject_fault("/market/quotes/ltp", failure)
+    sent = alert(symbol=tradingview_symbol(option), lots=1)
+    response = marketable.post(sent)
+    assert response.status_code == 503, response.json_body
+    assert response.json_body["error"] == "dependency_unavailable"
+    message = response.json_body["message"]
+    assert f"NFO_{option.security_id}" in message and "MARKETABLE_LIMIT_PCT" in message and "nothing was sent" in message
+    assert sim.order_writes() == []
+    assert broker_reads(sim) == [("/market/quotes/ltp", f"NFO_{option.security_id}")]  # read once, not retried
+    item = boto3.client("dynamodb").get_item(TableName=ORDERS_TABLE, Key={"key": {"S": f"id:{sent['alert_id']}"}})
+    assert item["Item"]["state"]["S"] == "failed"  # provably not sent: the same alert may be sent again
+
+
+def test_a_dead_token_on_the_quote_read_is_reread_once_and_the_limit_goes_with_the_new_one(marketable):
+    sim = marketable.simulator
+    option = an_option(sim, "CE")
+    placed(marketable.post(alert(symbol="NIFTY1!", lots=1, price="24500")))  # the token cached, the master loaded
+    sim.set_tokens(["tok-RENEWED-16"])
+    marketable.ssm.put_parameter(Name=marketable.settings.token_parameter, Value="tok-RENEWED-16",
+                                 Type="SecureString", Overwrite=True)
+    sim.reset()
+    sim.ltp[option.security_id] = Decimal("101.35")
+    placed(marketable.post(alert(symbol=tradingview_symbol(option), lots=1)))
+    reads = sim.requests("/market/quotes/ltp")
+    assert [read.headers["authorization"] for read in reads] == [SEEDED_TOKEN, "tok-RENEWED-16"]
+    write = the_write(marketable)
+    assert (write.headers["authorization"], write.json["order_type"], write.json["limit_price"]) == \
+        ("tok-RENEWED-16", "LIMIT", 103.4)

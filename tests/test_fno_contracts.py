@@ -390,9 +390,10 @@ def test_missing_foreign_or_damaged_chunks_are_refused():
 def test_a_real_size_master_meets_the_targets():
     from bench.fno import measure
 
-    figures = measure(stocks=200, lookups=5000)
-    assert figures["rows"] >= 100_000
-    assert figures["from_compact_ms"]["best"] <= 300
-    assert figures["lookup_us"]["p99"] <= 50
-    assert figures["process_rss_mb"] <= 64
-    assert figures["chunks"] == len(split_chunks(b"x" * figures["compact_bytes"]))
+    figures = measure(lookups=5000, cold_runs=3, download_runs=1, stage="test")  # bench/fno.py, as make bench runs it
+    assert figures["master_rows"] >= 100_000
+    assert figures["cold_index_shared_ms"]["max"] <= 300  # from the shared copy the 08:45 check left
+    assert figures["lookup_p99_us"] <= 50
+    assert figures["index_rss_mb"] <= 64
+    assert figures["relative_option_broker_reads"] == 1
+    assert figures["shared_chunks"] == len(split_chunks(b"x" * figures["compact_bytes"]))

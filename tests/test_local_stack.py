@@ -213,6 +213,13 @@ def test_make_run_passes_every_relay_setting_from_the_environment_to_the_local_s
     assert environment["RELAY_STAGE"] == "local" and "SOMETHING_ELSE" not in environment
 
 
+def test_make_run_turns_the_simulators_exchange_on_and_tests_leave_it_off():
+    from local.stack import LocalStack, stack_from_env
+
+    assert stack_from_env({}).simulator_fills is True
+    assert LocalStack().simulator_fills is False
+
+
 def test_make_run_refuses_settings_that_cannot_fit_before_starting_anything(tmp_path):
     from local.stack import stack_from_env
 

@@ -689,3 +689,36 @@ def test_request_errors_use_the_operations_schema():
     assert request_errors("POST", "/order/cancel", {"order_id": "EQ-1", "segment": "EQUITY"}) == []
     with pytest.raises(KeyError):
         request_errors("GET", "/user/profile", {})
+
+
+def test_response_errors_use_the_operations_documented_reply():
+    from local.openapi import response_errors
+
+    assert response_errors("GET", "/funds", 200, {"status": "success", "data": {"sod_balance": 1.5}}) == []
+    assert response_errors("GET", "/funds", 200, {"data": {"detailed_avl_balance": {"eq_cnc": "1"}}}) == [
+        "data.detailed_avl_balance.eq_cnc: '1' is not of type 'number'"
+    ]
+    assert "data.0.net_qty: None is not of type 'number'" in response_errors(
+        "GET", "/portfolio/positions", 200, {"data": [{"net_qty": None}]}
+    )
+    assert response_errors("GET", "/portfolio/positions", 200, {"data": [{"cf_buy_qty": None}]}) == []  # nullable
+    assert response_errors("POST", "/order", 400, {"status": "error", "error_type": "OrderException"}) == []
+    with pytest.raises(KeyError):
+        response_errors("GET", "/funds", 400, {})
+    with pytest.raises(KeyError):
+        response_errors("DELETE", "/funds", 200, {})
+
+
+def test_query_errors_check_required_parameters_and_their_enums():
+    from local.openapi import query_errors
+
+    assert query_errors("GET", "/portfolio/positions", {"segment": "derivative", "product": "margin"}) == []
+    assert query_errors("GET", "/portfolio/positions", {"segment": "DERIVATIVE", "product": "margin"}) == [
+        "segment: 'DERIVATIVE' is not one of ['equity', 'derivative']"
+    ]
+    assert query_errors("GET", "/trade-book", {}) == ["segment: a required query parameter is missing"]
+    assert query_errors("GET", "/market/quotes/ltp", {"scrip-codes": "NSE_3045"}) == []  # a $ref'd parameter
+    assert query_errors("GET", "/market/instruments/search", {"underlying": "NIFTY", "segment": "DERIVATIVE",
+                                                              "page_size": "101"}) == [
+        "page_size: 101 is greater than the maximum of 100"
+    ]  # fmt: skip

@@ -24,7 +24,8 @@ def test_spec_has_every_endpoint_the_relay_calls():
     document = spec()
     assert document["openapi"].startswith("3.0.")
     for path in ("/order", "/smart/order", "/order-book", "/user/profile", "/market/instruments",
-                 "/market/quotes/ltp", "/generate/token"):
+                 "/market/quotes/ltp", "/generate/token", "/portfolio/positions", "/funds", "/order/cancel",
+                 "/smart/order/cancel"):
         assert path in document["paths"], path
 
 

@@ -149,6 +149,15 @@ class RoundedPrice:
         return self.original != self.rounded
 
 
+@dataclass(frozen=True)
+class LastPrice:
+    """A contract's last traded price and where it was read: `quote NFO_<id>` (one
+    /market/quotes/ltp read) or `option chain` (the leg a relative option was chosen from)."""
+
+    value: Decimal
+    source: str
+
+
 def plausible_fno_tick(tick: Decimal, price: Decimal | None = None) -> bool:
     """Whether TICK_SIZE can be a rupee tick for a derivative at `price`. TICK_SIZE is read as
     rupees (OpenAlgo's reading); its unit is unverified. The equity guard applies (whole paise,

@@ -24,8 +24,9 @@ from typing import Any
 
 from chalicelib.errors import DependencyUnavailable, FieldProblem, TokenUnavailable, UnknownSymbol, failure_cause
 from chalicelib.fno.contracts import Contract, FnoIndex, join_chunks, split_chunks
+from chalicelib.fno.lots import LastPrice
 from chalicelib.fno.relative import ChosenLeg, read_chain, resolve_relative
-from chalicelib.fno.symbols import INDEX_UNDERLYINGS, ContractQuery, OptionType, RelativeOption, strike_key
+from chalicelib.fno.symbols import INDEX_UNDERLYINGS, ContractQuery, Exchange, OptionType, RelativeOption, strike_key
 from chalicelib.fno.underlyings import IndexUnderlyings, option_chain_params
 from chalicelib.instruments import SharedCopies
 from chalicelib.moments import ist_date
@@ -210,6 +211,31 @@ class Derivatives:
         legs = next((legs for text, legs in parsed.strikes.items() if _same_strike(text, leg.strike)), None)
         side = (legs.ce if reading.option_type is OptionType.CE else legs.pe) if legs else None
         return ResolvedContract(contract, leg, read_at, token, side.last_price if side else None)
+
+    def last_price(self, resolved: ResolvedContract, token: str) -> tuple[LastPrice, str]:
+        """The contract's last traded price for a marketable LIMIT (MARKETABLE_LIMIT_PCT): the
+        chain's leg price a relative option was chosen with (no read), else one quote read
+        (`NFO_<id>` / `BFO_<id>`). Also the token to go on with. Unreadable: DependencyUnavailable,
+        and nothing is sent (never a MARKET in its place)."""
+        if resolved.last_price is not None and resolved.last_price > 0:
+            return LastPrice(resolved.last_price, "option chain"), token
+        contract = resolved.contract
+        segment = "NFO" if contract.exchange is Exchange.NSE else "BFO"
+        code = f"{segment}_{contract.security_id}"
+        try:
+            try:
+                return LastPrice(self._broker.last_price(token, segment, contract.security_id), f"quote {code}"), token
+            except TokenUnavailable:
+                # A read is safe to repeat: once, with a token another instance may have stored.
+                fresh = self._reread_token()
+                if fresh == token:
+                    raise
+                return LastPrice(self._broker.last_price(fresh, segment, contract.security_id), f"quote {code}"), fresh
+        except DependencyUnavailable as failure:
+            raise DependencyUnavailable(
+                f"the last price of {contract.openalgo_symbol} ({code}) could not be read from INDstocks; "
+                "MARKETABLE_LIMIT_PCT sends a MARKET option order as a LIMIT from it, and a MARKET order is not "
+                "sent in its place: nothing was sent", cause=failure.cause) from None
 
     def _read_chain(self, token: str, params: dict[str, Any]) -> tuple[dict[str, Any], str]:
         try:
