@@ -254,6 +254,8 @@ class Alert(BaseModel):
             return value
         if value is not None and info.data["quantity"] is not None:
             raise _problem("lots", "send either quantity (units) or lots, not both")
+        if "position_size" not in info.data:  # the target itself is wrong: said there
+            return value
         sized_elsewhere = info.data.get("action") is Action.EXIT or info.data.get("position_size") is not None
         if value is None and info.data["quantity"] is None and not sized_elsewhere:
             raise _problem("quantity_missing", "is required")

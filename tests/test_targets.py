@@ -19,7 +19,7 @@ from chalicelib.config import IST
 from chalicelib.relay import IncomingAlert
 from local.openapi import request_errors
 from tests import test_fno_alerts
-from tests.conftest import ORDERS_TABLE
+from tests.conftest import ORDERS_TABLE, SEEDED_TOKEN
 from tests.test_fno_alerts import futures
 
 SBIN = "3045"
@@ -34,7 +34,7 @@ def exchange(stack):
 
 
 def net(stack, security_id=SBIN, segment="EQUITY", product="INTRADAY"):
-    standing = services.get().relay.positions.standing(stack.token, security_id, segment, product)
+    standing = services.get().relay.positions.standing(SEEDED_TOKEN, security_id, segment, product)
     return standing.net
 
 
@@ -62,13 +62,16 @@ def test_each_target_sends_only_the_difference(exchange):
         (8, ("BUY", 13), 8),        # short → long
         (0, ("SELL", 8), 0),        # long → flat
     ]  # fmt: skip
+    before = 0
     for size, sent, after in steps:
         answer = target(exchange, size)
         assert answer.status_code == 200 and answer.json_body["status"] == "placed", (size, answer.json_body)
         assert sides(exchange)[-1] == sent, size
         assert net(exchange) == after
         position = answer.json_body["position"]
-        assert (position["target"], position["change"]) == (size, after - (after - (sent[1] if sent[0] == "BUY" else -sent[1])) and size - (after - (sent[1] if sent[0] == "BUY" else -sent[1])))
+        assert (position["target"], position["net"], position["in_flight"], position["change"]) == \
+            (size, before, 0, size - before)
+        before = after
     for write in exchange.simulator.order_writes():
         assert request_errors(write.method, write.path, write.json) == []
 
