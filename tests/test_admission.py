@@ -123,7 +123,8 @@ def test_a_queued_alert_holds_its_instrument_so_the_next_one_queues_behind_it(st
     relay, sender = services.get().relay, services.get().queued_sender
     assert post(stack, alert_id="lane-a").body["status"] == "placed"
     paced = relay.pacer
-    relay.pacer = WritePacer(paced._state, max_wait_seconds=0.0, spacing=60.0, schedule="test-lane")
+    relay.pacer = WritePacer(paced._state, max_wait_seconds=0.0, spacing=60.0, late_tolerance=30.0,
+                             schedule="test-lane")  # a loaded machine is never late for the first slot
     post(stack, alert_id="lane-0")  # takes the only slot of this minute-apart schedule
     held = post(stack, alert_id="lane-b")
     assert held.status_code == 202 and held.body["status"] == "queued"
@@ -160,7 +161,8 @@ def test_a_queued_alert_makes_two_transactions_and_one_queue_message(stack, queu
     """The admission that found no slot, then claim + day count + lane hold in one transaction."""
     sqs, url = queue
     relay = services.get().relay
-    relay.pacer = WritePacer(relay.pacer._state, max_wait_seconds=0.0, spacing=60.0, schedule="test-queued-calls")
+    relay.pacer = WritePacer(relay.pacer._state, max_wait_seconds=0.0, spacing=60.0, late_tolerance=30.0,
+                             schedule="test-queued-calls")  # a loaded machine is never late for the first slot
     post(stack, alert_id="calls-0")  # takes the only slot of this minute-apart schedule
     calls = DynamoCalls().watch(relay.ledger, relay.pacer._state)
     answer = post(stack, alert_id="calls-1")
@@ -177,7 +179,8 @@ def test_the_day_limit_refuses_a_queued_alert_too(stack, queue):
     relay = services.get().relay
     limits = relay.risk.limits
     relay.risk.limits = type(limits)(limits.max_order_qty, limits.max_order_value, 1)
-    relay.pacer = WritePacer(relay.pacer._state, max_wait_seconds=0.0, spacing=60.0, schedule="test-queued-limit")
+    relay.pacer = WritePacer(relay.pacer._state, max_wait_seconds=0.0, spacing=60.0, late_tolerance=30.0,
+                             schedule="test-queued-limit")  # a loaded machine is never late for the first slot
     assert post(stack, alert_id="qlimit-0").body["status"] == "placed"
     from chalicelib.errors import RiskLimitExceeded
 
