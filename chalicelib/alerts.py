@@ -62,12 +62,14 @@ class Side(str, Enum):
 
 
 class Action(str, Enum):
-    """What the alert asks: an order (BUY, SELL) or to close the instrument's position (EXIT).
+    """What the alert asks: an order (BUY, SELL), to close the instrument's position (EXIT) or to
+    cancel its open orders (CANCEL).
     With `position_size`, BUY and SELL only name the strategy's move: the target decides."""
 
     BUY = "BUY"
     SELL = "SELL"
     EXIT = "EXIT"
+    CANCEL = "CANCEL"  # cancel the instrument's open orders
 
     @property
     def side(self) -> Side | None:
@@ -256,7 +258,7 @@ class Alert(BaseModel):
             raise _problem("lots", "send either quantity (units) or lots, not both")
         if "position_size" not in info.data:  # the target itself is wrong: said there
             return value
-        sized_elsewhere = info.data.get("action") is Action.EXIT or info.data.get("position_size") is not None
+        sized_elsewhere = info.data.get("action") in (Action.EXIT, Action.CANCEL) or info.data.get("position_size") is not None
         if value is None and info.data["quantity"] is None and not sized_elsewhere:
             raise _problem("quantity_missing", "is required")
         return value
@@ -557,6 +559,8 @@ def _check_sizing(alert: Alert) -> None:
         return
     if alert.action is Action.EXIT:
         raise AlertRejected(detail=[FieldProblem(given, "action EXIT closes the whole position: leave it out")])
+    if alert.action is Action.CANCEL:
+        raise AlertRejected(detail=[FieldProblem(given, "action CANCEL cancels the instrument's open orders: leave it out")])
     if alert.position_size is not None:
         raise AlertRejected(detail=[FieldProblem(given, "position_size is the target and the relay sends the "
                                                        "difference to the current position: leave it out")])

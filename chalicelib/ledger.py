@@ -55,7 +55,8 @@ class State(str, Enum):
     FAILED = "failed"
     SPLIT = "split"  # an order at or above its freeze limit: sent as child orders, never itself
     PAUSED = "paused"  # arrived while the kill switch was on: never sent
-    NOOP = "noop"  # a target position already reached: nothing to send
+    NOOP = "noop"  # a target position already reached, or nothing to cancel: nothing sent
+    CANCEL = "cancel"  # a CANCEL alert: its cancels' outcomes are in `message` and `request`
 
 
 # Items the sweep must still look at (sparse index membership). `received` is open so that an

@@ -54,6 +54,22 @@ def in_flight_units(book: Iterable[dict[str, Any]], security_id: str, product: s
     return total
 
 
+def open_orders(book: Iterable[dict[str, Any]], security_id: str) -> list[dict[str, Any]]:
+    """The book's orders of this security that may still trade (any product), in book order."""
+    return [row for row in book if str(row.get("security_id")) == security_id
+            and str(row.get("status", "")).upper() in OPEN_STATUSES and row.get("id")]
+
+
+def is_smart(row: dict[str, Any]) -> bool:
+    """Whether an order-book row is a smart order (cancelled on /smart/order/cancel): a GTT leg,
+    a stop (shown as GTT_LIMIT / GTT_MARKET), an OCO child, or a parent carrying bracket legs. A
+    smart LIMIT or MARKET parent without legs looks like any other order in the book (api doc §5);
+    its cancel on /order/cancel is refused and changes nothing."""
+    legs = any(str(row.get(name) or "").strip() for name in ("sl_trigger_price", "tgt_trigger_price"))
+    return (str(row.get("id", "")).upper().startswith("GTT-") or legs
+            or str(row.get("order_type", "")).upper() in ("GTT_LIMIT", "GTT_MARKET", "OCO"))
+
+
 def _units(value: Any) -> int:
     try:
         return int(float(value or 0))

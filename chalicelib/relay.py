@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from chalicelib import auth
 from chalicelib.alerts import Action, Alert, parse_body, refuse_oversized, validate_alert
-from chalicelib.broker import BrokerClient, OrderWrite, Outcome, WriteResult
+from chalicelib.broker import BrokerClient, OrderWrite, Outcome, WriteResult, cancel_write
 from chalicelib.config import Settings
 from chalicelib.deadline import MIN_READ_SECONDS, Deadline, Timeouts
 from chalicelib.errors import (
@@ -47,7 +47,7 @@ from chalicelib.orders import (
     sends_marketable_limit,
 )
 from chalicelib.pacing import WritePacer
-from chalicelib.positions import PositionDesk
+from chalicelib.positions import PositionDesk, is_smart, open_orders
 from chalicelib.reconcile import find_order
 from chalicelib.risk import RiskGuard
 from chalicelib.strategy.targets import order_for_target
@@ -201,6 +201,8 @@ class Relay:
         tag_alert(alert_id=alert.alert_id, ledger_key=key)
 
         writer = self._make_token()  # this invocation's: tells its own retried writes from others'
+        if alert.action is Action.CANCEL:
+            return self._cancel_open_orders(key, alert, now, writer, deadline, trail)
         if alert.action is Action.EXIT or alert.position_size is not None:
             return self._place_to_target(key, alert, now, writer, deadline, trail)
         refused = self._timing(alert, now, is_exit=False)
@@ -310,6 +312,66 @@ class Relay:
                               extra={"position": position})
         finally:
             self.positions.release(instrument, writer)
+
+    def _cancel_open_orders(self, key: str, alert: Alert, now: float, writer: str, deadline: Deadline,
+                            trail: _Trail) -> Answer:
+        """action CANCEL: cancel every open order of the instrument in the book (any product),
+        each by its own id on its endpoint family, each in a pacing slot of its own and sent
+        once. A cancel whose outcome is unknown is reported as such, never resent (the order
+        book says later whether it went). Accepted any time a cancel can help: it opens nothing.
+        Held under the instrument's lock, like a target, so it never interleaves with one."""
+        refused = _staleness(alert, now, max(self.settings.max_alert_age_seconds, self.settings.max_exit_age_seconds))
+        if refused:
+            return self._refuse(key, alert, now, writer, refused)
+        if self.positions is None:
+            raise AlertRejected(detail=[FieldProblem("action", "CANCEL is not enabled here")])
+        if self.switch.read().stops(alert.strategy):  # a pause stops every write, cancels too
+            return self._refuse(key, alert, now, writer, self.switch.refusal(alert.strategy))
+        try:
+            token = self.tokens.current()
+            where = self._locate(alert, token, now)
+        except RelayError as error:
+            return self._refuse(key, alert, now, writer, error)
+        instrument = message_group(where.exchange, where.security_id)
+        if not self.positions.hold(instrument, writer, wait_until=deadline.arrival + _TARGET_LOCK_WAIT_SECONDS):
+            return self._refuse(key, alert, now, writer, DependencyUnavailable(
+                f"another signal for {where.name} is still being applied; nothing was sent", cause="position_busy"))
+        try:
+            try:
+                rows = open_orders(self.broker.order_book(token), where.security_id)
+            except RelayError as error:
+                return self._refuse(key, alert, now, writer, error)
+            claim = self.ledger.claim(key, alert, now, State.CANCEL, token=writer,
+                                      dedupe_window=self.settings.dedupe_window_seconds, security_id=where.security_id,
+                                      message=f"{len(rows)} open order(s) of {where.name} to cancel")
+            if not claim.won:
+                return _duplicate(claim)
+            if not rows:
+                self.ledger.update(key, State.NOOP, self._clock(), message=f"no open order of {where.name}")
+                return Answer(200, {"status": "noop", "key": key, "message": f"no open order of {where.name}"})
+            cancels = [self._cancel_one(row, token, deadline, trail) for row in rows]
+        finally:
+            self.positions.release(instrument, writer)
+        summary = "; ".join(f"{c['order_id']}: {c['status']}" for c in cancels)
+        self.ledger.update(key, None, self._clock(), message=f"cancels of {where.name}: {summary}",
+                           request=json.dumps(cancels, sort_keys=True))
+        trail.note(cancels=[f"{c['order_id']}:{c['status']}" for c in cancels])
+        worst = max((_CANCEL_SEVERITY[c["status"]] for c in cancels), key=_severity)
+        return Answer(worst, {"status": "cancelled", "key": key, "orders": cancels})
+
+    def _cancel_one(self, row: dict[str, Any], token: str, deadline: Deadline, trail: _Trail) -> dict[str, Any]:
+        order_id, segment = str(row["id"]), str(row.get("segment") or "EQUITY").upper()
+        write = cancel_write(order_id, segment, smart=is_smart(row))
+        latest = self.latest_slot(deadline)
+        slot = self.pacer.reserve(latest=latest)
+        result = (self._write_in_slot(token, write, _Trail({}, trail.started), slot, latest, deadline)
+                  if slot is not None else _LEFT_FOR_THE_SWEEP)
+        status = {Outcome.PLACED: "cancelled", Outcome.REJECTED: "rejected", Outcome.NOT_SENT: "not_sent",
+                  Outcome.QUEUED: "not_sent", Outcome.TOKEN_INVALID: "not_sent"}.get(result.outcome, "unknown")
+        message = ("no pacing slot within the allowed wait: not sent; send CANCEL again"
+                   if result.outcome is Outcome.QUEUED else result.message or None)
+        return {"order_id": order_id, "endpoint": write.path, "status": status,
+                **({"message": message} if message else {})}
 
     def _locate(self, alert: Alert, token: str, now: float) -> _Where:
         """The instrument an alert names, as its position is read: security id, segment, lot."""
@@ -770,6 +832,8 @@ def _severity(status_code: int) -> tuple[int, int]:
 
 
 _FUTURE_TOLERANCE_SECONDS = 10
+# A CANCEL's HTTP status: its worst cancel's.
+_CANCEL_SEVERITY = {"cancelled": 200, "rejected": 422, "not_sent": 502, "unknown": 504}
 # How long a target waits for another signal of its instrument to finish: within the answer.
 _TARGET_LOCK_WAIT_SECONDS = 1.0
 # Transactions tried for a warm alert's admission: a slot seen taken, or a conflict, is retried.

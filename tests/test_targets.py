@@ -19,7 +19,7 @@ from chalicelib.config import IST
 from chalicelib.relay import IncomingAlert
 from local.openapi import request_errors
 from tests import test_fno_alerts
-from tests.conftest import ORDERS_TABLE, SEEDED_TOKEN
+from tests.conftest import ORDERS_TABLE, SEEDED_ADMIN_KEY, SEEDED_TOKEN
 from tests.test_fno_alerts import futures
 
 SBIN = "3045"
@@ -193,3 +193,50 @@ def test_entries_outside_the_window_are_refused_exits_are_not(exchange_hours):
     christmas = send_at(stack, at_ist(2026, 12, 25, 11, 0), quantity=None, action="exit")
     assert christmas.error == "market_closed" and "Christmas" in christmas.public_message
     assert sides(stack) == [("BUY", 10), ("SELL", 6), ("BUY", 5)]
+
+
+# --- CANCEL: the instrument's open orders --------------------------------------------------------
+
+def cancel(stack, **fields):
+    return stack.post(stack.alert(quantity=None, action="cancel", **fields))
+
+
+def test_cancel_cancels_each_open_order_of_the_instrument_on_its_endpoint(exchange):
+    resting = exchange.post(exchange.alert(quantity=3, order_type="LIMIT", price="700"))  # below the market
+    stop = exchange.post(exchange.alert(quantity=2, action="sell", order_type="SL-M", trigger_price="750"))
+    other = exchange.post(exchange.alert(symbol="NSE:INFY", quantity=1, order_type="LIMIT", price="1"))
+    assert {a.json_body["status"] for a in (resting, stop, other)} == {"placed"}
+    answer = cancel(exchange, alert_id="cancel-1")
+    assert answer.status_code == 200 and answer.json_body["status"] == "cancelled", answer.json_body
+    outcomes = {o["order_id"]: (o["endpoint"], o["status"]) for o in answer.json_body["orders"]}
+    assert outcomes == {resting.json_body["order_id"]: ("/order/cancel", "cancelled"),
+                        stop.json_body["order_id"]: ("/smart/order/cancel", "cancelled")}
+    book = {row["id"]: row["status"] for row in exchange.simulator.orders}
+    assert book[resting.json_body["order_id"]] == book[stop.json_body["order_id"]] == "CANCELLED"
+    assert book[other.json_body["order_id"]] != "CANCELLED"  # another instrument is left alone
+    for request in exchange.simulator.requests("/order/cancel") + exchange.simulator.requests("/smart/order/cancel"):
+        assert request_errors(request.method, request.path, request.json) == []
+    assert journal("id:cancel-1")["state"] == "cancel"
+    replay = cancel(exchange, alert_id="cancel-1")
+    assert replay.json_body["status"] == "duplicate"
+    nothing_left = cancel(exchange, alert_id="cancel-2")
+    assert nothing_left.json_body["status"] == "noop" and journal("id:cancel-2")["state"] == "noop"
+    assert len(exchange.simulator.requests("/order/cancel")) + len(exchange.simulator.requests("/smart/order/cancel")) == 2
+
+
+def test_a_cancel_whose_outcome_is_unknown_is_reported_and_never_resent(stack):
+    resting = stack.post(stack.alert(quantity=3, order_type="LIMIT", price="700"))
+    stack.simulator.inject_fault("/order/cancel", "timeout", place=False, delay=3.0)
+    answer = cancel(stack)
+    assert answer.status_code == 504
+    [outcome] = answer.json_body["orders"]
+    assert (outcome["order_id"], outcome["status"]) == (resting.json_body["order_id"], "unknown")
+    assert len(stack.simulator.requests("/order/cancel")) == 1
+
+
+def test_a_paused_relay_sends_no_cancel_either(stack):
+    stack.post(stack.alert(quantity=3, order_type="LIMIT", price="700"))
+    stack.client.http.post("/pause", headers={"X-Admin-Key": SEEDED_ADMIN_KEY, "Content-Type": "application/json"},
+                           body="{}")
+    assert cancel(stack).status_code == 409
+    assert stack.simulator.requests("/order/cancel") == []
