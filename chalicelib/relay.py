@@ -115,7 +115,7 @@ class Relay:
         on_token_dead: Callable[[float], object] = lambda now: None,
         order_queue: OrderQueue | None = None,
         derivatives: Derivatives | Callable[[], Derivatives] | None = None,
-        positions: PositionDesk | None = None,
+        positions: PositionDesk,
     ):
         self.settings = settings
         self.webhook_secret = webhook_secret
@@ -136,7 +136,7 @@ class Relay:
         # None: futures and options are refused; a factory: built on the first derivative alert.
         self._derivatives = derivatives
         self.freeze_limits: FreezeLimits = freeze_limits(settings.freeze_limits)
-        self.positions = positions  # None: position targets and exits are refused
+        self.positions = positions  # where an instrument stands: targets, exits, cancels
         self.schedule = Schedule.from_settings(settings)  # ENTRY_WINDOW, TRADING_CALENDAR, freshness
         self._configured = Timeouts(settings.broker_connect_timeout, settings.broker_read_timeout)
 
@@ -274,17 +274,10 @@ class Relay:
         record, so a second signal for it (an exit racing an entry) computes from the position
         this one leaves; a write of it still waiting in the order queue would not be in the
         position yet, so the target waits for none and is refused instead."""
-        if self.positions is None:
-            raise AlertRejected(detail=[FieldProblem("position_size", "position targets are not enabled here")])
         try:
-            token = self.tokens.current()
-            where = self._locate(alert, token, now)
+            token, where, instrument = self._hold_instrument(alert, now, writer, deadline)
         except RelayError as error:
             return self._refuse(key, alert, now, writer, error)
-        instrument = message_group(where.exchange, where.security_id)
-        if not self.positions.hold(instrument, writer, wait_until=deadline.arrival + _TARGET_LOCK_WAIT_SECONDS):
-            return self._refuse(key, alert, now, writer, DependencyUnavailable(
-                f"another signal for {where.name} is still being applied; nothing was sent", cause="position_busy"))
         try:
             try:
                 if self.pacer.lane_busy(instrument, now):
@@ -323,19 +316,12 @@ class Relay:
         refused = _staleness(alert, now, max(self.settings.max_alert_age_seconds, self.settings.max_exit_age_seconds))
         if refused:
             return self._refuse(key, alert, now, writer, refused)
-        if self.positions is None:
-            raise AlertRejected(detail=[FieldProblem("action", "CANCEL is not enabled here")])
         if self.switch.read().stops(alert.strategy):  # a pause stops every write, cancels too
             return self._refuse(key, alert, now, writer, self.switch.refusal(alert.strategy))
         try:
-            token = self.tokens.current()
-            where = self._locate(alert, token, now)
+            token, where, instrument = self._hold_instrument(alert, now, writer, deadline)
         except RelayError as error:
             return self._refuse(key, alert, now, writer, error)
-        instrument = message_group(where.exchange, where.security_id)
-        if not self.positions.hold(instrument, writer, wait_until=deadline.arrival + _TARGET_LOCK_WAIT_SECONDS):
-            return self._refuse(key, alert, now, writer, DependencyUnavailable(
-                f"another signal for {where.name} is still being applied; nothing was sent", cause="position_busy"))
         try:
             try:
                 rows = open_orders(self.broker.order_book(token), where.security_id)
@@ -372,6 +358,17 @@ class Relay:
                    if result.outcome is Outcome.QUEUED else result.message or None)
         return {"order_id": order_id, "endpoint": write.path, "status": status,
                 **({"message": message} if message else {})}
+
+    def _hold_instrument(self, alert: Alert, now: float, writer: str, deadline: Deadline) -> tuple[str, _Where, str]:
+        """The token, the instrument the alert names and its lock's name, the lock taken (the
+        caller releases it); waits for a holder ahead up to _TARGET_LOCK_WAIT_SECONDS."""
+        token = self.tokens.current()
+        where = self._locate(alert, token, now)
+        instrument = message_group(where.exchange, where.security_id)
+        if not self.positions.hold(instrument, writer, wait_until=deadline.arrival + _TARGET_LOCK_WAIT_SECONDS):
+            raise DependencyUnavailable(f"another signal for {where.name} is still being applied; nothing was sent",
+                                        cause="position_busy")
+        return token, where, instrument
 
     def _locate(self, alert: Alert, token: str, now: float) -> _Where:
         """The instrument an alert names, as its position is read: security id, segment, lot."""
