@@ -61,6 +61,21 @@ class Side(str, Enum):
     SELL = "SELL"
 
 
+class Action(str, Enum):
+    """What the alert asks: an order (BUY, SELL), to close the instrument's position (EXIT) or to
+    cancel its open orders (CANCEL).
+    With `position_size`, BUY and SELL only name the strategy's move: the target decides."""
+
+    BUY = "BUY"
+    SELL = "SELL"
+    EXIT = "EXIT"
+    CANCEL = "CANCEL"  # cancel the instrument's open orders
+
+    @property
+    def side(self) -> Side | None:
+        return Side(self.value) if self in (Action.BUY, Action.SELL) else None
+
+
 class Venue(str, Enum):
     """What the alert's `exchange` (or the symbol's prefix) says. NFO/BFO name derivatives only;
     NSE_INDEX/BSE_INDEX (OpenAlgo) the exchange of a relative option's index. TradingView's
@@ -134,16 +149,16 @@ def _whole_quantity(value: Any) -> Any:
     """Accept 5, 5.0, "5" and "5.0" (TradingView's {{strategy.order.contracts}}); refuse 5.5."""
     value = _refuse_placeholder(value)
     if isinstance(value, bool):
-        raise _problem("quantity_type", "must be a whole number of shares, not a boolean")
+        raise _problem("whole_number", "must be a whole number of shares, not a boolean")
     if isinstance(value, (int, float, str)):
         try:
             number = Decimal(str(value).strip())
         except InvalidOperation:
-            raise _problem("quantity_type", "must be a whole number of shares") from None
+            raise _problem("whole_number", "must be a whole number of shares") from None
         if not number.is_finite() or number != number.to_integral_value():
-            raise _problem("quantity_type", "must be a whole number of shares")
+            raise _problem("whole_number", "must be a whole number of shares")
         return int(number)
-    raise _problem("quantity_type", "must be a whole number of shares")
+    raise _problem("whole_number", "must be a whole number of shares")
 
 
 def _price(value: Any) -> Any:
@@ -156,10 +171,13 @@ def _price(value: Any) -> Any:
 
 
 Quantity = Annotated[int, BeforeValidator(_whole_quantity), Field(ge=1, le=MAX_QUANTITY)]
+# TradingView's {{strategy.position_size}}: signed (+ long, - short, 0 flat), in units.
+PositionSize = Annotated[int, BeforeValidator(_whole_quantity), Field(ge=-MAX_QUANTITY, le=MAX_QUANTITY)]
 Lots = Annotated[int, BeforeValidator(_whole_quantity), Field(ge=1, le=MAX_LOTS)]
 Word = Annotated[str, BeforeValidator(_upper_word)]
 # Error kinds a later field raises on behalf of an earlier one (validate_alert names that field).
-_ON_BEHALF = {"quantity_missing": ("quantity", "is required (or lots, for futures and options)"),
+_ON_BEHALF = {"quantity_missing": ("quantity", "is required (or lots, for futures and options; or position_size, "
+                                                "a target position)"),
               "symbol_missing": ("symbol", "is required (or, for a relative option: underlying, option_type, "
                                            "offset and expiry)")}
 Price = Annotated[
@@ -177,7 +195,9 @@ class Alert(BaseModel):
     exchange: Annotated[Venue | None, BeforeValidator(_venue_word)] = Field(
         default=None, validate_default=True
     )
-    action: Annotated[Side, BeforeValidator(_upper_word)]
+    action: Annotated[Action, BeforeValidator(_upper_word)]
+    # A target position instead of an order: the relay sends the difference to the current one.
+    position_size: PositionSize | None = None
     quantity: Quantity | None = None
     # Futures and options: a number of lots instead of `quantity` (units).
     lots: Lots | None = Field(default=None, validate_default=True)
@@ -236,7 +256,10 @@ class Alert(BaseModel):
             return value
         if value is not None and info.data["quantity"] is not None:
             raise _problem("lots", "send either quantity (units) or lots, not both")
-        if value is None and info.data["quantity"] is None:
+        if "position_size" not in info.data:  # the target itself is wrong: said there
+            return value
+        sized_elsewhere = info.data.get("action") in (Action.EXIT, Action.CANCEL) or info.data.get("position_size") is not None
+        if value is None and info.data["quantity"] is None and not sized_elsewhere:
             raise _problem("quantity_missing", "is required")
         return value
 
@@ -384,6 +407,7 @@ class Alert(BaseModel):
             "symbol": self.ticker,
             "exchange": self.resolved_exchange.value,
             "side": self.action.value,
+            "position_size": self.position_size,
             "qty": self.quantity,
             "lots": self.lots,
             "order_type": self.order_type.value,
@@ -523,8 +547,23 @@ def validate_alert(fields: dict[str, Any]) -> Alert:
             for error in invalid.errors(include_url=False, include_input=False)
         ]
         raise AlertRejected(detail=problems) from None
+    _check_sizing(alert)
     _check_instrument(alert)
     return alert
+
+
+def _check_sizing(alert: Alert) -> None:
+    """An exit or a target position decides its own quantity: one given too is a contradiction."""
+    given = "quantity" if alert.quantity is not None else "lots" if alert.lots is not None else None
+    if given is None:
+        return
+    if alert.action is Action.EXIT:
+        raise AlertRejected(detail=[FieldProblem(given, "action EXIT closes the whole position: leave it out")])
+    if alert.action is Action.CANCEL:
+        raise AlertRejected(detail=[FieldProblem(given, "action CANCEL cancels the instrument's open orders: leave it out")])
+    if alert.position_size is not None:
+        raise AlertRejected(detail=[FieldProblem(given, "position_size is the target and the relay sends the "
+                                                       "difference to the current position: leave it out")])
 
 
 def _check_instrument(alert: Alert) -> None:

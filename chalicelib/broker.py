@@ -248,6 +248,14 @@ def _never_left(error: requests.RequestException) -> bool:
     return trace is not None and trace.connecting and not trace.writing
 
 
+def cancel_write(order_id: str, segment: str, *, smart: bool) -> OrderWrite:
+    """The cancel of one order by its own id: `/smart/order/cancel` for a smart order or a GTT
+    leg, `/order/cancel` for any other; `segment` from the order book row."""
+    if segment not in ("EQUITY", "DERIVATIVE"):
+        raise ValueError(f"segment must be EQUITY or DERIVATIVE, not {segment!r}")
+    return OrderWrite("/smart/order/cancel" if smart else "/order/cancel", {"order_id": order_id, "segment": segment})
+
+
 class BrokerClient:
     """One pooled HTTP session to INDstocks, reused across warm invocations."""
 
@@ -469,10 +477,7 @@ class BrokerClient:
         retried. PLACED means INDstocks accepted the cancel; REJECTED (e.g. "Position could not be
         found": already executed or cancelled) changed nothing; UNKNOWN must be settled from the
         order book."""
-        if segment not in ("EQUITY", "DERIVATIVE"):
-            raise ValueError(f"segment must be EQUITY or DERIVATIVE, not {segment!r}")
-        path = "/smart/order/cancel" if smart else "/order/cancel"
-        return self.place(token, OrderWrite(path, {"order_id": order_id, "segment": segment}), timeouts=timeouts)
+        return self.place(token, cancel_write(order_id, segment, smart=smart), timeouts=timeouts)
 
     def generate_token(self, client_id: str, mpin: str, totp: str) -> str:
         """POST /generate/token exactly once (a retry would burn a TOTP code and kill tokens)."""

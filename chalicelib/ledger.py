@@ -55,6 +55,8 @@ class State(str, Enum):
     FAILED = "failed"
     SPLIT = "split"  # an order at or above its freeze limit: sent as child orders, never itself
     PAUSED = "paused"  # arrived while the kill switch was on: never sent
+    NOOP = "noop"  # a target position already reached, or nothing to cancel: nothing sent
+    CANCEL = "cancel"  # a CANCEL alert: its cancels' outcomes are in `message` and `request`
 
 
 # Items the sweep must still look at (sparse index membership). `received` is open so that an
@@ -64,7 +66,7 @@ OPEN_STATES = {State.RECEIVED, State.QUEUED, State.SENT, State.UNKNOWN}
 
 _ADDED_FIELD_DEFAULTS: dict[str, Any] = {
     "amo": False, "lots": None, "option_type": None, "offset": None, "expiry": None, "underlying": None,
-    "strategy": None}
+    "strategy": None, "position_size": None}
 HASH_KEY_PREFIX = "sha256:"
 # `expect_token` for an item that was never sent (no send_token attribute).
 NO_SEND_TOKEN = ""  # noqa: S105 - a marker, not a secret
@@ -78,6 +80,7 @@ JOURNAL_FIELDS = (
     "security_id", "endpoint", "request", "remarks", "order_id", "broker_status",
     "traded_qty", "traded_price", "exchange_message", "follow_message", "reconciled", "announced",
     "latency_ms", "received_epoch", "sent_epoch", "expires_at", "parent", "children", "strategy",
+    "position_size", "position",
 )  # fmt: skip
 
 

@@ -56,6 +56,15 @@ def round_to_tick(price: Decimal, tick: Decimal, rounding: str) -> Decimal:
     return (steps * tick).quantize(tick)
 
 
+def _side(alert: Alert) -> Side:
+    """The order's side: an alert reaches the order builder with BUY or SELL (an exit or a
+    target position is turned into one first, chalicelib/relay.py)."""
+    side = alert.action.side
+    if side is None:
+        raise ValueError(f"{alert.action.value} is not an order side")
+    return side
+
+
 def _limit_rounding(side: Side) -> str:
     return ROUND_FLOOR if side is Side.BUY else ROUND_CEILING
 
@@ -90,7 +99,7 @@ def algo_id(exchange: Exchange, settings: Settings) -> str:
 def build_order(alert: Alert, instrument: Instrument, remarks: str, settings: Settings) -> OrderWrite:
     exchange = alert.resolved_exchange
     common = {
-        "txn_type": alert.action.value,
+        "txn_type": _side(alert).value,
         "exchange": exchange.value,
         "segment": "EQUITY",
         "product": alert.product.value,
@@ -107,7 +116,7 @@ def build_order(alert: Alert, instrument: Instrument, remarks: str, settings: Se
     tick = _rupee_tick(instrument, reference)
     if alert.order_type is OrderType.LIMIT:
         assert alert.price is not None
-        limit = _positive(round_to_tick(alert.price, tick, _limit_rounding(alert.action)), "price")
+        limit = _positive(round_to_tick(alert.price, tick, _limit_rounding(_side(alert))), "price")
         return OrderWrite(
             "/order",
             {**common, "order_type": "LIMIT", "validity": alert.validity.value, "limit_price": _as_number(limit), **amo},
@@ -117,11 +126,11 @@ def build_order(alert: Alert, instrument: Instrument, remarks: str, settings: Se
     trigger = _positive(round_to_tick(alert.trigger_price, tick, ROUND_HALF_UP), "trigger_price")
     if alert.order_type is OrderType.SL:
         assert alert.price is not None
-        limit = _positive(round_to_tick(alert.price, tick, _limit_rounding(alert.action)), "price")
+        limit = _positive(round_to_tick(alert.price, tick, _limit_rounding(_side(alert))), "price")
     else:
         # SL-M: a BUY stop may pay up to the buffer above the trigger, a SELL down to below it.
         buffer = settings.sl_m_protection_pct / Decimal(100)
-        if alert.action is Side.BUY:
+        if _side(alert) is Side.BUY:
             limit = round_to_tick(trigger * (1 + buffer), tick, ROUND_CEILING)
         else:
             limit = _positive(round_to_tick(trigger * (1 - buffer), tick, ROUND_FLOOR), "trigger_price")
@@ -159,7 +168,7 @@ def build_derivative_order(alert: Alert, contract: Contract, units: int, remarks
             "order_type", f"{alert.order_type.value} is not possible on {name}: stop orders are INDstocks smart "
                           "orders, which are NSE-only; BSE derivatives take MARKET and LIMIT")])
     common = {
-        "txn_type": alert.action.value,
+        "txn_type": _side(alert).value,
         "exchange": exchange.value,
         "segment": "DERIVATIVE",
         "product": alert.product.value,
@@ -182,7 +191,7 @@ def build_derivative_order(alert: Alert, contract: Contract, units: int, remarks
                 "(the master may give ticks in paise)")
         raise ImplausibleTick(f"{what}; LIMIT and stop orders on {name} are refused, nothing was sent",
                               detail=[FieldProblem("symbol", what)])
-    tick, side = contract.tick_size, alert.action.value
+    tick, side = contract.tick_size, _side(alert).value
     if alert.order_type is OrderType.LIMIT:
         assert alert.price is not None
         limit = round_limit(alert.price, tick, side)
@@ -196,7 +205,7 @@ def build_derivative_order(alert: Alert, contract: Contract, units: int, remarks
         limit = round_limit(alert.price, tick, side)
     else:  # SL-M: a trigger-limit the protection buffer beyond the trigger, rounded away from it
         buffer = settings.sl_m_protection_pct / Decimal(100)
-        if alert.action is Side.BUY:
+        if _side(alert) is Side.BUY:
             limit = RoundedPrice(trigger.rounded * (1 + buffer),
                                  round_to_tick(trigger.rounded * (1 + buffer), tick, ROUND_CEILING), tick)
         else:

@@ -75,6 +75,10 @@ class WritePacer:
     def hold_lane_operation(self, lane: str, now: float, *, writes: int = 1, if_free: bool = False) -> dict[str, Any]:
         return self._state.hold_lane_operation(lane, now, LANE_HOLD_SECONDS, writes=writes, if_free=if_free)
 
+    def lane_busy(self, lane: str, now: float) -> bool:
+        """Whether a write of the instrument waits in the order queue (one read)."""
+        return self._state.lane_busy(lane, now)
+
     def release_lane(self, lane: str, writes: int = 1) -> None:
         self._state.release_lane(lane, writes)
 

@@ -18,8 +18,8 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from chalicelib import auth
-from chalicelib.alerts import Alert, parse_body, refuse_oversized, validate_alert
-from chalicelib.broker import BrokerClient, OrderWrite, Outcome, WriteResult
+from chalicelib.alerts import Action, Alert, parse_body, refuse_oversized, validate_alert
+from chalicelib.broker import BrokerClient, OrderWrite, Outcome, WriteResult, cancel_write
 from chalicelib.config import Settings
 from chalicelib.deadline import MIN_READ_SECONDS, Deadline, Timeouts
 from chalicelib.errors import (
@@ -47,8 +47,11 @@ from chalicelib.orders import (
     sends_marketable_limit,
 )
 from chalicelib.pacing import WritePacer
+from chalicelib.positions import PositionDesk, is_smart, open_orders
 from chalicelib.reconcile import find_order
 from chalicelib.risk import RiskGuard
+from chalicelib.strategy.targets import order_for_target
+from chalicelib.strategy.windows import Schedule
 from chalicelib.tokens import TokenStore, WebhookSecret
 
 if TYPE_CHECKING:  # built on the first derivative alert (services.py): its master stays out of a cold start
@@ -112,6 +115,7 @@ class Relay:
         on_token_dead: Callable[[float], object] = lambda now: None,
         order_queue: OrderQueue | None = None,
         derivatives: Derivatives | Callable[[], Derivatives] | None = None,
+        positions: PositionDesk,
     ):
         self.settings = settings
         self.webhook_secret = webhook_secret
@@ -132,6 +136,8 @@ class Relay:
         # None: futures and options are refused; a factory: built on the first derivative alert.
         self._derivatives = derivatives
         self.freeze_limits: FreezeLimits = freeze_limits(settings.freeze_limits)
+        self.positions = positions  # where an instrument stands: targets, exits, cancels
+        self.schedule = Schedule.from_settings(settings)  # ENTRY_WINDOW, TRADING_CALENDAR, freshness
         self._configured = Timeouts(settings.broker_connect_timeout, settings.broker_read_timeout)
 
     def deadline(self, remaining_seconds: float | None = None, *, answer_budget: float | None = None) -> Deadline:
@@ -194,33 +200,56 @@ class Relay:
         trail.note(key=key, **alert.summary())
         tag_alert(alert_id=alert.alert_id, ledger_key=key)
 
-        stale = _staleness(alert, now, self.settings.max_alert_age_seconds)
         writer = self._make_token()  # this invocation's: tells its own retried writes from others'
-        if stale:
-            return self._refuse(key, alert, now, writer, stale)
+        if alert.action is Action.CANCEL:
+            return self._cancel_open_orders(key, alert, now, writer, deadline, trail)
+        if alert.action is Action.EXIT or alert.position_size is not None:
+            return self._place_to_target(key, alert, now, writer, deadline, trail)
+        refused = self._timing(alert, now, is_exit=False)
+        if refused:
+            return self._refuse(key, alert, now, writer, refused)
+        return self._send(key, alert, alert, now, writer, deadline, trail)
 
-        described: dict[str, Any] = {}  # a derivative's contract and price rounding, for the answer
+    def _timing(self, alert: Alert, now: float, *, is_exit: bool) -> RelayError | None:
+        """Too old, from the future, outside ENTRY_WINDOW (an entry) or the session (an exit), or
+        on a closed day: the refusal. An after-market order of a plain alert is outside the
+        hours by design: only its freshness counts."""
+        if alert.amo and alert.position_size is None and alert.action is not Action.EXIT:
+            return _staleness(alert, now, self.settings.max_alert_age_seconds)
+        age = None if alert.time is None else now - alert.time.timestamp()
+        return self.schedule.refusal(now, is_exit=is_exit, age_seconds=age)
+
+    def _send(self, key: str, alert: Alert, order: Alert, now: float, writer: str, deadline: Deadline,
+              trail: _Trail, *, token: str | None = None, extra: dict[str, Any] | None = None) -> Answer:
+        """Build the order `order` asks (the alert itself, or the side and quantity a target
+        made of it), check its limits, then admit it and write it once, or queue it. `alert`
+        is what the ledger records the claim under; `extra`, what else the item and the answer say."""
+        described: dict[str, Any] = dict(extra or {})  # a derivative's contract and price rounding, …
         children: tuple[int, ...] = ()  # an order over its freeze limit: the child quantities
         try:
-            token = self.tokens.current()
-            reading = alert.reading()
+            token = token or self.tokens.current()
+            reading = order.reading()
             remarks = remarks_tag(alert.alert_id, self._make_nonce())
-            alert_price = alert.price
+            alert_price = order.price
             if isinstance(reading, EquityTicker):
-                instrument = self.instruments.resolve(alert.resolved_exchange.value, alert.ticker, ist_date(now))
-                write = build_order(alert, instrument, remarks, self.settings)
+                instrument = self.instruments.resolve(order.resolved_exchange.value, order.ticker, ist_date(now))
+                write = build_order(order, instrument, remarks, self.settings)
             else:
-                write, described, token, leg_price, children = self._derivative_order(alert, reading, token, now, remarks)
+                write, contract, token, leg_price, children = self._derivative_order(order, reading, token, now, remarks)
+                described.update(contract)
                 alert_price = alert_price or leg_price
             token = self.risk.check_limits(write.body, token, now, alert_price=alert_price)
         except RelayError as error:
             return self._refuse(key, alert, now, writer, error)
         security_id = str(write.body["security_id"])
         trail.note(security_id=security_id, remarks=write.body["remarks"], endpoint=write.path,
-                   **({"contract": described["contract"]} if described else {}))
+                   **({"contract": described["contract"]} if "contract" in described else {}))
         request = {"endpoint": write.path, "request": json.dumps(write.body), "remarks": write.body["remarks"],
-                   "security_id": security_id,
-                   **({"contract": json.dumps(described, sort_keys=True)} if described else {})}
+                   "security_id": security_id, "side": write.body["txn_type"], "qty": write.body["qty"]}
+        if "contract" in described:  # the contract, its price rounding and freeze limit
+            request["contract"] = json.dumps({k: v for k, v in described.items() if k != "position"}, sort_keys=True)
+        if "position" in described:  # a target's: from where, to where
+            request["position"] = json.dumps(described["position"], sort_keys=True)
         lane = message_group(str(write.body["exchange"]), security_id)
         if len(children) > 1:
             return _with(self._place_children(key, alert, now, writer, request, write, children, lane, token,
@@ -237,6 +266,132 @@ class Relay:
             return _with(Answer(202, {"status": "queued", "key": key, "remarks": write.body["remarks"],
                                       "message": self.enqueue(key, write, now)}), described)
         return _with(_answer(sent, write), described)
+
+    def _place_to_target(self, key: str, alert: Alert, now: float, writer: str, deadline: Deadline,
+                         trail: _Trail) -> Answer:
+        """A target position (`position_size`) or an exit: read where the instrument stands and
+        send only the difference. The instrument's lock is held from the read to the write's
+        record, so a second signal for it (an exit racing an entry) computes from the position
+        this one leaves; a write of it still waiting in the order queue would not be in the
+        position yet, so the target waits for none and is refused instead."""
+        try:
+            token, where, instrument = self._hold_instrument(alert, now, writer, deadline)
+        except RelayError as error:
+            return self._refuse(key, alert, now, writer, error)
+        try:
+            try:
+                if self.pacer.lane_busy(instrument, now):
+                    raise DependencyUnavailable(
+                        f"an order for {where.name} still waits in the order queue, so its position is not known "
+                        "yet; nothing was sent", cause="queued_ahead")
+                standing = self.positions.standing(token, where.security_id, where.segment, alert.product.value)
+                target = 0 if alert.action is Action.EXIT else alert.position_size
+                assert target is not None
+                order = order_for_target(target, standing.net, in_flight=standing.in_flight,
+                                         lot_units=where.lot_units, instrument=where.name)
+                refused = self._timing(alert, now, is_exit=order.reduces_only or order.noop)
+            except RelayError as error:
+                return self._refuse(key, alert, now, writer, error)
+            position = {"target": target, **standing.as_dict(), "change": order.change, "decided": order.describe()}
+            trail.note(position=position)
+            if refused:
+                return self._refuse(key, alert, now, writer, refused)
+            if order.noop:
+                return self._noop(key, alert, now, writer, position)
+            assert order.side is not None
+            sized = alert.model_copy(update={"action": Action(order.side.value), "quantity": order.quantity,
+                                             "lots": None, "position_size": None})
+            return self._send(key, alert, sized, now, writer, deadline, trail, token=token,
+                              extra={"position": position})
+        finally:
+            self.positions.release(instrument, writer)
+
+    def _cancel_open_orders(self, key: str, alert: Alert, now: float, writer: str, deadline: Deadline,
+                            trail: _Trail) -> Answer:
+        """action CANCEL: cancel every open order of the instrument in the book (any product),
+        each by its own id on its endpoint family, each in a pacing slot of its own and sent
+        once. A cancel whose outcome is unknown is reported as such, never resent (the order
+        book says later whether it went). Accepted any time a cancel can help: it opens nothing.
+        Held under the instrument's lock, like a target, so it never interleaves with one."""
+        refused = _staleness(alert, now, max(self.settings.max_alert_age_seconds, self.settings.max_exit_age_seconds))
+        if refused:
+            return self._refuse(key, alert, now, writer, refused)
+        if self.switch.read().stops(alert.strategy):  # a pause stops every write, cancels too
+            return self._refuse(key, alert, now, writer, self.switch.refusal(alert.strategy))
+        try:
+            token, where, instrument = self._hold_instrument(alert, now, writer, deadline)
+        except RelayError as error:
+            return self._refuse(key, alert, now, writer, error)
+        try:
+            try:
+                rows = open_orders(self.broker.order_book(token), where.security_id)
+            except RelayError as error:
+                return self._refuse(key, alert, now, writer, error)
+            claim = self.ledger.claim(key, alert, now, State.CANCEL, token=writer,
+                                      dedupe_window=self.settings.dedupe_window_seconds, security_id=where.security_id,
+                                      message=f"{len(rows)} open order(s) of {where.name} to cancel")
+            if not claim.won:
+                return _duplicate(claim)
+            if not rows:
+                self.ledger.update(key, State.NOOP, self._clock(), message=f"no open order of {where.name}")
+                return Answer(200, {"status": "noop", "key": key, "message": f"no open order of {where.name}"})
+            cancels = [self._cancel_one(row, token, deadline, trail) for row in rows]
+        finally:
+            self.positions.release(instrument, writer)
+        summary = "; ".join(f"{c['order_id']}: {c['status']}" for c in cancels)
+        self.ledger.update(key, None, self._clock(), message=f"cancels of {where.name}: {summary}",
+                           request=json.dumps(cancels, sort_keys=True))
+        trail.note(cancels=[f"{c['order_id']}:{c['status']}" for c in cancels])
+        worst = max((_CANCEL_SEVERITY[c["status"]] for c in cancels), key=_severity)
+        return Answer(worst, {"status": "cancelled", "key": key, "orders": cancels})
+
+    def _cancel_one(self, row: dict[str, Any], token: str, deadline: Deadline, trail: _Trail) -> dict[str, Any]:
+        order_id, segment = str(row["id"]), str(row.get("segment") or "EQUITY").upper()
+        write = cancel_write(order_id, segment, smart=is_smart(row))
+        latest = self.latest_slot(deadline)
+        slot = self.pacer.reserve(latest=latest)
+        result = (self._write_in_slot(token, write, _Trail({}, trail.started), slot, latest, deadline)
+                  if slot is not None else _LEFT_FOR_THE_SWEEP)
+        status = {Outcome.PLACED: "cancelled", Outcome.REJECTED: "rejected", Outcome.NOT_SENT: "not_sent",
+                  Outcome.QUEUED: "not_sent", Outcome.TOKEN_INVALID: "not_sent"}.get(result.outcome, "unknown")
+        message = ("no pacing slot within the allowed wait: not sent; send CANCEL again"
+                   if result.outcome is Outcome.QUEUED else result.message or None)
+        return {"order_id": order_id, "endpoint": write.path, "status": status,
+                **({"message": message} if message else {})}
+
+    def _hold_instrument(self, alert: Alert, now: float, writer: str, deadline: Deadline) -> tuple[str, _Where, str]:
+        """The token, the instrument the alert names and its lock's name, the lock taken (the
+        caller releases it); waits for a holder ahead up to _TARGET_LOCK_WAIT_SECONDS."""
+        token = self.tokens.current()
+        where = self._locate(alert, token, now)
+        instrument = message_group(where.exchange, where.security_id)
+        if not self.positions.hold(instrument, writer, wait_until=deadline.arrival + _TARGET_LOCK_WAIT_SECONDS):
+            raise DependencyUnavailable(f"another signal for {where.name} is still being applied; nothing was sent",
+                                        cause="position_busy")
+        return token, where, instrument
+
+    def _locate(self, alert: Alert, token: str, now: float) -> _Where:
+        """The instrument an alert names, as its position is read: security id, segment, lot."""
+        reading = alert.reading()
+        if isinstance(reading, EquityTicker):
+            instrument = self.instruments.resolve(alert.resolved_exchange.value, alert.ticker, ist_date(now))
+            return _Where(str(instrument.security_id), alert.resolved_exchange.value, "EQUITY", 1, alert.ticker)
+        derivatives = self.derivatives
+        if derivatives is None:
+            raise AlertRejected(detail=[FieldProblem("symbol", "futures and options are not enabled in this relay")])
+        contract = derivatives.resolve(reading, token, now).contract
+        return _Where(contract.security_id, contract.exchange.value, "DERIVATIVE", contract.lot_units,
+                      contract.openalgo_symbol)
+
+    def _noop(self, key: str, alert: Alert, now: float, writer: str, position: dict[str, Any]) -> Answer:
+        """The position is already the target: recorded, nothing sent (not an error: an error
+        invites a resend)."""
+        claim = self.ledger.claim(key, alert, now, State.NOOP, token=writer,
+                                  dedupe_window=self.settings.dedupe_window_seconds,
+                                  message=position["decided"], position=json.dumps(position, sort_keys=True))
+        if not claim.won:
+            return _duplicate(claim)
+        return Answer(200, {"status": "noop", "key": key, "message": position["decided"], "position": position})
 
     def _derivative_order(self, alert: Alert, reading: ContractQuery | RelativeOption, token: str, now: float,
                           remarks: str) -> tuple[OrderWrite, dict[str, Any], str, Decimal | None, tuple[int, ...]]:
@@ -639,6 +794,17 @@ _STATE_AFTER = {
 
 
 @dataclass(frozen=True)
+class _Where:
+    """Where a target's position is read: the instrument as INDstocks keys it."""
+
+    security_id: str
+    exchange: str
+    segment: str  # EQUITY / DERIVATIVE
+    lot_units: int
+    name: str
+
+
+@dataclass(frozen=True)
 class _Child:
     """One child order of an order split below its freeze limit."""
 
@@ -663,6 +829,10 @@ def _severity(status_code: int) -> tuple[int, int]:
 
 
 _FUTURE_TOLERANCE_SECONDS = 10
+# A CANCEL's HTTP status: its worst cancel's.
+_CANCEL_SEVERITY = {"cancelled": 200, "rejected": 422, "not_sent": 502, "unknown": 504}
+# How long a target waits for another signal of its instrument to finish: within the answer.
+_TARGET_LOCK_WAIT_SECONDS = 1.0
 # Transactions tried for a warm alert's admission: a slot seen taken, or a conflict, is retried.
 _ADMIT_ATTEMPTS = 3
 # Nothing was written (or only a TokenException, which places nothing): the sweep sends it.

@@ -21,6 +21,7 @@ from chalicelib.ledger import Ledger
 from chalicelib.notify import Notifier
 from chalicelib.order_queue import QUEUE_HANDOFF_SECONDS, OrderQueue
 from chalicelib.pacing import WritePacer
+from chalicelib.positions import PositionDesk
 from chalicelib.queued_sender import QueuedSender
 from chalicelib.relay import Relay
 from chalicelib.risk import RiskGuard, RiskLimits
@@ -112,6 +113,7 @@ def build(settings: Settings) -> Services:
         order_queue=order_queue,
         risk=RiskGuard(RiskLimits.from_settings(settings), broker, state, tokens),
         switch=KillSwitch(dynamodb, settings.state_table),
+        positions=PositionDesk(broker, state),
     )
     return Services(
         settings=settings,

@@ -239,6 +239,11 @@ class StateTable(DynamoTable):
             "ExpressionAttributeValues": values, **condition,
         }}
 
+    def lane_busy(self, lane: str, now: float) -> bool:
+        item = self._call("get_item", Key={"pk": {"S": f"lane#{lane}"}}, ConsistentRead=True).get("Item") or {}
+        pending = float(item.get("pending", {}).get("N", "0"))
+        return pending > 0 and float(item.get("busy_until", {}).get("N", "0")) >= now
+
     def release_lane(self, lane: str, writes: int = 1) -> None:
         """A queued write of the instrument left (or was settled). Never raises: the hold expires."""
         try:

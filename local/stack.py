@@ -148,6 +148,8 @@ class LocalStack:
             "AWS_SECRET_ACCESS_KEY": "local-stack",
             "POWERTOOLS_SERVICE_NAME": "indstocks-relay",
             "LOCAL_RUN_ID": self.run_id,
+            # A rehearsal runs at any hour: every day and hour open, unless the trader sets it.
+            "TRADING_CALENDAR": "always",
         }
         if self.order_queue_url:
             env["ORDER_QUEUE_URL"] = self.order_queue_url

@@ -41,7 +41,7 @@ from relay_cli.queries import (
 
 IST = timezone(timedelta(hours=5, minutes=30), "IST")
 STATES = ("received", "queued", "sent", "placed", "rejected", "unknown", "absent", "failed", "split",
-          "paused")  # chalicelib.ledger.State
+          "paused", "noop", "cancel")  # chalicelib.ledger.State
 _STAGE = re.compile(r"^[A-Za-z0-9_-]{1,40}$")
 
 

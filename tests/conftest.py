@@ -190,6 +190,7 @@ def relay_settings(simulator, tmp_path):
     return settings_from_env(
         {
             "RELAY_STAGE": "test",
+            "TRADING_CALENDAR": "always",  # tests run at any hour; tests/test_targets.py sets the clock
             "INDSTOCKS_BASE_URL": simulator.url,
             "TOKEN_PARAMETER": TOKEN_PARAMETER,
             "WEBHOOK_SECRET_PARAMETER": SECRET_PARAMETER,

@@ -67,7 +67,20 @@ def test_bad_symbols(symbol):
 
 @pytest.mark.parametrize("action, side", [("buy", Side.BUY), ("SELL", Side.SELL), (" Sell ", Side.SELL)])
 def test_action_is_case_insensitive(action, side):
-    assert alert(action=action).action is side
+    assert alert(action=action).action.side is side
+
+
+def test_exit_and_targets_take_no_quantity_and_name_the_one_given():
+    exit_alert = validate_alert({"symbol": "SBIN", "action": "exit"})
+    assert exit_alert.action.value == "EXIT" and exit_alert.action.side is None and exit_alert.quantity is None
+    assert validate_alert({"symbol": "SBIN", "action": "buy", "position_size": "-10.0"}).position_size == -10
+    for fields, field in (({"action": "exit", "quantity": 5}, "quantity"),
+                          ({"action": "buy", "position_size": 5, "quantity": 5}, "quantity"),
+                          ({"action": "buy", "position_size": 2.5}, "position_size"),
+                          ({"action": "hold", "quantity": 5}, "action")):
+        with pytest.raises(AlertRejected) as refused:
+            validate_alert({"symbol": "SBIN", **fields})
+        assert [problem.field for problem in refused.value.detail] == [field], fields
 
 
 @pytest.mark.parametrize("action", ["hold", "", 1, None, "{{strategy.order.action}}"])

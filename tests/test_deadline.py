@@ -128,7 +128,7 @@ def fake_clock_relay(settings, fake: FakeTime, adapter: ScriptedBroker) -> Relay
                        max_wait_seconds=settings.pacing_max_wait_seconds, clock=fake.clock, sleep=fake.sleep)
     relay = Relay(settings, webhook_secret=built.relay.webhook_secret, tokens=built.relay.tokens,
                   instruments=built.relay.instruments, broker=broker, ledger=built.ledger, pacer=pacer, risk=built.relay.risk,
-                  switch=built.relay.switch,
+                  switch=built.relay.switch, positions=built.relay.positions,
                   clock=fake.clock, sleep=fake.sleep)
     built.relay = relay
     services.install(built)

@@ -100,10 +100,10 @@ def test_a_closed_day_names_the_weekend_or_the_holiday(day, said):
 @pytest.mark.parametrize("day, clock, is_exit, refused", [
     (SAT, (10, 0, 0), ENTRY, None),
     (XMAS, (10, 0, 0), EXIT, None),
-    (SAT, (15, 20, 0), ENTRY, OutsideWindow),      # the window still applies
-    (SAT, (16, 0, 0), EXIT, OutsideWindow),        # and the session
+    (SAT, (15, 20, 0), ENTRY, None),      # nor the window
+    (SAT, (22, 0, 0), EXIT, None),        # nor the session: a rehearsal after work
 ])  # fmt: skip
-def test_calendar_always_opens_every_day_but_not_every_hour(day, clock, is_exit, refused):
+def test_calendar_always_opens_every_day_and_every_hour(day, clock, is_exit, refused):
     answer = Schedule(calendar=CalendarMode.ALWAYS).refusal(at(*day, *clock), is_exit=is_exit)
     assert (type(answer) if answer else None) is refused
 

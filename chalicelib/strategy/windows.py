@@ -11,8 +11,9 @@
   strategy signalled. (The broker would refuse a plain order then anyway: AmoMustBeTrue.)
 - Trading days (TRADING_CALENDAR): `exchange`, Monday to Friday less the NSE holidays of
   holidays.toml (a closed day: 409 `market_closed`, naming the weekend or the holiday, for
-  entries and exits alike); `always`, every day (the session and window still apply). Muhurat
-  and other special sessions are not modelled.
+  entries and exits alike); `always`, every day and every hour (rehearsals and tests: neither
+  the session nor ENTRY_WINDOW applies, freshness still does). Muhurat and other special
+  sessions are not modelled.
 - Freshness: an alert older than MAX_ALERT_AGE_SECONDS is stale (400 `stale_alert`); an exit's
   limit is MAX_EXIT_AGE_SECONDS, never tighter than the entries' one (a late exit is still
   worth sending, a late entry is not). More than 10 s in the future is stale for both.
@@ -159,6 +160,8 @@ class Schedule:
             if age_seconds < -FUTURE_TOLERANCE_SECONDS:
                 return StaleAlert("the alert is from the future", detail=[FieldProblem(
                     "time", f"is {-age_seconds:.0f} s in the future; check the sender's clock")])
+        if self.calendar is CalendarMode.ALWAYS:
+            return None  # open every day and every hour: rehearsals and tests
         moment = datetime.fromtimestamp(now, IST)
         day, clock = moment.date(), moment.time().replace(microsecond=0)
         closed = self.closure(day)

@@ -1,0 +1,37 @@
+"""What open orders will still change of a position (pure): the rows of GET /order-book."""
+
+from __future__ import annotations
+
+import pytest
+
+from chalicelib.errors import DependencyUnavailable
+from chalicelib.positions import in_flight_units
+
+
+def row(**fields):
+    return {"security_id": "3045", "product": "INTRADAY", "status": "PENDING", "order_type": "LIMIT",
+            "txn_type": "BUY", "requested_qty": "10", "traded_qty": "0", **fields}
+
+
+@pytest.mark.parametrize("rows, expected", [
+    ([], 0),
+    ([row()], 10),
+    ([row(txn_type="SELL")], -10),
+    ([row(traded_qty="4")], 6),                                  # the traded part is in the position already
+    ([row(status="PARTIALLY FILLED", traded_qty="7")], 3),
+    ([row(status="SL-PENDING", txn_type="SELL", requested_qty="5")], -5),   # a stop waiting for its trigger
+    ([row(status="SUCCESS", traded_qty="10")], 0),                # done: counted in the position
+    ([row(status="CANCELLED")], 0),
+    ([row(status="FAILED")], 0),
+    ([row(order_type="OCO", txn_type="SELL")], 0),                # a bracket's exit leg
+    ([row(security_id="999")], 0),                                # another instrument
+    ([row(product="CNC")], 0),                                    # another product
+    ([row(), row(txn_type="SELL", requested_qty="4")], 6),
+])  # fmt: skip
+def test_open_orders_of_the_instrument_and_product_count_signed(rows, expected):
+    assert in_flight_units(rows, "3045", "INTRADAY") == expected
+
+
+def test_an_unreadable_quantity_fails_closed():
+    with pytest.raises(DependencyUnavailable):
+        in_flight_units([row(requested_qty="ten")], "3045", "INTRADAY")
