@@ -258,7 +258,7 @@ def premarket_token_check(event: Any) -> dict[str, Any]:
     built, now = services.get(), time.time()
     fno = built.relay.derivatives.master if built.relay.derivatives is not None else None
     return premarket_check(built.token_service, built.relay.instruments, built.notifier, now, ist_date(now),
-                           fno=fno).as_dict()
+                           fno=fno, schedule=built.relay.schedule).as_dict()
 
 
 # --- orders whose fate is still open ----------------------------------------------------------

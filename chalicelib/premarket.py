@@ -7,7 +7,7 @@ opens, not discovered through a rejected alert.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 from typing import Any
 
@@ -16,6 +16,7 @@ from chalicelib.fno.master import FnoMaster
 from chalicelib.instruments import InstrumentMaster
 from chalicelib.notify import Notifier
 from chalicelib.observability import logger
+from chalicelib.strategy.windows import Schedule
 from chalicelib.token_renewal import TokenHealth, TokenService
 
 
@@ -27,6 +28,7 @@ class PremarketReport:
     instruments_notified: bool = False
     fno_ok: bool | None = None  # None: not checked (no F&O master configured, or the equity one failed)
     fno: str | None = None
+    holidays: str | None = None  # the warning when this year has no NSE holiday list
 
     def as_dict(self) -> dict[str, Any]:
         report = {"healthy": self.token.healthy, "reason": self.token.reason, "notified": self.token.notified,
@@ -36,19 +38,25 @@ class PremarketReport:
             report |= {"fno_ok": self.fno_ok, "fno": self.fno}
         if self.token.fno_onboarded is not None:  # the profile's is_nse/bse_fno_onboarded
             report["fno_onboarded"] = self.token.fno_onboarded
+        if self.holidays is not None:
+            report["holidays"] = self.holidays
         return report
 
 
 def premarket_check(
     token_service: TokenService, instruments: InstrumentMaster, notifier: Notifier, now: float, today: date,
-    fno: FnoMaster | None = None,
+    fno: FnoMaster | None = None, schedule: Schedule | None = None,
 ) -> PremarketReport:
     report = _equity_check(token_service, instruments, notifier, now, today)
-    if fno is None or not report.instruments_ok:
-        return report
-    ok, said, notified = _fno_check(fno, notifier, today)
-    return PremarketReport(report.token, report.instruments_ok, report.instruments,
-                           report.instruments_notified or notified, ok, said)
+    if fno is not None and report.instruments_ok:
+        ok, said, notified = _fno_check(fno, notifier, today)
+        report = replace(report, instruments_notified=report.instruments_notified or notified, fno_ok=ok, fno=said)
+    missing = schedule.missing_holiday_list(now) if schedule is not None else None
+    if missing is not None:  # every weekday then counts as a trading day: entries on a holiday go out
+        notifier.warn("NSE holiday list missing", f"{missing}. Add the year's list from NSE's circular.",
+                      outcome="holidays_missing")
+        report = replace(report, holidays=missing)
+    return report
 
 
 def _fno_check(fno: FnoMaster, notifier: Notifier, today: date) -> tuple[bool, str, bool]:
