@@ -245,3 +245,41 @@ def test_futures_are_sized_in_whole_lots_of_the_contract(fno):
                                                amount=str(price * future.lot / 2), product="NRML"))
     assert too_small.status_code == 422 and too_small.json_body["error"] == "size_too_small"
     assert f"0 lots of {future.lot} units" in too_small.json_body["message"]
+
+
+# --- the README's strategy messages --------------------------------------------------------------
+
+def readme_strategy_messages():
+    import re
+    from pathlib import Path
+
+    text = Path(__file__).resolve().parents[1].joinpath("README.md").read_text("utf-8")
+    section = text[text.index("## Strategies: targets, exits, brackets and sizing"):text.index("## The kill switch")]
+    return [json.loads(block) for block in re.findall(r"^```\n(\{.*\})\n```$", section, re.M)]
+
+
+def expanded(message, stack, **values):
+    said = {"{{ticker}}": "SBIN", "{{strategy.order.action}}": "buy", "{{strategy.order.contracts}}": "3",
+            "{{close}}": "800", "{{strategy.order.id}}-{{timenow}}": values.get("alert_id", "readme-1"),
+            "{{strategy.position_size}}": "3"}
+    fields = {}
+    for name, value in message.items():
+        if isinstance(value, str):
+            for placeholder, text in said.items():
+                value = value.replace(placeholder, text)
+        fields[name] = value
+    return {**fields, "secret": stack.alert()["secret"]}
+
+
+def test_the_readme_bracket_and_risk_messages_place_what_they_say(stack):
+    messages = readme_strategy_messages()
+    bracket = next(m for m in messages if "stop_loss" in m and "quantity_type" not in m)
+    risk = next(m for m in messages if m.get("quantity_type") == "risk")
+    placed = stack.post(expanded(bracket, stack, alert_id="readme-bracket"))
+    assert placed.json_body["status"] == "placed", placed.json_body
+    sized = stack.post(expanded(risk, stack, alert_id="readme-risk"))
+    assert sized.json_body["status"] == "placed", sized.json_body
+    first, second = stack.simulator.order_writes()
+    assert (first.path, first.json["qty"], first.json["sl_trigger_price"]) == ("/smart/order", 3, 788.0)
+    # ₹2,000 at risk, entry 800, stop 2 % below (784.00): ₹16 a share, 125 shares.
+    assert (second.path, second.json["qty"], second.json["sl_trigger_price"]) == ("/smart/order", 125, 784.0)
