@@ -283,3 +283,23 @@ def test_the_readme_bracket_and_risk_messages_place_what_they_say(stack):
     assert (first.path, first.json["qty"], first.json["sl_trigger_price"]) == ("/smart/order", 3, 788.0)
     # ₹2,000 at risk, entry 800, stop 2 % below (784.00): ₹16 a share, 125 shares.
     assert (second.path, second.json["qty"], second.json["sl_trigger_price"]) == ("/smart/order", 125, 784.0)
+
+
+def test_a_queued_bracket_entry_goes_out_later_exactly_as_planned(stack):
+    """Over the pace: the plan (legs, size) is made once, recorded in the queued item, and the
+    sweep sends that very request."""
+    from tests.test_ledger import pace_a_minute_apart, pace_normally, run_sweep
+
+    pace_a_minute_apart()
+    assert stack.post(stack.alert(alert_id="q-first")).json_body["status"] == "placed"
+    answer = sized(stack, "capital", 10000, price="800", stop_loss="1%", alert_id="q-bracket")
+    assert answer.status_code == 202 and answer.json_body["status"] == "queued", answer.json_body
+    assert answer.json_body["sizing"]["units"] == 12 and answer.json_body["bracket"]["legs"]["sl_trigger_price"] == 792.0
+    queued = journal("id:q-bracket")
+    assert queued["state"] == "queued" and json.loads(queued["sizing"])["units"] == 12
+    pace_normally()
+    assert run_sweep(stack).sent == ["id:q-bracket"]
+    assert journal("id:q-bracket")["state"] == "placed"
+    sent = stack.simulator.order_writes()[-1]
+    assert (sent.path, sent.json) == ("/smart/order", json.loads(queued["request"]))
+    assert (sent.json["qty"], sent.json["sl_trigger_price"]) == (12, 792.0)
