@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from enum import Enum
@@ -170,6 +171,26 @@ def _price(value: Any) -> Any:
     return value
 
 
+def _level_of(field: str) -> Callable[[Any], Any]:
+    """A `stop_loss` or `target` level as chalicelib/strategy/levels.py reads it, kept as text."""
+    def level(value: Any) -> Any:
+        if value is None:
+            return None
+        from chalicelib.strategy.levels import parse_level  # imports this module: read on use
+
+        try:
+            return str(parse_level(value, field))
+        except AlertRejected as refused:
+            raise _problem("level", refused.detail[0].message) from None
+    return level
+
+
+def _no_trailing_stop(value: Any) -> Any:
+    from chalicelib.strategy.brackets import TRAILING_STOP_REFUSAL
+
+    raise _problem("trailing_stop", TRAILING_STOP_REFUSAL)
+
+
 Quantity = Annotated[int, BeforeValidator(_whole_quantity), Field(ge=1, le=MAX_QUANTITY)]
 # TradingView's {{strategy.position_size}}: signed (+ long, - short, 0 flat), in units.
 PositionSize = Annotated[int, BeforeValidator(_whole_quantity), Field(ge=-MAX_QUANTITY, le=MAX_QUANTITY)]
@@ -196,6 +217,12 @@ class Alert(BaseModel):
         default=None, validate_default=True
     )
     action: Annotated[Action, BeforeValidator(_upper_word)]
+    # How the quantity is derived (chalicelib/strategy/sizing.py): `fixed` (quantity or lots as
+    # given), or from `amount`: rupees to spend (`capital`), rupees at risk to the stop (`risk`),
+    # a percent of tradable cash (`percent_of_funds`).
+    quantity_type: Annotated[str, BeforeValidator(_refuse_placeholder)] = "fixed"
+    amount: Annotated[Decimal, BeforeValidator(_price), Field(allow_inf_nan=False)] | None = Field(
+        default=None, validate_default=True)
     # A target position instead of an order: the relay sends the difference to the current one.
     position_size: PositionSize | None = None
     quantity: Quantity | None = None
@@ -204,6 +231,11 @@ class Alert(BaseModel):
     order_type: Annotated[OrderType, BeforeValidator(_upper_word)] = OrderType.MARKET
     price: Price | None = Field(default=None, validate_default=True)
     trigger_price: Price | None = Field(default=None, validate_default=True)
+    # A bracket (chalicelib/strategy/brackets.py): an absolute price or a percent of the entry
+    # ("1.5%"), kept in the level's own spelling; the entry becomes one smart order with legs.
+    stop_loss: Annotated[str | None, BeforeValidator(_level_of("stop_loss"))] = None
+    target: Annotated[str | None, BeforeValidator(_level_of("target"))] = None
+    trailing_stop: Annotated[Any, BeforeValidator(_no_trailing_stop)] = None
     product: Annotated[Product, BeforeValidator(_product)] = Product.INTRADAY
     validity: Annotated[Validity, BeforeValidator(_upper_word)] = Field(
         default=Validity.DAY, validate_default=True
@@ -258,9 +290,42 @@ class Alert(BaseModel):
             raise _problem("lots", "send either quantity (units) or lots, not both")
         if "position_size" not in info.data:  # the target itself is wrong: said there
             return value
-        sized_elsewhere = info.data.get("action") in (Action.EXIT, Action.CANCEL) or info.data.get("position_size") is not None
+        sized_elsewhere = (info.data.get("action") in (Action.EXIT, Action.CANCEL) or info.data.get("position_size") is not None
+                           or info.data.get("quantity_type", "fixed") != "fixed" or "quantity_type" not in info.data)
         if value is None and info.data["quantity"] is None and not sized_elsewhere:
             raise _problem("quantity_missing", "is required")
+        return value
+
+    @field_validator("quantity_type")
+    @classmethod
+    def _known_quantity_type(cls, value: str) -> str:
+        from chalicelib.strategy.sizing import QuantityType  # imports this module: read on use
+
+        try:
+            return QuantityType.parse(value).value
+        except AlertRejected as refused:
+            raise _problem("quantity_type", refused.detail[0].message) from None
+
+    @field_validator("amount")
+    @classmethod
+    def _amount_for_its_mode(cls, value: Decimal | None, info: ValidationInfo) -> Decimal | None:
+        mode = info.data.get("quantity_type")
+        if mode is None:  # the mode itself is wrong: said there
+            return value
+        if mode == "fixed":
+            if value is not None:
+                raise _problem("not_applicable", "applies only with quantity_type capital, risk or percent_of_funds; "
+                                                 "with fixed, send quantity (or lots)")
+            return value
+        if value is None:
+            raise _problem("required", f"is required with quantity_type {mode} ("
+                                       f"{'a percent of tradable cash' if mode == 'percent_of_funds' else 'rupees'})")
+        if value <= 0:
+            raise _problem("amount", "must be above zero")
+        if mode == "percent_of_funds" and value > 100:
+            raise _problem("amount", "is a percent of tradable cash with quantity_type percent_of_funds: at most 100")
+        if value > MAX_PRICE * MAX_QUANTITY:
+            raise _problem("amount", f"must be at most {MAX_PRICE * MAX_QUANTITY}")
         return value
 
     @field_validator("order_type")
@@ -383,6 +448,16 @@ class Alert(BaseModel):
         if self.symbol is None:
             return f"{self.underlying} {self.offset} {self.option_type.value if self.option_type else ''} {self.expiry}"
         return self.symbol.rsplit(":", 1)[-1]
+
+    @property
+    def bracket_fields(self) -> list[str]:
+        """The bracket levels the alert gives: `stop_loss`, `target`, both or none."""
+        return [name for name in ("stop_loss", "target") if getattr(self, name) is not None]
+
+    @property
+    def sized(self) -> bool:
+        """The quantity comes from a sizing mode (`quantity_type` other than fixed)."""
+        return self.quantity_type != "fixed"
 
     @property
     def resolved_exchange(self) -> Exchange:
@@ -548,13 +623,26 @@ def validate_alert(fields: dict[str, Any]) -> Alert:
         ]
         raise AlertRejected(detail=problems) from None
     _check_sizing(alert)
+    _check_bracket(alert)
     _check_instrument(alert)
     return alert
 
 
 def _check_sizing(alert: Alert) -> None:
-    """An exit or a target position decides its own quantity: one given too is a contradiction."""
+    """An exit or a target position decides its own quantity, and so does a sizing mode: one
+    given too is a contradiction."""
     given = "quantity" if alert.quantity is not None else "lots" if alert.lots is not None else None
+    if alert.quantity_type != "fixed":
+        if alert.action in (Action.EXIT, Action.CANCEL):
+            raise AlertRejected(detail=[FieldProblem("quantity_type", f"action {alert.action.value} sends no new "
+                                                                      "position: leave it out")])
+        said = given or ("position_size" if alert.position_size is not None else None)
+        if said is not None:
+            raise AlertRejected(detail=[FieldProblem(said, f"quantity_type {alert.quantity_type} derives the quantity "
+                                                           "from amount: leave it out")])
+        if alert.quantity_type == "risk" and alert.stop_loss is None:
+            raise AlertRejected(detail=[FieldProblem("stop_loss", "is required with quantity_type risk: the risk is "
+                                                                  "measured from the entry price to the stop")])
     if given is None:
         return
     if alert.action is Action.EXIT:
@@ -564,6 +652,17 @@ def _check_sizing(alert: Alert) -> None:
     if alert.position_size is not None:
         raise AlertRejected(detail=[FieldProblem(given, "position_size is the target and the relay sends the "
                                                        "difference to the current position: leave it out")])
+
+
+def _check_bracket(alert: Alert) -> None:
+    """`stop_loss`/`target` ride on an entry sent as one NSE smart order (DAY, no AMO flag)."""
+    from chalicelib.strategy.brackets import check_carrier  # imports this module: read on use
+
+    given = alert.bracket_fields
+    if given and alert.action in (Action.EXIT, Action.CANCEL):
+        raise AlertRejected(detail=[FieldProblem(name, f"action {alert.action.value} opens nothing to protect: "
+                                                       "leave it out") for name in given])
+    check_carrier(given, exchange=alert.resolved_exchange, validity=alert.validity.value, amo=alert.amo)
 
 
 def _check_instrument(alert: Alert) -> None:

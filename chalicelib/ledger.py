@@ -66,7 +66,8 @@ OPEN_STATES = {State.RECEIVED, State.QUEUED, State.SENT, State.UNKNOWN}
 
 _ADDED_FIELD_DEFAULTS: dict[str, Any] = {
     "amo": False, "lots": None, "option_type": None, "offset": None, "expiry": None, "underlying": None,
-    "strategy": None, "position_size": None}
+    "strategy": None, "position_size": None, "quantity_type": "fixed", "amount": None, "stop_loss": None,
+    "target": None, "trailing_stop": None}
 HASH_KEY_PREFIX = "sha256:"
 # `expect_token` for an item that was never sent (no send_token attribute).
 NO_SEND_TOKEN = ""  # noqa: S105 - a marker, not a secret
@@ -80,7 +81,7 @@ JOURNAL_FIELDS = (
     "security_id", "endpoint", "request", "remarks", "order_id", "broker_status",
     "traded_qty", "traded_price", "exchange_message", "follow_message", "reconciled", "announced",
     "latency_ms", "received_epoch", "sent_epoch", "expires_at", "parent", "children", "strategy",
-    "position_size", "position",
+    "position_size", "position", "sizing",
 )  # fmt: skip
 
 

@@ -239,3 +239,38 @@ def _marketable_order(alert: Alert, contract: Contract, common: Mapping[str, obj
 
 def _shown(price: RoundedPrice) -> dict[str, str]:
     return {"asked": str(price.original), "sent": str(price.rounded), "tick": str(price.tick)}
+
+
+# --- strategy entries: a bracket's legs, a sized quantity -------------------------------------
+
+def entry_price(body: Mapping[str, object]) -> tuple[Decimal, str] | None:
+    """The price an order's bracket legs are checked against (api doc §5), and what it is: a
+    LIMIT's limit, a TRIGGER's trigger-limit (else its trigger). None for MARKET: INDstocks
+    checks against the live price, which the caller supplies."""
+    if body.get("limit_price") is not None:
+        return Decimal(str(body["limit_price"])), "limit price"
+    if body.get("order_type") == "TRIGGER":
+        return Decimal(str(body.get("trigger_limit_price", body["trigger_price"]))), "trigger-limit price"
+    return None
+
+
+def checked_tick(tick: Decimal, price: Decimal, name: str) -> Decimal:
+    """`tick`, refused when it may be in paise at `price` (never round legs by rupees)."""
+    if not plausible_rupee_tick(tick, price):
+        what = (f"{name} has a tick size of {tick} in the instrument master, not a plausible rupee tick at a price of "
+                f"{price} (the master may give ticks in paise)")
+        raise ImplausibleTick(f"{what}; stop_loss and target cannot be rounded, nothing was sent",
+                              detail=[FieldProblem("symbol", what)])
+    return tick
+
+
+def planned_order(write: OrderWrite, units: int, legs: Mapping[str, float]) -> OrderWrite:
+    """The order with its planned quantity, and with bracket legs as one `POST /smart/order`
+    (api doc §5: the legs ride on the entry; smart orders are NSE, DAY, without `is_amo`: the
+    alert model refused the others already). An order without legs keeps its endpoint."""
+    body = {**write.body, "qty": units}
+    if not legs:
+        return OrderWrite(write.path, body)
+    if body.get("exchange") != "NSE" or body.get("validity") != "DAY" or body.get("is_amo"):
+        raise ValueError("bracket legs ride only on an NSE DAY order without is_amo")
+    return OrderWrite("/smart/order", {**body, **legs})

@@ -42,7 +42,10 @@ from chalicelib.order_queue import OrderQueue, message_group
 from chalicelib.orders import (
     build_derivative_order,
     build_order,
+    checked_tick,
     child_remarks,
+    entry_price,
+    planned_order,
     remarks_tag,
     sends_marketable_limit,
 )
@@ -50,6 +53,8 @@ from chalicelib.pacing import WritePacer
 from chalicelib.positions import PositionDesk, is_smart, open_orders
 from chalicelib.reconcile import find_order
 from chalicelib.risk import RiskGuard
+from chalicelib.strategy.brackets import check_opens_only
+from chalicelib.strategy.entries import EntryPlan, plan_entry
 from chalicelib.strategy.targets import order_for_target
 from chalicelib.strategy.windows import Schedule
 from chalicelib.tokens import TokenStore, WebhookSecret
@@ -230,15 +235,29 @@ class Relay:
             token = token or self.tokens.current()
             reading = order.reading()
             remarks = remarks_tag(alert.alert_id, self._make_nonce())
-            alert_price = order.price
+            alert_price, price_is = order.price, "alert price"
+            equity = isinstance(reading, EquityTicker)
+            if order.sized:  # built at one share or one lot, then sized at its entry price
+                order = order.model_copy(update={"quantity": 1} if equity else {"lots": 1})
             if isinstance(reading, EquityTicker):
                 instrument = self.instruments.resolve(order.resolved_exchange.value, order.ticker, ist_date(now))
                 write = build_order(order, instrument, remarks, self.settings)
+                traits: tuple[Decimal, int, str, str | None] = (instrument.tick_size, 1, order.ticker, None)
             else:
                 write, contract, token, leg_price, children = self._derivative_order(order, reading, token, now, remarks)
                 described.update(contract)
                 alert_price = alert_price or leg_price
-            token = self.risk.check_limits(write.body, token, now, alert_price=alert_price)
+                traits = _contract_traits(contract["contract"])
+            if order.sized or order.bracket_fields:
+                write, plan, token = self._plan_entry(order, write, token, alert_price, traits)
+                alert_price, price_is = plan.entry, plan.entry_from
+                described.update(plan.answer())
+                if traits[3] is not None and order.sized:  # a contract sized here: its freeze limit anew
+                    units = int(write.body["qty"])
+                    described["contract"]["qty_units"] = units
+                    children = split_for_freeze(units, traits[1], self.freeze_limits.for_underlying(traits[3]),
+                                                field="amount")
+            token = self.risk.check_limits(write.body, token, now, alert_price=alert_price, price_is=price_is)
         except RelayError as error:
             return self._refuse(key, alert, now, writer, error)
         security_id = str(write.body["security_id"])
@@ -250,6 +269,8 @@ class Relay:
             request["contract"] = json.dumps({k: v for k, v in described.items() if k != "position"}, sort_keys=True)
         if "position" in described:  # a target's: from where, to where
             request["position"] = json.dumps(described["position"], sort_keys=True)
+        if "sizing" in described:  # how a sizing mode derived the quantity
+            request["sizing"] = json.dumps(described["sizing"], sort_keys=True, ensure_ascii=False)
         lane = message_group(str(write.body["exchange"]), security_id)
         if len(children) > 1:
             return _with(self._place_children(key, alert, now, writer, request, write, children, lane, token,
@@ -266,6 +287,24 @@ class Relay:
             return _with(Answer(202, {"status": "queued", "key": key, "remarks": write.body["remarks"],
                                       "message": self.enqueue(key, write, now)}), described)
         return _with(_answer(sent, write), described)
+
+    def _plan_entry(self, order: Alert, write: OrderWrite, token: str, known_price: Decimal | None,
+                    traits: tuple[Decimal, int, str, str | None]) -> tuple[OrderWrite, EntryPlan, str]:
+        """An entry's bracket legs and size (chalicelib/strategy/entries.py) at its entry price:
+        the order's own, else the price the alert or the chain gave, else one last-price read
+        (which then also values the order for MAX_ORDER_VALUE). Tradable cash is read only for
+        percent_of_funds."""
+        tick, lot_units, name, _ = traits
+        entry, entry_from = entry_price(write.body) or (known_price, "alert price")
+        if entry is None:
+            entry, token = self.risk.last_price(write.body, token)
+            entry_from = "last price"
+        funds = self.broker.funds(token).tradable_cash if order.quantity_type == "percent_of_funds" else None
+        plan = plan_entry(order, entry=entry, entry_from=entry_from, tick=checked_tick(tick, entry, name),
+                          lot_units=lot_units, protection_pct=self.settings.sl_m_protection_pct, funds=funds,
+                          instrument=name)
+        units = plan.sizing.units if plan.sizing is not None else int(write.body["qty"])
+        return planned_order(write, units, plan.bracket.legs), plan, token
 
     def _place_to_target(self, key: str, alert: Alert, now: float, writer: str, deadline: Deadline,
                          trail: _Trail) -> Answer:
@@ -290,6 +329,8 @@ class Relay:
                 order = order_for_target(target, standing.net, in_flight=standing.in_flight,
                                          lot_units=where.lot_units, instrument=where.name)
                 refused = self._timing(alert, now, is_exit=order.reduces_only or order.noop)
+                if not order.noop:  # a bracket protects what an order opens, never what it closes
+                    check_opens_only(order.closing, alert.bracket_fields, decided=order.describe())
             except RelayError as error:
                 return self._refuse(key, alert, now, writer, error)
             position = {"target": target, **standing.as_dict(), "change": order.change, "decided": order.describe()}
@@ -538,7 +579,7 @@ class Relay:
             **write.body, "qty": units, "remarks": child_remarks(str(write.body["remarks"]), number, count)}))
             for number, units in enumerate(quantities, 1)]
         total = int(write.body["qty"])
-        parent = {name: request[name] for name in ("endpoint", "security_id", "contract") if name in request}
+        parent = {name: request[name] for name in ("endpoint", "security_id", "contract", "sizing") if name in request}
         message = f"{total} units are at or above the exchange freeze limit: sent as {count} child orders"
         queue_all, replacing = False, None
         for attempt in range(_ADMIT_ATTEMPTS):
@@ -839,6 +880,12 @@ _ADMIT_ATTEMPTS = 3
 _LEFT_FOR_THE_SWEEP = WriteResult(
     Outcome.QUEUED, message="no pacing slot could be kept within the allowed wait; the sweep will send it"
 )
+
+
+def _contract_traits(contract: dict[str, Any]) -> tuple[Decimal, int, str, str | None]:
+    """A contract's tick, lot, name and underlying, as its description says them."""
+    return Decimal(str(contract["tick_size"])), int(contract["lot_units"]), str(contract["symbol"]), \
+        str(contract["underlying"])
 
 
 def _failed(reason: dict[str, Any]) -> bool:

@@ -117,7 +117,8 @@ class RiskGuard:
             what = f"MAX_ORDERS_PER_DAY: {self.limits.max_orders_per_day} orders were already sent today (IST), the limit"
         return RiskLimitExceeded(f"{what}; nothing was sent")
 
-    def check_limits(self, body: dict[str, Any], token: str, now: float, *, alert_price: Decimal | None = None) -> str:
+    def check_limits(self, body: dict[str, Any], token: str, now: float, *, alert_price: Decimal | None = None,
+                     price_is: str = "alert price") -> str:
         """Raise RiskLimitExceeded (nothing sent) when the order breaks a limit of its own (size,
         value); the day's count is taken separately. Returns the token to write with: the price
         read may have found `token` dead and a renewed one in SSM, and the write should not
@@ -125,16 +126,20 @@ class RiskGuard:
 
         `alert_price`: the price a MARKET alert carried (TradingView's `{{close}}`, which the
         order ignores). It values the order without a quote read: INDstocks allows 5 quote reads a
-        second, so a bar-close burst of MARKET orders that each read one would be refused."""
+        second, so a bar-close burst of MARKET orders that each read one would be refused.
+        `price_is` names where that price came from (a bracket's or a sizing's entry price may be
+        a last price read already: it is not read twice)."""
         qty = int(body["qty"])
         refusal = quantity_refusal(qty, self.limits)
         if refusal is not None:
             raise refusal
-        price, price_is = order_price(body), "price"
-        if price is None and alert_price is not None:
-            price, price_is = alert_price, "alert price"
+        price = order_price(body)
+        if price is not None:
+            price_is = "price"
+        elif alert_price is not None:
+            price = alert_price
         if price is None:
-            price, token = self._last_price(body, token)
+            price, token = self.last_price(body, token)
             price_is = "last price"
         check_order(qty, price, self.limits, price_is=price_is)
         return token
@@ -142,7 +147,8 @@ class RiskGuard:
     def orders_today(self, now: float) -> int:
         return self._state.read_count(day_counter(now))
 
-    def _last_price(self, body: dict[str, Any], token: str) -> tuple[Decimal, str]:
+    def last_price(self, body: dict[str, Any], token: str) -> tuple[Decimal, str]:
+        """The order's instrument's last traded price (one read), and the token that read it."""
         # Quote codes of derivatives are NFO_<id> / BFO_<id>; the order itself says NSE / BSE.
         exchange = {"NSE": "NFO", "BSE": "BFO"}[body["exchange"]] if body.get("segment") == "DERIVATIVE" \
             else body["exchange"]

@@ -141,3 +141,16 @@ def test_entries_that_cannot_carry_a_bracket_are_refused(extra, fields, says):
 
 def test_ioc_and_amo_need_no_bracket_check_without_levels():
     assert not bracket_legs(BUY, D("500"), D("0.05"), exchange=NSE, validity="IOC", amo=True)
+
+
+def test_a_bracket_fits_only_an_order_that_closes_nothing():
+    from chalicelib.strategy.brackets import check_opens_only
+    from chalicelib.strategy.targets import order_for_target
+
+    for target, net in ((10, 0), (15, 10), (-5, 0), (-8, -3)):  # opens, or adds
+        check_opens_only(order_for_target(target, net).closing, ["stop_loss", "target"])
+    for target, net in ((5, 15), (-5, 10), (0, 4)):  # reduces, reverses, closes
+        with pytest.raises(AlertRejected) as caught:
+            check_opens_only(order_for_target(target, net).closing, ["stop_loss"])
+        assert [p.field for p in caught.value.detail] == ["stop_loss"]
+    check_opens_only(10, [])  # no bracket: nothing to refuse

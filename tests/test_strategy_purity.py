@@ -11,7 +11,7 @@ from pathlib import Path
 import chalicelib.strategy as strategy
 
 REPO = Path(__file__).resolve().parents[1]
-MODULES = ("brackets", "holidays", "levels", "sizing", "targets", "windows")
+MODULES = ("brackets", "entries", "holidays", "levels", "sizing", "targets", "windows")
 NEVER = ("boto3", "botocore", "requests", "urllib3", "aws_lambda_powertools", "chalicelib.broker",
          "chalicelib.ledger", "chalicelib.state", "chalicelib.tokens", "chalicelib.relay", "chalicelib.services",
          "chalicelib.orders", "chalicelib.notify", "chalicelib.observability")

@@ -16,7 +16,8 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from chalicelib.strategy.brackets import LEG_FIELDS, Bracket, bracket_legs
+    from chalicelib.strategy.brackets import LEG_FIELDS, Bracket, bracket_legs, check_carrier, check_opens_only
+    from chalicelib.strategy.entries import EntryPlan, plan_entry
     from chalicelib.strategy.holidays import HolidayCalendar, parse_holidays, shipped_calendar
     from chalicelib.strategy.levels import Level, parse_level
     from chalicelib.strategy.sizing import QuantityType, Sizing, size_order
@@ -33,7 +34,8 @@ if TYPE_CHECKING:
     )
 
 _HOME = {
-    "LEG_FIELDS": "brackets", "Bracket": "brackets", "bracket_legs": "brackets",
+    "LEG_FIELDS": "brackets", "Bracket": "brackets", "bracket_legs": "brackets", "check_carrier": "brackets",
+    "check_opens_only": "brackets", "EntryPlan": "entries", "plan_entry": "entries",
     "HolidayCalendar": "holidays", "parse_holidays": "holidays", "shipped_calendar": "holidays",
     "Level": "levels", "parse_level": "levels",
     "QuantityType": "sizing", "Sizing": "sizing", "size_order": "sizing",
@@ -52,8 +54,9 @@ def __getattr__(name: str) -> Any:
 
 __all__ = [
     "LEG_FIELDS", "SESSION",
-    "Bracket", "CalendarMode", "HolidayCalendar", "Level", "QuantityType", "Schedule", "Sizing", "TargetOrder",
-    "TimeWindow",
-    "bracket_legs", "exit_order", "order_for_target", "parse_calendar_mode", "parse_entry_window", "parse_holidays",
+    "Bracket", "CalendarMode", "EntryPlan", "HolidayCalendar", "Level", "QuantityType", "Schedule", "Sizing",
+    "TargetOrder", "TimeWindow",
+    "bracket_legs", "check_carrier", "check_opens_only", "exit_order", "order_for_target", "parse_calendar_mode",
+    "parse_entry_window", "parse_holidays", "plan_entry",
     "parse_level", "parse_square_off", "schedule_problems", "shipped_calendar", "size_order",
 ]

@@ -72,18 +72,19 @@ class Bracket:
         return bool(self.legs)
 
 
-def bracket_legs(side: Side, entry: Decimal, tick: Decimal, *, exchange: Exchange,
-                 stop_loss: Level | Decimal | str | float | None = None,
-                 target: Level | Decimal | str | float | None = None, trailing_stop: object = None,
-                 protection_pct: Decimal = Decimal("0.5"), validity: str = "DAY", amo: bool = False) -> Bracket:
-    """The legs of an entry on `side` at `entry`. AlertRejected naming the field when a level is
-    on the wrong side of the entry, too close to it, or when the entry cannot carry legs."""
+TRAILING_STOP_REFUSAL = ("INDstocks does not run trailing stops: the smart order's is_tsl is not live and is "
+                         "silently ignored; send a fixed stop_loss, and a new alert to move it")
+
+
+def check_carrier(given: list[str], *, exchange: Exchange, validity: str = "DAY", amo: bool = False,
+                  trailing_stop: object = None) -> None:
+    """Whether an entry can carry the bracket fields `given` (`stop_loss`, `target`): a smart
+    order is NSE-only, DAY-only and has no after-market flag; a trailing stop is never possible.
+    AlertRejected naming the field at fault; the alert model asks this before any I/O."""
     if trailing_stop is not None:
-        raise _refuse(("trailing_stop", "INDstocks does not run trailing stops: the smart order's is_tsl is not live "
-                                        "and is silently ignored; send a fixed stop_loss, and a new alert to move it"))
-    given = [name for name, level in (("stop_loss", stop_loss), ("target", target)) if level is not None]
+        raise _refuse(("trailing_stop", TRAILING_STOP_REFUSAL))
     if not given:
-        return Bracket()
+        return
     if exchange is Exchange.BSE:
         raise _refuse(*((name, "needs an INDstocks smart order, which is NSE-only; BSE orders take no stop_loss or "
                                "target") for name in given))
@@ -91,6 +92,29 @@ def bracket_legs(side: Side, entry: Decimal, tick: Decimal, *, exchange: Exchang
         raise _refuse(("validity", f"an entry with {' and '.join(given)} is a smart order, which is DAY-only"))
     if amo:
         raise _refuse(("amo", f"an entry with {' and '.join(given)} is a smart order, which has no after-market flag"))
+
+
+def check_opens_only(closing: int, given: list[str], *, decided: str = "") -> None:
+    """A bracket's legs close what the entry opens, the same quantity (the OCO child): so it fits
+    only an order that opens or adds exposure and closes nothing. A target order that reduces
+    the position, or reverses it (closes some, opens the rest), is refused naming the fields."""
+    if closing and given:
+        why = f" ({decided})" if decided else ""
+        raise _refuse(*((name, f"applies only to an order that opens or adds to a position; this one closes "
+                               f"{closing} units{why}, and its legs would close more than it opens: leave "
+                               f"{name} out, or go flat first and send the new position with it") for name in given))
+
+
+def bracket_legs(side: Side, entry: Decimal, tick: Decimal, *, exchange: Exchange,
+                 stop_loss: Level | Decimal | str | float | None = None,
+                 target: Level | Decimal | str | float | None = None, trailing_stop: object = None,
+                 protection_pct: Decimal = Decimal("0.5"), validity: str = "DAY", amo: bool = False) -> Bracket:
+    """The legs of an entry on `side` at `entry`. AlertRejected naming the field when a level is
+    on the wrong side of the entry, too close to it, or when the entry cannot carry legs."""
+    given = [name for name, level in (("stop_loss", stop_loss), ("target", target)) if level is not None]
+    check_carrier(given, exchange=exchange, validity=validity, amo=amo, trailing_stop=trailing_stop)
+    if not given:
+        return Bracket()
     if entry <= 0 or tick <= 0:
         raise ValueError("entry and tick must be above zero")
     buy = side is Side.BUY
