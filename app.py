@@ -188,6 +188,20 @@ def resume() -> Response:
     return _switch("resume")
 
 
+@app.route("/flatten", methods=["POST"], content_types=["application/json"])
+@_answer_errors
+def flatten() -> Response:
+    """Pause, cancel the open orders and close the positions: {"scope": "relay" | "all", "strategy": …}."""
+    from chalicelib.flatten import Flattener, flatten_request
+
+    fields = _admin_fields()
+    _check_admin(fields)
+    request = flatten_request(fields)
+    built = services.get()
+    return _json(200, Flattener(built.relay, built.ledger).run(time.time(), scope=request.scope,
+                                                              strategy=request.strategy))
+
+
 def _switch(action: str) -> Response:
     from chalicelib.kill_switch import switch_request
 

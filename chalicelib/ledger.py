@@ -81,7 +81,7 @@ JOURNAL_FIELDS = (
     "security_id", "endpoint", "request", "remarks", "order_id", "broker_status",
     "traded_qty", "traded_price", "exchange_message", "follow_message", "reconciled", "announced",
     "latency_ms", "received_epoch", "sent_epoch", "expires_at", "parent", "children", "strategy",
-    "position_size", "position", "sizing",
+    "position_size", "position", "origin", "sizing",
 )  # fmt: skip
 
 
@@ -142,7 +142,7 @@ class Ledger(DynamoTable):
 
     # --- claiming --------------------------------------------------------------------------
 
-    def claim(self, key: str, alert: Alert, now: float, state: State = State.RECEIVED, *, token: str,
+    def claim(self, key: str, alert: Alert | None, now: float, state: State = State.RECEIVED, *, token: str,
               dedupe_window: float | None = None, **fields: Any) -> Claim:
         """Write the alert's item unless it exists (a failed, never-sent alert may be claimed again).
 
@@ -167,7 +167,7 @@ class Ledger(DynamoTable):
             return Claim(key, True)  # our own put, resent by botocore after its reply was lost
         return Claim(key, False, existing)
 
-    def _claim_attributes(self, key: str, alert: Alert, now: float, state: State, token: str,
+    def _claim_attributes(self, key: str, alert: Alert | None, now: float, state: State, token: str,
                           fields: dict[str, Any]) -> dict[str, Any]:
         item = {
             "key": key,
@@ -178,8 +178,9 @@ class Ledger(DynamoTable):
             "updated_at": _iso(now),
             "expires_at": int(now) + self._retention_seconds,
             "claim_token": token,
-            **alert.summary(),
-            **({"alert_time": alert.time.isoformat()} if alert.time else {}),
+            # An order the relay decided itself (flatten) has no alert: its fields say it all.
+            **(alert.summary() if alert is not None else {}),
+            **({"alert_time": alert.time.isoformat()} if alert is not None and alert.time else {}),
             **{name: value for name, value in fields.items() if value is not None},
             **({"open": "open"} if state in OPEN_STATES else {}),
         }

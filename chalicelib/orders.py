@@ -24,6 +24,7 @@ from chalicelib.config import Settings
 from chalicelib.errors import AlertRejected, FieldProblem, ImplausibleTick
 from chalicelib.fno.lots import LastPrice, RoundedPrice, marketable_limit, round_limit, round_trigger
 from chalicelib.instruments import Instrument, plausible_rupee_tick
+from chalicelib.portfolio import Position
 
 if TYPE_CHECKING:  # a cash alert's cold start does not load the F&O contracts module
     from chalicelib.fno.contracts import Contract
@@ -94,6 +95,25 @@ def _rupee_tick(instrument: Instrument, price: Decimal) -> Decimal:
 
 def algo_id(exchange: Exchange, settings: Settings) -> str:
     return settings.nse_algo_id if exchange is Exchange.NSE else settings.bse_algo_id
+
+
+def closing_order(position: Position, exchange: Exchange, remarks: str, settings: Settings) -> OrderWrite:
+    """The MARKET order that takes a position (a row of GET /portfolio/positions) to flat, in its
+    own product and segment (flatten: the relay decides it, no alert)."""
+    if position.net_qty == 0:
+        raise ValueError("a flat position needs no closing order")
+    return OrderWrite("/order", {
+        "txn_type": (Side.SELL if position.net_qty > 0 else Side.BUY).value,
+        "exchange": exchange.value,
+        "segment": position.segment,
+        "product": position.product,
+        "security_id": position.security_id,
+        "qty": abs(position.net_qty),
+        "order_type": "MARKET",
+        "validity": "DAY",
+        "algo_id": algo_id(exchange, settings),
+        "remarks": remarks,
+    })
 
 
 def build_order(alert: Alert, instrument: Instrument, remarks: str, settings: Settings) -> OrderWrite:

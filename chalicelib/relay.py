@@ -376,7 +376,7 @@ class Relay:
             if not rows:
                 self.ledger.update(key, State.NOOP, self._clock(), message=f"no open order of {where.name}")
                 return Answer(200, {"status": "noop", "key": key, "message": f"no open order of {where.name}"})
-            cancels = [self._cancel_one(row, token, deadline, trail) for row in rows]
+            cancels = [self.cancel_one(row, token, deadline, trail) for row in rows]
         finally:
             self.positions.release(instrument, writer)
         summary = "; ".join(f"{c['order_id']}: {c['status']}" for c in cancels)
@@ -386,12 +386,14 @@ class Relay:
         worst = max((_CANCEL_SEVERITY[c["status"]] for c in cancels), key=_severity)
         return Answer(worst, {"status": "cancelled", "key": key, "orders": cancels})
 
-    def _cancel_one(self, row: dict[str, Any], token: str, deadline: Deadline, trail: _Trail) -> dict[str, Any]:
+    def cancel_one(self, row: dict[str, Any], token: str, deadline: Deadline,
+                   trail: _Trail | None = None) -> dict[str, Any]:
+        """Cancel one open order of the book, once, in a pacing slot of its own: its outcome."""
         order_id, segment = str(row["id"]), str(row.get("segment") or "EQUITY").upper()
         write = cancel_write(order_id, segment, smart=is_smart(row))
         latest = self.latest_slot(deadline)
         slot = self.pacer.reserve(latest=latest)
-        result = (self._write_in_slot(token, write, _Trail({}, trail.started), slot, latest, deadline)
+        result = (self._write_in_slot(token, write, _Trail({}, trail.started if trail else None), slot, latest, deadline)
                   if slot is not None else _LEFT_FOR_THE_SWEEP)
         status = {Outcome.PLACED: "cancelled", Outcome.REJECTED: "rejected", Outcome.NOT_SENT: "not_sent",
                   Outcome.QUEUED: "not_sent", Outcome.TOKEN_INVALID: "not_sent"}.get(result.outcome, "unknown")
@@ -649,10 +651,14 @@ class Relay:
         self.pacer.release_lane(lane)
         return Answer(200, {"status": "held_back", "message": message})
 
+    def make_nonce(self) -> str:
+        return self._make_nonce()
+
     def hold_if_paused(self, item: dict[str, Any], now: float) -> bool:
         """A queued order about to be sent (by the queue's consumer or the sweep) while the kill
-        switch is on for its stage or strategy: recorded `paused`, never sent. True if so."""
-        if not self.switch.read().stops(item.get("strategy")):
+        switch is on for its stage or strategy: recorded `paused`, never sent. True if so. A
+        flatten's own closing orders go: the pause was taken for them."""
+        if item.get("origin") == "flatten" or not self.switch.read().stops(item.get("strategy")):
             return False
         if self.ledger.update(item["key"], State.PAUSED, now, expect=State.QUEUED,
                               message="not sent: the relay was paused while it waited in the queue"):

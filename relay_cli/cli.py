@@ -487,13 +487,19 @@ def cmd_switch(ctx: Context, args: argparse.Namespace, out: TextIO) -> int:
     url = ctx.url
     _require_safe_transport(url, "the admin key")
     request = {"admin_key": _admin_key(ctx, args), **({"strategy": args.strategy} if args.strategy else {}),
-               **({"reason": args.reason} if getattr(args, "reason", None) else {})}
+               **({"reason": args.reason} if getattr(args, "reason", None) else {}),
+               **({"scope": args.scope} if getattr(args, "scope", None) else {})}
     response = relay_request("POST", f"{url}/{args.command}", f"{args.command} the relay", json=request, timeout=(5, 30))
     body = json_body(response)
     if response.status_code != 200:
         reason = body.get("message") or body.get("error") or "no details"
         print(f"relay: {args.command} was refused (HTTP {response.status_code}): {reason}", file=sys.stderr)
         return 1
+    for cancel in body.get("cancels", []):
+        print(f"cancel {cancel.get('order_id')}: {cancel.get('status')}", file=out)
+    for close in body.get("closes", []):
+        print(f"close {close.get('security_id')} {close.get('product')} net {close.get('net')}: {close.get('status')}"
+              f"{' ' + close['order_id'] if close.get('order_id') else ''}", file=out)
     strategies = ", ".join(body.get("paused_strategies") or []) or "none"
     print(f"Relay {'PAUSED' if body.get('paused') else 'live'}; paused strategies: {strategies} "
           f"(since {body.get('since')}).", file=out)
@@ -645,11 +651,15 @@ def build_parser() -> argparse.ArgumentParser:
     paste.set_defaults(handler=cmd_paste_token)
 
     for name, what in (("pause", "stop sending orders: the whole stage, or --strategy NAME alone"),
-                       ("resume", "send orders again: the whole stage, or --strategy NAME alone")):
+                       ("resume", "send orders again: the whole stage, or --strategy NAME alone"),
+                       ("flatten", "pause, cancel the open orders and close the positions (--scope relay|all)")):
         switch = commands.add_parser(name, parents=[common], help=what)
         switch.add_argument("--strategy", help="only this strategy (the alerts' `strategy` field)")
         if name == "pause":
             switch.add_argument("--reason", help="why (kept with the switch, shown by the answer)")
+        if name == "flatten":
+            switch.add_argument("--scope", choices=("relay", "all"), default="relay",
+                                help="relay: the instruments the relay traded today (default); all: the whole account")
         _admin_key_options(switch)
         switch.set_defaults(handler=cmd_switch)
 

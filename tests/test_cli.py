@@ -569,3 +569,12 @@ def test_pause_and_resume_through_the_relay(capsys, stack, monkeypatch):
     code, out, err = relay(capsys, stack, "pause", "--admin-key", "wrong-admin-key-0000")
     assert code == 1 and "HTTP 401" in err
     assert_no_secrets(stack, out, err)
+
+
+def test_flatten_through_the_relay_pauses_and_reports(capsys, stack, monkeypatch):
+    monkeypatch.setenv("RELAY_ADMIN_KEY", stack.admin_key)
+    try:
+        code, out, err = relay(capsys, stack, "flatten", "--strategy", "cli-flatten")
+        assert code == 0 and "paused strategies: cli-flatten" in out, out + err
+    finally:
+        assert relay(capsys, stack, "resume", "--strategy", "cli-flatten")[0] == 0

@@ -1,0 +1,87 @@
+"""POST /flatten: pause, cancel the open orders and close the positions, of what the relay
+traded today (scope relay) or of the whole account (scope all). Against moto and the
+simulator's exchange over HTTP: the cancels and closing orders it received, the positions after."""
+
+from __future__ import annotations
+
+import json
+
+import boto3
+import pytest
+
+from chalicelib import services
+from chalicelib.broker import OrderWrite
+from local.openapi import request_errors
+from tests.conftest import ORDERS_TABLE, SEEDED_ADMIN_KEY, SEEDED_TOKEN
+
+ADMIN = {"X-Admin-Key": SEEDED_ADMIN_KEY, "Content-Type": "application/json"}
+SBIN, INFY = "3045", "1594"
+
+
+@pytest.fixture
+def exchange(stack):
+    stack.simulator.fills = True
+    return stack
+
+
+def flatten(stack, **body):
+    return stack.client.http.post("/flatten", headers=ADMIN, body=json.dumps(body))
+
+
+def net(security_id):
+    positions = services.get().relay.broker.positions(SEEDED_TOKEN)
+    return sum(p.net_qty for p in positions if p.security_id == security_id)
+
+
+def outside_the_relay(side, security_id, qty):
+    """An order the trader placed elsewhere (the INDstocks app): not in the relay's ledger."""
+    body = {"txn_type": side, "exchange": "NSE", "segment": "EQUITY", "product": "INTRADAY", "security_id": security_id,
+            "qty": qty, "order_type": "MARKET", "validity": "DAY", "algo_id": "99999"}
+    assert services.get().relay.broker.place(SEEDED_TOKEN, OrderWrite("/order", body)).order_id
+
+
+def test_flatten_pauses_cancels_and_closes_what_the_relay_traded(exchange):
+    assert exchange.post(exchange.alert(quantity=7)).json_body["status"] == "placed"            # long 7 SBIN
+    resting = exchange.post(exchange.alert(quantity=3, order_type="LIMIT", price="700"))        # open, below market
+    outside_the_relay("BUY", INFY, 4)                                                          # not the relay's
+    answer = flatten(exchange)
+    assert answer.status_code == 200, answer.json_body
+    body = answer.json_body
+    assert body["status"] == "flattened" and body["paused"] is True and body["scope"] == "relay"
+    assert [(c["order_id"], c["status"]) for c in body["cancels"]] == [(resting.json_body["order_id"], "cancelled")]
+    [close] = body["closes"]
+    assert (close["security_id"], close["net"], close["status"]) == (SBIN, 7, "placed")
+    assert net(SBIN) == 0 and net(INFY) == 4  # the account's other position is left alone
+    closing = exchange.simulator.order_writes()[-1]
+    assert closing.json["txn_type"] == "SELL" and closing.json["qty"] == 7 and closing.json["order_type"] == "MARKET"
+    assert request_errors(closing.method, closing.path, closing.json) == []
+    item = boto3.client("dynamodb").get_item(TableName=ORDERS_TABLE, Key={"key": {"S": close["key"]}})["Item"]
+    assert item["state"]["S"] == "placed" and item["origin"]["S"] == "flatten"
+    # Paused: the next alert is journaled paused and not sent.
+    assert exchange.post(exchange.alert(quantity=1)).status_code == 409
+
+
+def test_flatten_all_closes_the_whole_account(exchange):
+    outside_the_relay("SELL", INFY, 2)
+    answer = flatten(exchange, scope="all")
+    [close] = answer.json_body["closes"]
+    assert (close["security_id"], close["net"], close["status"]) == (INFY, -2, "placed")
+    assert net(INFY) == 0
+
+
+def test_flatten_of_one_strategy_pauses_only_it_and_closes_only_its_instruments(exchange):
+    assert exchange.post(exchange.alert(quantity=5, strategy="alpha")).json_body["status"] == "placed"
+    assert exchange.post(exchange.alert(symbol="NSE:INFY", quantity=2, strategy="beta")).json_body["status"] == "placed"
+    answer = flatten(exchange, strategy="alpha").json_body
+    assert answer["paused"] is False and answer["paused_strategies"] == ["alpha"]
+    assert [c["security_id"] for c in answer["closes"]] == [SBIN]
+    assert net(SBIN) == 0 and net(INFY) == 2
+    assert exchange.post(exchange.alert(quantity=1, strategy="alpha")).status_code == 409
+    assert exchange.post(exchange.alert(quantity=1, strategy="beta")).json_body["status"] == "placed"
+
+
+def test_flatten_needs_the_admin_key_and_a_known_scope(exchange):
+    assert exchange.client.http.post("/flatten", headers={"Content-Type": "application/json"}, body="{}").status_code == 401
+    bad = flatten(exchange, scope="everything")
+    assert bad.status_code == 400 and bad.json_body["detail"][0]["field"] == "scope"
+    assert exchange.simulator.order_writes() == []
