@@ -145,7 +145,7 @@ def measure(*, real_size: bool = True, lookups: int = 20000, cold_runs: int = 9,
     with mock_aws(), IndstocksSimulator(tokens=("bench-token",)) as simulator, tempfile.TemporaryDirectory() as work:
         simulator.fno_csv = text
         simulator.rate_limit_writes = None
-        settings = settings_from_env({"RELAY_STAGE": stage, "TRADING_CALENDAR": "always", "INDSTOCKS_BASE_URL": simulator.url,
+        settings = settings_from_env({"RELAY_STAGE": stage, "TRADING_CALENDAR": "always", "SQUARE_OFF_AT": "off", "INDSTOCKS_BASE_URL": simulator.url,
                                       "INSTRUMENTS_CACHE_DIR": f"{work}/check", "INSTRUMENTS_TIMEOUT": "60"})
         ssm, dynamodb = boto3.client("ssm"), boto3.client("dynamodb")
         ssm.put_parameter(Name=settings.token_parameter, Value="bench-token", Type="SecureString")

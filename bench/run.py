@@ -137,7 +137,7 @@ def in_process_stack(alerts_cache: str):
 
         simulator.rate_limit_writes = None
         ssm = boto3.client("ssm")
-        settings = settings_from_env({"RELAY_STAGE": "bench", "TRADING_CALENDAR": "always", "INDSTOCKS_BASE_URL": simulator.url,
+        settings = settings_from_env({"RELAY_STAGE": "bench", "TRADING_CALENDAR": "always", "SQUARE_OFF_AT": "off", "INDSTOCKS_BASE_URL": simulator.url,
                                       "INSTRUMENTS_CACHE_DIR": alerts_cache,
                                       "MAX_ORDERS_PER_DAY": "100000"})  # the bench sends more than a day's limit
         ssm.put_parameter(Name=settings.token_parameter, Value="bench-token", Type="SecureString")

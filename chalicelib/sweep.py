@@ -35,6 +35,7 @@ from chalicelib.broker import OrderWrite, Outcome
 from chalicelib.deadline import Deadline
 from chalicelib.errors import RelayError, TokenUnavailable
 from chalicelib.ledger import Ledger, State
+from chalicelib.moments import ist_date
 from chalicelib.notify import Notifier
 from chalicelib.observability import logger
 from chalicelib.reconcile import find_order, order_by_id, progress
@@ -54,6 +55,10 @@ DIGEST_MAX_CHARS = 3500
 FOLLOW_PLACED_SECONDS = 36 * 3600
 
 
+# How long the day's square-off is remembered as done (the marker's lease).
+SQUARE_OFF_MEMORY_SECONDS = 86400
+
+
 @dataclass
 class SweepReport:
     examined: int = 0
@@ -68,6 +73,7 @@ class SweepReport:
     finished: list[str] = field(default_factory=list)
     unfollowed: list[str] = field(default_factory=list)  # left the order book before a final status
     exchange_rejected: list[str] = field(default_factory=list)
+    squared_off: list[str] = field(default_factory=list)  # the day's square-off: each cancel and close
 
     def as_dict(self) -> dict[str, Any]:
         return {name: value for name, value in self.__dict__.items()}
@@ -136,12 +142,40 @@ class Sweeper:
         # A schedule has no caller waiting for an answer: its whole budget is the hard one.
         self._deadline = self._relay.deadline(answer_budget=math.inf)
         try:
-            return self._sweep(now)
+            report = self._sweep(now)
+            self._square_off_if_due(now, report)
+            return report
         finally:
             try:
                 self._send_digest(now)
             finally:  # the lock goes back whatever the digest did (release itself never raises)
                 self._state.release("sweep", holder)
+
+    def _square_off_if_due(self, now: float, report: SweepReport) -> None:
+        """SQUARE_OFF_AT (15:15 IST by default; off to never): once a trading day, the first sweep
+        from that minute cancels the open INTRADAY orders and closes the INTRADAY positions of
+        the instruments the relay traded today, and tells the trader in one message. The relay
+        stays live (nothing is paused); a square-off that fails is tried again the next minute."""
+        from chalicelib.flatten import Flattener, Scope  # the sweep's cold start does not need it
+
+        if not self._relay.schedule.square_off_due(now):
+            return
+        once = f"square-off#{ist_date(now).isoformat()}"
+        if not self._state.acquire(once, now, SQUARE_OFF_MEMORY_SECONDS, holder=self._writer):
+            return  # done today
+        try:
+            result = Flattener(self._relay, self._ledger).run(now, scope=Scope.RELAY, pause=False,
+                                                              products=frozenset({"INTRADAY"}))
+        except RelayError as error:
+            self._state.release(once, self._writer)
+            logger.warning("square-off failed; tried again next minute",
+                           extra={"event": "square_off", "outcome": "failed", "cause": error.cause})
+            return
+        report.squared_off = ([f"cancel {c['order_id']}: {c['status']}" for c in result["cancels"]]
+                              + [f"close {c['security_id']} net {c['net']}: {c['status']}" for c in result["closes"]])
+        said = "; ".join(report.squared_off) or "nothing open"
+        self._notifier.warn("square-off", f"Square-off at {self._relay.settings.square_off_at} IST: {said}.",
+                            outcome="square_off", actions=len(report.squared_off))
 
     def _send_digest(self, now: float) -> None:
         digest = self._digest

@@ -148,8 +148,10 @@ class LocalStack:
             "AWS_SECRET_ACCESS_KEY": "local-stack",
             "POWERTOOLS_SERVICE_NAME": "indstocks-relay",
             "LOCAL_RUN_ID": self.run_id,
-            # A rehearsal runs at any hour: every day and hour open, unless the trader sets it.
+            # A rehearsal runs at any hour: every day and hour open, and no square-off at 15:15
+            # in the middle of it, unless the trader sets them.
             "TRADING_CALENDAR": "always",
+            "SQUARE_OFF_AT": "off",
         }
         if self.order_queue_url:
             env["ORDER_QUEUE_URL"] = self.order_queue_url

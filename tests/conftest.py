@@ -191,6 +191,7 @@ def relay_settings(simulator, tmp_path):
         {
             "RELAY_STAGE": "test",
             "TRADING_CALENDAR": "always",  # tests run at any hour; tests/test_targets.py sets the clock
+            "SQUARE_OFF_AT": "off",  # nor does a sweep square off because a test ran at 15:20 IST
             "INDSTOCKS_BASE_URL": simulator.url,
             "TOKEN_PARAMETER": TOKEN_PARAMETER,
             "WEBHOOK_SECRET_PARAMETER": SECRET_PARAMETER,

@@ -85,3 +85,43 @@ def test_flatten_needs_the_admin_key_and_a_known_scope(exchange):
     bad = flatten(exchange, scope="everything")
     assert bad.status_code == 400 and bad.json_body["detail"][0]["field"] == "scope"
     assert exchange.simulator.order_writes() == []
+
+
+# --- the day's square-off (SQUARE_OFF_AT, run by the minute sweep) --------------------------------
+
+def at_ist(hour, minute):
+    from datetime import datetime
+
+    from chalicelib.config import IST
+
+    return datetime(2026, 12, 2, hour, minute, tzinfo=IST).timestamp()
+
+
+@pytest.fixture
+def squaring(exchange):
+    settings = exchange.settings.model_copy(update={"square_off_at": "15:15"})
+    services.install(services.build(settings))
+    return exchange
+
+
+def test_the_square_off_closes_the_intraday_positions_and_orders_once_and_leaves_delivery(squaring):
+    stack = squaring
+    assert stack.post(stack.alert(quantity=6)).json_body["status"] == "placed"                     # INTRADAY
+    assert stack.post(stack.alert(quantity=2, product="CNC")).json_body["status"] == "placed"       # delivery
+    intraday_rest = stack.post(stack.alert(quantity=1, order_type="LIMIT", price="700")).json_body
+    delivery_rest = stack.post(stack.alert(quantity=1, order_type="LIMIT", price="700", product="CNC")).json_body
+    sweeper = services.get().sweeper
+    assert sweeper.run(at_ist(15, 0)).squared_off == []  # not yet
+    writes = len(stack.simulator.order_writes())
+    report = sweeper.run(at_ist(15, 16))
+    assert report.squared_off == [f"cancel {intraday_rest['order_id']}: cancelled", f"close {SBIN} net 6: placed"]
+    closing = stack.simulator.order_writes()[writes:]
+    assert [(w.path, w.json.get("txn_type"), w.json.get("qty"), w.json.get("product")) for w in closing] == \
+        [("/order/cancel", None, None, None), ("/order", "SELL", 6, "INTRADAY")]
+    book = {row["id"]: row["status"] for row in stack.simulator.orders}
+    assert book[delivery_rest["order_id"]] != "CANCELLED"
+    positions = services.get().relay.broker.positions(SEEDED_TOKEN)
+    assert {(p.product, p.net_qty) for p in positions if p.security_id == SBIN} == {("INTRADAY", 0), ("CNC", 2)}
+    assert sweeper.run(at_ist(15, 17)).squared_off == []  # once a day
+    assert len(stack.simulator.order_writes()) == writes + 2
+    assert stack.post(stack.alert(quantity=1, product="CNC")).json_body["status"] == "placed"  # still live

@@ -85,7 +85,14 @@ def test_concurrent_identical_alerts_place_exactly_one_order(local):
     with ThreadPoolExecutor(max_workers=50) as pool:
         answers = list(pool.map(lambda _: post_for_answer(local, body), range(100)))
     outcomes = [answer.get("status") for _, answer in answers]
-    assert outcomes.count("placed") == 1 and outcomes.count("duplicate") == 99, unexpected(answers)
+    # The winner is placed at once, or (a loaded machine late for its slot) queued and sent by
+    # the queue's consumer: either way exactly one order.
+    winners = outcomes.count("placed") + outcomes.count("queued")
+    assert winners == 1 and outcomes.count("duplicate") == 99, unexpected(answers)
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline and not local.simulator.order_writes():
+        time.sleep(0.1)
+    time.sleep(0.5)  # a second write, if there were one, would have come by now
     assert len(local.simulator.order_writes()) == 1
 
 
