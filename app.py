@@ -213,7 +213,7 @@ def _switch(action: str) -> Response:
              else switch.resume(now, strategy=request.strategy))
     logger.warning("kill switch " + action, extra={"event": "kill_switch", "action": action,
                                                    "strategy": request.strategy, **state.as_dict()})
-    return _json(200, {"status": "paused" if state.stops(request.strategy) else "live", **state.as_dict()})
+    return _json(200, {"status": "paused" if state.stops(request.strategy, now) else "live", **state.as_dict()})
 
 
 # --- the daily token -----------------------------------------------------------------------

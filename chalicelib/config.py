@@ -116,6 +116,9 @@ class Settings(BaseModel):
     # into a limit at the LTP and may refuse market orders on illiquid strikes. Unset: MARKET stays
     # MARKET. Futures are not affected.
     marketable_limit_pct: Decimal | None = Field(default=None, gt=0, le=20, allow_inf_nan=False)
+    # The day's loss (₹, realised + unrealised, of the instruments the relay traded today) at which
+    # the minute sweep flattens them and pauses the stage until the next session. Unset: off.
+    max_daily_loss: Decimal | None = Field(default=None, gt=0, le=Decimal(10) ** 9, allow_inf_nan=False)
 
     @model_validator(mode="after")
     def _freeze_limits_readable(self) -> Settings:

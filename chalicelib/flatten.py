@@ -75,7 +75,7 @@ class Flattener:
         switch = relay.switch.pause(now, strategy=strategy, reason="flatten") if pause else relay.switch.read()
         token = relay.tokens.current()
         deadline = relay.deadline(answer_budget=relay.settings.function_timeout_seconds)
-        traded = None if scope is Scope.ALL else self._traded_today(now, strategy)
+        traded = None if scope is Scope.ALL else self.traded_today(now, strategy)
         book = relay.broker.order_book(token)
         positions = relay.broker.positions(token)
         wanted = {p.security_id for p in positions} | {str(row.get("security_id")) for row in book}
@@ -94,7 +94,7 @@ class Flattener:
         return {"status": "flattened", "scope": scope.value, "strategy": strategy, **switch.as_dict(),
                 "cancels": cancels, "closes": closes}
 
-    def _traded_today(self, now: float, strategy: str | None) -> dict[str, str]:
+    def traded_today(self, now: float, strategy: str | None = None) -> dict[str, str]:
         """Security id → exchange of the instruments the relay sent orders for today (IST)."""
         midnight = datetime.fromtimestamp(now, IST).replace(hour=0, minute=0, second=0, microsecond=0).timestamp()
         traded: dict[str, str] = {}

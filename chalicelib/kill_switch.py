@@ -47,13 +47,15 @@ class SwitchState:
     strategies: frozenset[str]
     since: str | None = None
     reason: str | None = None
+    until: float | None = None  # a stage pause that ends by itself (the daily loss limit: next session)
 
-    def stops(self, strategy: str | None) -> bool:
-        return self.paused or (strategy is not None and strategy in self.strategies)
+    def stops(self, strategy: str | None, now: float) -> bool:
+        stage = self.paused and (self.until is None or now <= self.until)
+        return stage or (strategy is not None and strategy in self.strategies)
 
     def as_dict(self) -> dict[str, Any]:
         return {"paused": self.paused, "paused_strategies": sorted(self.strategies), "since": self.since,
-                "reason": self.reason}
+                "reason": self.reason, **({"until": _iso(self.until)} if self.until is not None else {})}
 
 
 class KillSwitch(DynamoTable):
@@ -63,15 +65,16 @@ class KillSwitch(DynamoTable):
 
     # --- the hot path: one ConditionCheck inside the admission transaction -----------------
 
-    def check_operation(self, strategy: str | None) -> dict[str, Any]:
+    def check_operation(self, strategy: str | None, now: float) -> dict[str, Any]:
         """A transaction's check that neither the stage nor the alert's strategy is paused."""
-        condition = "(attribute_not_exists(paused) OR paused = :false)"
-        values: dict[str, Any] = {":false": {"BOOL": False}}
+        condition = "(attribute_not_exists(paused) OR paused = :false OR #until < :now)"
+        values: dict[str, Any] = {":false": {"BOOL": False}, ":now": {"N": repr(round(now, 3))}}
         if strategy is not None:
             condition += " AND NOT contains(strategies, :strategy)"
             values[":strategy"] = {"S": strategy}
-        return {"ConditionCheck": {"TableName": self.table_name, "Key": _SWITCH,
-                                   "ConditionExpression": condition, "ExpressionAttributeValues": values}}
+        return {"ConditionCheck": {"TableName": self.table_name, "Key": _SWITCH, "ConditionExpression": condition,
+                                   "ExpressionAttributeNames": {"#until": "until"},
+                                   "ExpressionAttributeValues": values}}
 
     @staticmethod
     def refusal(strategy: str | None) -> Paused:
@@ -87,28 +90,40 @@ class KillSwitch(DynamoTable):
             strategies=frozenset(item.get("strategies", {}).get("SS", [])),
             since=item.get("since", {}).get("S"),
             reason=item.get("reason", {}).get("S"),
+            until=float(item["until"]["N"]) if "until" in item else None,
         )
 
-    def pause(self, now: float, *, strategy: str | None = None, reason: str | None = None) -> SwitchState:
+    def pause(self, now: float, *, strategy: str | None = None, reason: str | None = None,
+              until: float | None = None) -> SwitchState:
+        """`until`: a stage pause that ends by itself then (without: until /resume)."""
         values: dict[str, Any] = {":since": {"S": _iso(now)}, ":reason": {"S": reason or "paused"}}
+        names: dict[str, str] = {"#until": "until"}
         if strategy is None:
             expression = "SET paused = :true, since = :since, reason = :reason"
             values[":true"] = {"BOOL": True}
+            if until is not None:
+                expression += ", #until = :until"
+                values[":until"] = {"N": repr(round(until, 3))}
+            else:
+                expression += " REMOVE #until"
         else:
             expression = "ADD strategies :strategy SET since = :since, reason = :reason"
             values[":strategy"] = {"SS": [strategy]}
-        self._call("update_item", Key=_SWITCH, UpdateExpression=expression, ExpressionAttributeValues=values)
+            names = {}
+        self._call("update_item", Key=_SWITCH, UpdateExpression=expression, ExpressionAttributeValues=values,
+                   **({"ExpressionAttributeNames": names} if names else {}))
         return self.read()
 
     def resume(self, now: float, *, strategy: str | None = None) -> SwitchState:
         values: dict[str, Any] = {":since": {"S": _iso(now)}, ":reason": {"S": "resumed"}}
         if strategy is None:  # the whole stage: the strategies paused one by one too
-            expression = "SET paused = :false, since = :since, reason = :reason REMOVE strategies"
+            expression = "SET paused = :false, since = :since, reason = :reason REMOVE strategies, #until"
             values[":false"] = {"BOOL": False}
         else:
             expression = "DELETE strategies :strategy SET since = :since, reason = :reason"
             values[":strategy"] = {"SS": [strategy]}
-        self._call("update_item", Key=_SWITCH, UpdateExpression=expression, ExpressionAttributeValues=values)
+        self._call("update_item", Key=_SWITCH, UpdateExpression=expression, ExpressionAttributeValues=values,
+                   **({"ExpressionAttributeNames": {"#until": "until"}} if strategy is None else {}))
         return self.read()
 
 

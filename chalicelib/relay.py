@@ -357,7 +357,7 @@ class Relay:
         refused = _staleness(alert, now, max(self.settings.max_alert_age_seconds, self.settings.max_exit_age_seconds))
         if refused:
             return self._refuse(key, alert, now, writer, refused)
-        if self.switch.read().stops(alert.strategy):  # a pause stops every write, cancels too
+        if self.switch.read().stops(alert.strategy, now):  # a pause stops every write, cancels too
             return self._refuse(key, alert, now, writer, self.switch.refusal(alert.strategy))
         try:
             token, where, instrument = self._hold_instrument(alert, now, writer, deadline)
@@ -497,7 +497,7 @@ class Relay:
             reasons = self.ledger.transact([
                 self.ledger.claim_sent_operation(key, alert, now, token=writer, replacing=replacing, **request),
                 pace, self.risk.count_operation(now), self.pacer.lane_free_operation(lane, now),
-                self.switch.check_operation(alert.strategy),
+                self.switch.check_operation(alert.strategy, now),
             ], token=f"{writer}-{attempt}")
             if reasons is None:
                 return slot
@@ -537,7 +537,7 @@ class Relay:
             reasons = self.ledger.transact([
                 self.ledger.claim_operation(key, alert, now, State.QUEUED, token=writer, **request),
                 self.risk.count_operation(now), self.pacer.hold_lane_operation(lane, now),
-                self.switch.check_operation(alert.strategy),
+                self.switch.check_operation(alert.strategy, now),
             ], token=f"{writer}-queued")
             claim_reason = (reasons or [{}])[0]
             if reasons is None or _attribute(claim_reason, "claim_token") == writer:
@@ -596,7 +596,7 @@ class Relay:
                   for child in children),
                 self.risk.count_operation(now, count),
                 self.pacer.hold_lane_operation(lane, now, writes=count, if_free=not queue_all),
-                self.switch.check_operation(alert.strategy),
+                self.switch.check_operation(alert.strategy, now),
             ], token=f"{writer}-split-{attempt}")
             if reasons is None:
                 break
@@ -658,7 +658,7 @@ class Relay:
         """A queued order about to be sent (by the queue's consumer or the sweep) while the kill
         switch is on for its stage or strategy: recorded `paused`, never sent. True if so. A
         flatten's own closing orders go: the pause was taken for them."""
-        if item.get("origin") == "flatten" or not self.switch.read().stops(item.get("strategy")):
+        if item.get("origin") == "flatten" or not self.switch.read().stops(item.get("strategy"), now):
             return False
         if self.ledger.update(item["key"], State.PAUSED, now, expect=State.QUEUED,
                               message="not sent: the relay was paused while it waited in the queue"):

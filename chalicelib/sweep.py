@@ -29,6 +29,7 @@ import secrets
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any
 
 from chalicelib.broker import OrderWrite, Outcome
@@ -38,6 +39,7 @@ from chalicelib.ledger import Ledger, State
 from chalicelib.moments import ist_date
 from chalicelib.notify import Notifier
 from chalicelib.observability import logger
+from chalicelib.portfolio import Position
 from chalicelib.reconcile import find_order, order_by_id, progress
 from chalicelib.relay import Relay
 from chalicelib.state import StateTable
@@ -53,6 +55,14 @@ DIGEST_MAX_CHARS = 3500
 # was sent (an after-market order outlives one book) is no longer followed; otherwise the sweep
 # would read the book every minute until the item expired.
 FOLLOW_PLACED_SECONDS = 36 * 3600
+
+
+def _quote_code(position: Position, exchange: str) -> str:
+    """The quote code of a position: NSE_3045 for cash, NFO_/BFO_ for derivatives."""
+    venue = position.exchange or exchange or "NSE"
+    if position.segment == "DERIVATIVE":
+        venue = {"NSE": "NFO", "BSE": "BFO"}.get(venue, venue)
+    return f"{venue}_{position.security_id}"
 
 
 # How long the day's square-off is remembered as done (the marker's lease).
@@ -73,7 +83,8 @@ class SweepReport:
     finished: list[str] = field(default_factory=list)
     unfollowed: list[str] = field(default_factory=list)  # left the order book before a final status
     exchange_rejected: list[str] = field(default_factory=list)
-    squared_off: list[str] = field(default_factory=list)  # the day's square-off: each cancel and close
+    squared_off: list[str] = field(default_factory=list)  # square-off or loss limit: each cancel and close
+    day_pnl: str | None = None  # MAX_DAILY_LOSS: the day's P&L the sweep computed
 
     def as_dict(self) -> dict[str, Any]:
         return {name: value for name, value in self.__dict__.items()}
@@ -144,6 +155,7 @@ class Sweeper:
         try:
             report = self._sweep(now)
             self._square_off_if_due(now, report)
+            self._stop_at_the_loss_limit(now, report)
             return report
         finally:
             try:
@@ -176,6 +188,49 @@ class Sweeper:
         said = "; ".join(report.squared_off) or "nothing open"
         self._notifier.warn("square-off", f"Square-off at {self._relay.settings.square_off_at} IST: {said}.",
                             outcome="square_off", actions=len(report.squared_off))
+
+    def _stop_at_the_loss_limit(self, now: float, report: SweepReport) -> None:
+        """MAX_DAILY_LOSS: each minute, the day's P&L of the instruments the relay traded today
+        (realised from the positions read, unrealised from one batch of last prices). At or past
+        the loss, once a day: pause the stage until the next session opens, flatten those
+        instruments, tell the trader. Positions that cannot be priced are left out, and said."""
+        from chalicelib.flatten import Flattener, Scope  # the sweep's cold start does not need it
+
+        limit = self._relay.settings.max_daily_loss
+        if limit is None:
+            return
+        relay, flattener = self._relay, Flattener(self._relay, self._ledger)
+        try:
+            token = relay.tokens.current()
+            traded = flattener.traded_today(now)
+            positions = [p for p in relay.broker.positions(token) if p.security_id in traded]
+            codes = {p.security_id: _quote_code(p, traded[p.security_id]) for p in positions if p.net_qty}
+            prices = relay.broker.last_prices(token, sorted(set(codes.values()))) if codes else None
+        except RelayError as error:
+            logger.warning("day's P&L not computed", extra={"event": "loss_limit", "outcome": "unknown",
+                                                           "cause": error.cause})
+            return
+        unpriced = sorted(code for code in codes.values() if prices is None or code not in prices.prices)
+        pnl = sum((p.realized_profit + (p.unrealized(prices.prices[codes[p.security_id]])
+                                         if prices is not None and codes.get(p.security_id) in prices.prices else 0)
+                   for p in positions), Decimal(0))
+        pnl = pnl.quantize(Decimal("0.01"))
+        report.day_pnl = str(pnl)
+        if pnl > -limit:
+            return
+        if not self._state.acquire(f"loss-limit#{ist_date(now).isoformat()}", now, SQUARE_OFF_MEMORY_SECONDS,
+                                   holder=self._writer):
+            return  # flattened already today
+        reopens = relay.schedule.next_session_open(now)
+        relay.switch.pause(now, reason=f"MAX_DAILY_LOSS: the day's P&L ₹{pnl} reached the limit of -₹{limit}",
+                           until=reopens)
+        result = flattener.run(now, scope=Scope.RELAY, pause=False)
+        report.squared_off += ([f"cancel {c['order_id']}: {c['status']}" for c in result["cancels"]]
+                               + [f"close {c['security_id']} net {c['net']}: {c['status']}" for c in result["closes"]])
+        self._notifier.warn(
+            "daily loss limit", f"The day's P&L is ₹{pnl}, at or past MAX_DAILY_LOSS (₹{limit}): the relay is paused "
+            f"until the next session and flattened what it traded today: {'; '.join(report.squared_off) or 'nothing open'}."
+            + (f" Not priced: {', '.join(unpriced)}." if unpriced else ""), outcome="loss_limit", pnl=str(pnl))
 
     def _send_digest(self, now: float) -> None:
         digest = self._digest

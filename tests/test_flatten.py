@@ -11,6 +11,7 @@ import pytest
 
 from chalicelib import services
 from chalicelib.broker import OrderWrite
+from chalicelib.relay import IncomingAlert
 from local.openapi import request_errors
 from tests.conftest import ORDERS_TABLE, SEEDED_ADMIN_KEY, SEEDED_TOKEN
 
@@ -125,3 +126,48 @@ def test_the_square_off_closes_the_intraday_positions_and_orders_once_and_leaves
     assert sweeper.run(at_ist(15, 17)).squared_off == []  # once a day
     assert len(stack.simulator.order_writes()) == writes + 2
     assert stack.post(stack.alert(quantity=1, product="CNC")).json_body["status"] == "placed"  # still live
+
+
+# --- the daily loss limit (MAX_DAILY_LOSS, checked by the minute sweep) --------------------------
+
+@pytest.fixture
+def loss_limited(exchange):
+    from decimal import Decimal
+
+    settings = exchange.settings.model_copy(update={"max_daily_loss": Decimal("500")})
+    services.install(services.build(settings))
+    return exchange
+
+
+def test_a_loss_past_the_limit_pauses_until_the_next_session_and_flattens(loss_limited):
+    stack = loss_limited
+    assert stack.post(stack.alert(quantity=10)).json_body["status"] == "placed"  # long 10 SBIN at 800
+    sweeper = services.get().sweeper
+    stack.simulator.set_price("NSE", SBIN, "760")  # -400: inside the limit
+    report = sweeper.run(at_ist(11, 0))
+    assert report.day_pnl == "-400.00" and report.squared_off == []
+    writes = len(stack.simulator.order_writes())
+    stack.simulator.set_price("NSE", SBIN, "740")  # -600: past it
+    report = sweeper.run(at_ist(11, 1))
+    assert report.day_pnl == "-600.00"
+    assert report.squared_off == [f"close {SBIN} net 10: placed"]
+    assert net(SBIN) == 0
+    switch = services.get().relay.switch.read()
+    assert switch.paused and "MAX_DAILY_LOSS" in (switch.reason or "")
+    # Paused until the next session opens (09:15 IST of the next trading day), then live again.
+    from datetime import datetime
+
+    from chalicelib.config import IST
+
+    assert datetime.fromtimestamp(switch.until, IST).strftime("%Y-%m-%d %H:%M") == "2026-12-03 09:15"
+    relay = services.get().relay
+    with pytest.raises(Exception) as paused:
+        relay.handle_alert(IncomingAlert(json.dumps(stack.alert(quantity=1)).encode(), {}), now=at_ist(15, 0))
+    assert getattr(paused.value, "error", None) == "paused"
+    reopened = relay.handle_alert(IncomingAlert(json.dumps(stack.alert(quantity=1)).encode(), {}),
+                                  now=switch.until + 1)
+    assert reopened.body["status"] == "placed"
+    writes += 1
+    # Once a day: a later sweep computes the P&L again but flattens nothing more.
+    assert sweeper.run(at_ist(11, 2)).squared_off == []
+    assert len(stack.simulator.order_writes()) == writes + 1

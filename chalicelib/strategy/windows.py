@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from datetime import date, datetime, time
+from datetime import date, datetime, time, timedelta
 from enum import Enum
 
 from chalicelib.config import IST, Settings
@@ -187,6 +187,13 @@ class Schedule:
         refused = self.refusal(now, is_exit=is_exit, age_seconds=age_seconds)
         if refused is not None:
             raise refused
+
+    def next_session_open(self, now: float) -> float:
+        """When the next session opens (09:15 IST of the next trading day after `now`'s day)."""
+        day = datetime.fromtimestamp(now, IST).date() + timedelta(days=1)
+        while self.closure(day) is not None:
+            day += timedelta(days=1)
+        return datetime.combine(day, SESSION_OPEN, tzinfo=IST).timestamp()
 
     def square_off_due(self, now: float) -> bool:
         """Whether positions are due to be squared off at `now`: from SQUARE_OFF_AT to the close
