@@ -12,13 +12,17 @@ import base64
 import hashlib
 import hmac
 import os
-from typing import NoReturn
+from typing import Any, NoReturn, TypeVar
 
-from chalicelib.errors import AdminLocked, NotConfigured, RelayError, Unauthenticated
+from pydantic import BaseModel, ValidationError
+
+from chalicelib.errors import AdminLocked, FieldProblem, InvalidRequest, NotConfigured, RelayError, Unauthenticated
 from chalicelib.notify import Notifier
 from chalicelib.observability import logger
 from chalicelib.state import StateTable
 from chalicelib.tokens import ParameterMissing, ParameterStore
+
+RequestModel = TypeVar("RequestModel", bound=BaseModel)
 
 MIN_KEY_LENGTH = 12
 _SCRYPT = {"n": 2**14, "r": 8, "p": 1}  # ~16 MiB, tens of ms: cheap for us, slow for a guesser
@@ -121,3 +125,14 @@ class AdminGuard:
                 outcome="admin_locked",
             )
         raise AdminLocked()
+
+
+def admin_request(model: type[RequestModel], fields: dict[str, Any]) -> RequestModel:
+    """The body of an admin route as its model (pydantic, extra="forbid"), or InvalidRequest
+    naming each bad field (the admin key itself never echoed)."""
+    try:
+        return model.model_validate(fields)
+    except ValidationError as error:
+        problems = [FieldProblem(".".join(map(str, e["loc"])) or "body", e["msg"])
+                    for e in error.errors(include_url=False, include_input=False)]
+        raise InvalidRequest("the request is invalid", detail=problems) from None

@@ -20,11 +20,11 @@ from datetime import datetime
 from enum import Enum
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
+from chalicelib.admin import admin_request
 from chalicelib.alerts import Exchange
 from chalicelib.config import IST
-from chalicelib.errors import FieldProblem, InvalidRequest
 from chalicelib.ledger import Ledger, State
 from chalicelib.observability import logger
 from chalicelib.order_queue import message_group
@@ -55,11 +55,7 @@ class FlattenRequest(BaseModel):
 
 
 def flatten_request(fields: dict[str, Any]) -> FlattenRequest:
-    try:
-        return FlattenRequest.model_validate(fields)
-    except ValidationError as error:
-        problems = [FieldProblem(".".join(map(str, e["loc"])) or "body", e["msg"]) for e in error.errors()]
-        raise InvalidRequest("the request is invalid", detail=problems) from None
+    return admin_request(FlattenRequest, fields)
 
 
 class Flattener:

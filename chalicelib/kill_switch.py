@@ -15,9 +15,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
-from chalicelib.errors import FieldProblem, InvalidRequest, Paused
+from chalicelib.admin import admin_request
+from chalicelib.errors import Paused
 from chalicelib.state import DynamoTable
 
 _SWITCH = {"pk": {"S": "switch#relay"}}
@@ -34,11 +35,7 @@ class SwitchRequest(BaseModel):
 
 
 def switch_request(fields: dict[str, Any]) -> SwitchRequest:
-    try:
-        return SwitchRequest.model_validate(fields)
-    except ValidationError as error:
-        problems = [FieldProblem(".".join(map(str, e["loc"])) or "body", e["msg"]) for e in error.errors()]
-        raise InvalidRequest("the request is invalid", detail=problems) from None
+    return admin_request(SwitchRequest, fields)
 
 
 @dataclass(frozen=True)
