@@ -526,7 +526,7 @@ def table(results: dict[str, Any]) -> str:
          f"{w['answer_ratio_p50']}× / {w['answer_ratio_p99']}× [warm.answer_ratio_p50 / warm.answer_ratio_p99; exactly-once baseline]"),
         ("  the one write before the broker, p50 ms", f"{w['aws_calls'].get('dynamodb.TransactWriteItems', {}).get('p50_ms', 0):.2f}",
          f"{w['baseline_put_item_ms']['p50']:.2f}",
-         f"{w['write_before_broker_ratio_p50']}× (TransactWriteItems of 4 items vs a bare PutItem, in moto) "
+         f"{w['write_before_broker_ratio_p50']}× (TransactWriteItems of 5 items: claim, slot, count, lane, kill switch; vs a bare PutItem, in moto) "
          "[warm.write_before_broker_ratio_p50]"),
         ("  alert in → broker out without that write, p50", "", "",
          f"{w['to_broker_ratio_without_the_write_p50']}× [warm.to_broker_ratio_without_the_write_p50]"),

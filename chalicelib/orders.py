@@ -24,10 +24,10 @@ from chalicelib.config import Settings
 from chalicelib.errors import AlertRejected, FieldProblem, ImplausibleTick
 from chalicelib.fno.lots import LastPrice, RoundedPrice, marketable_limit, round_limit, round_trigger
 from chalicelib.instruments import Instrument, plausible_rupee_tick
-from chalicelib.portfolio import Position
 
 if TYPE_CHECKING:  # a cash alert's cold start does not load the F&O contracts module
     from chalicelib.fno.contracts import Contract
+    from chalicelib.portfolio import Position
 
 REMARKS_PREFIX = "tvr"
 _REMARKS_LIMIT = 100

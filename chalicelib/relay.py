@@ -34,7 +34,6 @@ from chalicelib.errors import (
 from chalicelib.fno.lots import FreezeLimits, LastPrice, freeze_limits, order_units, split_for_freeze
 from chalicelib.fno.symbols import ContractQuery, EquityTicker, RelativeOption
 from chalicelib.instruments import InstrumentMaster
-from chalicelib.kill_switch import KillSwitch
 from chalicelib.ledger import Claim, Ledger, State, ledger_key
 from chalicelib.moments import ist_date
 from chalicelib.observability import log_alert, logger, tag_alert
@@ -50,17 +49,16 @@ from chalicelib.orders import (
     sends_marketable_limit,
 )
 from chalicelib.pacing import WritePacer
-from chalicelib.positions import PositionDesk, is_smart, open_orders
 from chalicelib.reconcile import find_order
 from chalicelib.risk import RiskGuard
-from chalicelib.strategy.brackets import check_opens_only
-from chalicelib.strategy.entries import EntryPlan, plan_entry
-from chalicelib.strategy.targets import order_for_target
 from chalicelib.strategy.windows import Schedule
 from chalicelib.tokens import TokenStore, WebhookSecret
 
 if TYPE_CHECKING:  # built on the first derivative alert (services.py): its master stays out of a cold start
     from chalicelib.fno.master import Derivatives
+    from chalicelib.kill_switch import KillSwitch
+    from chalicelib.positions import PositionDesk
+    from chalicelib.strategy.entries import EntryPlan
 
 
 @dataclass(frozen=True)
@@ -294,6 +292,8 @@ class Relay:
         the order's own, else the price the alert or the chain gave, else one last-price read
         (which then also values the order for MAX_ORDER_VALUE). Tradable cash is read only for
         percent_of_funds."""
+        from chalicelib.strategy.entries import plan_entry  # only an entry with a bracket or a size
+
         tick, lot_units, name, _ = traits
         entry, entry_from = entry_price(write.body) or (known_price, "alert price")
         if entry is None:
@@ -313,6 +313,9 @@ class Relay:
         record, so a second signal for it (an exit racing an entry) computes from the position
         this one leaves; a write of it still waiting in the order queue would not be in the
         position yet, so the target waits for none and is refused instead."""
+        from chalicelib.strategy.brackets import check_opens_only  # not on a plain alert's path
+        from chalicelib.strategy.targets import order_for_target
+
         try:
             token, where, instrument = self._hold_instrument(alert, now, writer, deadline)
         except RelayError as error:
@@ -354,6 +357,8 @@ class Relay:
         once. A cancel whose outcome is unknown is reported as such, never resent (the order
         book says later whether it went). Accepted any time a cancel can help: it opens nothing.
         Held under the instrument's lock, like a target, so it never interleaves with one."""
+        from chalicelib.positions import open_orders  # not on a plain alert's path
+
         refused = _staleness(alert, now, max(self.settings.max_alert_age_seconds, self.settings.max_exit_age_seconds))
         if refused:
             return self._refuse(key, alert, now, writer, refused)
@@ -389,6 +394,8 @@ class Relay:
     def cancel_one(self, row: dict[str, Any], token: str, deadline: Deadline,
                    trail: _Trail | None = None) -> dict[str, Any]:
         """Cancel one open order of the book, once, in a pacing slot of its own: its outcome."""
+        from chalicelib.positions import is_smart
+
         order_id, segment = str(row["id"]), str(row.get("segment") or "EQUITY").upper()
         write = cancel_write(order_id, segment, smart=is_smart(row))
         latest = self.latest_slot(deadline)
