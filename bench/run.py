@@ -372,9 +372,10 @@ def package_size() -> dict[str, Any]:
         if result.returncode != 0:
             return {"error": result.stderr.strip().splitlines()[-1:]}
         archive = Path(out) / "deployment.zip"
-        from infra.build import compile_sources
+        from infra.build import compile_sources, prune_unused
 
-        compile_sources(archive)  # as `make package` ships it
+        prune_unused(archive)  # as `make package` ships it
+        compile_sources(archive)
         with zipfile.ZipFile(archive) as zipped:
             unzipped = sum(info.file_size for info in zipped.infolist())
         return {"zip_mb": round(archive.stat().st_size / 1e6, 2), "unzipped_mb": round(unzipped / 1e6, 2),

@@ -212,6 +212,30 @@ def provisioned_concurrency(resources: dict[str, Any], count: int) -> None:
     resources["APIHandlerInvokePermission"]["Properties"]["FunctionName"] = {"Ref": alias}
 
 
+# Parts of the bundled libraries the relay never imports, left out of the deployment zip:
+# Powertools' event handler (an HTTP router: Chalice routes here) is over half a megabyte.
+# tests/test_infra.py checks that nothing the relay imports refers to them.
+UNUSED_LIBRARY_PARTS = ("aws_lambda_powertools/event_handler/",)
+
+
+def prune_unused(zip_path: Path, parts: tuple[str, ...] = UNUSED_LIBRARY_PARTS) -> list[str]:
+    """Rewrite the package without `parts`; the entries left out."""
+    import shutil
+    import zipfile
+
+    pruned = zip_path.with_suffix(".pruned")
+    dropped = []
+    with zipfile.ZipFile(zip_path) as source, zipfile.ZipFile(pruned, "w", compression=zipfile.ZIP_DEFLATED,
+                                                              compresslevel=9) as target:
+        for info in source.infolist():
+            if info.filename.startswith(parts):
+                dropped.append(info.filename)
+                continue
+            target.writestr(info, source.read(info.filename), compress_type=zipfile.ZIP_DEFLATED, compresslevel=9)
+    shutil.move(pruned, zip_path)
+    return dropped
+
+
 def compile_sources(zip_path: Path) -> list[str]:
     """Ship the app's own modules compiled, beside their sources, for this interpreter (the
     package's Python is the Lambda runtime's: infra/find-python.sh). Lambda's task directory is
@@ -244,6 +268,7 @@ def build(stage: str, out: Path, allowlist: list[str] | None, *, reserved_concur
     """`reserved_concurrency=False`: no function reserves any (an account whose Lambda quota cannot
     hold the reservations; `infra/preflight.py` says when). `provisioned`: see provisioned_concurrency."""
     template = package(stage, out)
+    prune_unused(out / "deployment.zip")
     compile_sources(out / "deployment.zip")
     burst = limits.stage_limits(stage)
     resources = template["Resources"]

@@ -5,12 +5,15 @@ saved queries."""
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 import yaml
 
-from infra.build import TRADINGVIEW_IPS, build
+from infra.build import TRADINGVIEW_IPS, UNUSED_LIBRARY_PARTS, build
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -511,3 +514,25 @@ def test_the_package_ships_the_apps_modules_compiled_for_its_python(tmp_path):
         assert {importlib.util.cache_from_source(n) for n in sources} <= names
         flags = int.from_bytes(package_zip.read(importlib.util.cache_from_source("app.py"))[4:8], "little")
         assert flags == 0b01  # hash-based, unchecked: used whatever the zip's file times
+    # The library parts left out are not there, and every module of the library the relay loads
+    # (importing app, logging a line, flushing a metric) is: none of them is among those parts.
+    assert not any(n.startswith(UNUSED_LIBRARY_PARTS) for n in names)
+    probe = subprocess.run([sys.executable, "-c", _LOADED_LIBRARY_MODULES], cwd=REPO, check=True, capture_output=True,
+                           text=True, env={**os.environ, "AWS_DEFAULT_REGION": "ap-south-1"})
+    loaded = json.loads(probe.stdout.strip().splitlines()[-1])  # after the probe's own log lines
+    assert len(loaded) > 10
+    for path in loaded:
+        assert not path.startswith(UNUSED_LIBRARY_PARTS), path
+        assert path in names, path
+
+
+_LOADED_LIBRARY_MODULES = """
+import json, sys
+import app
+from chalicelib import observability
+observability.begin_invocation("probe"); observability.logger.info("probe", extra={"a": 1})
+observability.count("Probe"); observability.end_invocation()
+found = sorted(m.__file__.split("site-packages/", 1)[1] for n, m in list(sys.modules.items())
+               if n.startswith("aws_lambda_powertools") and getattr(m, "__file__", None))
+sys.stdout.flush(); print(json.dumps(found))
+"""
