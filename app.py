@@ -6,6 +6,14 @@ HTTP answer in exactly one place (`_answer_errors`).
 
 from __future__ import annotations
 
+import gc
+
+# A cold start's imports allocate hundreds of thousands of objects, and the collector would walk
+# them several times before the first alert is answered (≈ 30 ms here). It is switched off for
+# the imports below and back on at the end of this module, with what they built frozen out of
+# later collections (the warm path's pauses stay short too). tests/test_cold_imports.py holds it.
+gc.disable()
+
 import functools
 import json
 import time
@@ -311,3 +319,8 @@ def keep_warm(event: Any) -> dict[str, Any]:
     outcome = keep_warm_now(time.time(), get_settings().keep_warm_url)
     logger.info("keep warm", extra={"event": "keep_warm", **outcome})
     return outcome
+
+
+# The imports are done: what they built is permanent, the collector works on what comes after.
+gc.freeze()
+gc.enable()
