@@ -11,6 +11,8 @@ pause is not sent after it.
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -22,6 +24,7 @@ from chalicelib.errors import Paused
 from chalicelib.state import DynamoTable
 
 _SWITCH = {"pk": {"S": "switch#relay"}}
+RECENT_SECONDS = 1.0  # how old a read the order queue's consumer may act on
 
 
 class SwitchRequest(BaseModel):
@@ -60,6 +63,10 @@ class KillSwitch(DynamoTable):
 
     unavailable = "the kill switch (state table) is unavailable; nothing was sent"
 
+    def __init__(self, client_factory: Callable[[], Any], table_name: str):
+        super().__init__(client_factory, table_name)
+        self._recent: tuple[float, SwitchState] | None = None
+
     # --- the hot path: one ConditionCheck inside the admission transaction -----------------
 
     def check_operation(self, strategy: str | None, now: float) -> dict[str, Any]:
@@ -79,6 +86,15 @@ class KillSwitch(DynamoTable):
         return Paused(f"{what} (POST /resume to resume); nothing was sent")
 
     # --- reading and switching ---------------------------------------------------------------
+
+    def read_recent(self, max_age: float = RECENT_SECONDS) -> SwitchState:
+        """The switch as read at most `max_age` seconds ago by this instance (the order queue's
+        consumer asks once per message: a burst's hundred messages need not read it a hundred
+        times; a pause still reaches it within a second)."""
+        now = time.monotonic()
+        if self._recent is None or now - self._recent[0] > max_age:
+            self._recent = (now, self.read())
+        return self._recent[1]
 
     def read(self) -> SwitchState:
         item = self._call("get_item", Key=_SWITCH, ConsistentRead=True).get("Item") or {}

@@ -665,7 +665,7 @@ class Relay:
         """A queued order about to be sent (by the queue's consumer or the sweep) while the kill
         switch is on for its stage or strategy: recorded `paused`, never sent. True if so. A
         flatten's own closing orders go: the pause was taken for them."""
-        if item.get("origin") == "flatten" or not self.switch.read().stops(item.get("strategy"), now):
+        if item.get("origin") == "flatten" or not self.switch.read_recent().stops(item.get("strategy"), now):
             return False
         if self.ledger.update(item["key"], State.PAUSED, now, expect=State.QUEUED,
                               message="not sent: the relay was paused while it waited in the queue"):
