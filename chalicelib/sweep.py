@@ -197,8 +197,8 @@ class Sweeper:
         from chalicelib.flatten import Flattener, Scope  # the sweep's cold start does not need it
 
         limit = self._relay.settings.max_daily_loss
-        if limit is None:
-            return
+        if limit is None or not self._relay.schedule.in_session(now):
+            return  # outside the session nothing moves: no reads every minute of the night
         relay, flattener = self._relay, Flattener(self._relay, self._ledger)
         try:
             token = relay.tokens.current()

@@ -258,3 +258,25 @@ def test_unreadable_settings_stop_the_relay_naming_the_variable(environ, named):
     with pytest.raises(ValidationError) as caught:
         settings_from_env(environ)
     assert named in str(caught.value)
+
+
+@pytest.mark.parametrize("schedule, day, clock, inside", [
+    (Schedule(), WED, (9, 14, 59), False),
+    (Schedule(), WED, (9, 15, 0), True),
+    (Schedule(), WED, (15, 30, 0), True),
+    (Schedule(), WED, (15, 30, 1), False),
+    (Schedule(), SAT, (11, 0, 0), False),
+    (Schedule(), XMAS, (11, 0, 0), False),
+    (Schedule(calendar=CalendarMode.ALWAYS), SAT, (23, 0, 0), True),
+])  # fmt: skip
+def test_in_session_is_a_trading_days_session(schedule, day, clock, inside):
+    assert schedule.in_session(at(*day, *clock)) is inside
+
+
+def test_the_next_session_opens_at_0915_of_the_next_trading_day():
+    from datetime import datetime
+
+    from chalicelib.config import IST
+
+    opens = Schedule().next_session_open(at(*XMAS, 11, 0, 0))  # Christmas: Friday 25 Dec 2026
+    assert datetime.fromtimestamp(opens, IST).strftime("%Y-%m-%d %H:%M") == "2026-12-28 09:15"

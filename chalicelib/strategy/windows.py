@@ -188,6 +188,14 @@ class Schedule:
         if refused is not None:
             raise refused
 
+    def in_session(self, now: float) -> bool:
+        """Whether `now` is inside a trading day's session, 09:15-15:30 IST (always, under
+        `always`): when positions can move and a loss can grow."""
+        if self.calendar is CalendarMode.ALWAYS:
+            return True
+        moment = datetime.fromtimestamp(now, IST)
+        return self.closure(moment.date()) is None and moment.time() in SESSION
+
     def next_session_open(self, now: float) -> float:
         """When the next session opens (09:15 IST of the next trading day after `now`'s day)."""
         day = datetime.fromtimestamp(now, IST).date() + timedelta(days=1)
