@@ -71,6 +71,17 @@ class Action(str, Enum):
     SELL = "SELL"
     EXIT = "EXIT"
     CANCEL = "CANCEL"  # cancel the instrument's open orders
+    EXIT_ALL = "EXIT_ALL"  # EXIT every instrument the relay traded today (of the alert's strategy)
+    CANCEL_ALL = "CANCEL_ALL"  # CANCEL the open orders of every such instrument
+
+    @property
+    def opens_nothing(self) -> bool:
+        """An exit or a cancel: no quantity, size or bracket of its own."""
+        return self in (Action.EXIT, Action.CANCEL, Action.EXIT_ALL, Action.CANCEL_ALL)
+
+    @property
+    def every_instrument(self) -> bool:
+        return self in (Action.EXIT_ALL, Action.CANCEL_ALL)
 
     @property
     def side(self) -> Side | None:
@@ -290,7 +301,8 @@ class Alert(BaseModel):
             raise _problem("lots", "send either quantity (units) or lots, not both")
         if "position_size" not in info.data:  # the target itself is wrong: said there
             return value
-        sized_elsewhere = (info.data.get("action") in (Action.EXIT, Action.CANCEL) or info.data.get("position_size") is not None
+        sized_elsewhere = ((info.data.get("action") is not None and info.data["action"].opens_nothing)
+                           or info.data.get("position_size") is not None
                            or info.data.get("quantity_type", "fixed") != "fixed" or "quantity_type" not in info.data)
         if value is None and info.data["quantity"] is None and not sized_elsewhere:
             raise _problem("quantity_missing", "is required")
@@ -427,7 +439,7 @@ class Alert(BaseModel):
         symbol = info.data["symbol"]
         companions = {name: info.data.get(name) for name in ("option_type", "offset", "expiry")}
         if value is None:
-            if symbol is None:
+            if symbol is None and not (info.data.get("action") is not None and info.data["action"].every_instrument):
                 raise _problem("symbol_missing", "is required")
             given = [name for name, said in companions.items() if said is not None]
             if given:
@@ -445,6 +457,8 @@ class Alert(BaseModel):
     @property
     def ticker(self) -> str:
         """The symbol without its exchange prefix; a relative option's description."""
+        if self.symbol is None and self.underlying is None:
+            return "*"  # EXIT_ALL / CANCEL_ALL: every instrument
         if self.symbol is None:
             return f"{self.underlying} {self.offset} {self.option_type.value if self.option_type else ''} {self.expiry}"
         return self.symbol.rsplit(":", 1)[-1]
@@ -633,7 +647,7 @@ def _check_sizing(alert: Alert) -> None:
     given too is a contradiction."""
     given = "quantity" if alert.quantity is not None else "lots" if alert.lots is not None else None
     if alert.quantity_type != "fixed":
-        if alert.action in (Action.EXIT, Action.CANCEL):
+        if alert.action.opens_nothing:
             raise AlertRejected(detail=[FieldProblem("quantity_type", f"action {alert.action.value} sends no new "
                                                                       "position: leave it out")])
         said = given or ("position_size" if alert.position_size is not None else None)
@@ -649,6 +663,9 @@ def _check_sizing(alert: Alert) -> None:
         raise AlertRejected(detail=[FieldProblem(given, "action EXIT closes the whole position: leave it out")])
     if alert.action is Action.CANCEL:
         raise AlertRejected(detail=[FieldProblem(given, "action CANCEL cancels the instrument's open orders: leave it out")])
+    if alert.action.every_instrument:
+        raise AlertRejected(detail=[FieldProblem(given, f"action {alert.action.value} acts on whole positions and "
+                                                       "open orders: leave it out")])
     if alert.position_size is not None:
         raise AlertRejected(detail=[FieldProblem(given, "position_size is the target and the relay sends the "
                                                        "difference to the current position: leave it out")])
@@ -659,7 +676,7 @@ def _check_bracket(alert: Alert) -> None:
     from chalicelib.strategy.brackets import check_carrier  # imports this module: read on use
 
     given = alert.bracket_fields
-    if given and alert.action in (Action.EXIT, Action.CANCEL):
+    if given and alert.action.opens_nothing:
         raise AlertRejected(detail=[FieldProblem(name, f"action {alert.action.value} opens nothing to protect: "
                                                        "leave it out") for name in given])
     check_carrier(given, exchange=alert.resolved_exchange, validity=alert.validity.value, amo=alert.amo)
@@ -667,6 +684,12 @@ def _check_bracket(alert: Alert) -> None:
 
 def _check_instrument(alert: Alert) -> None:
     """What needs the symbol read: a derivative form, lots and products that fit it."""
+    if alert.action.every_instrument:
+        if alert.symbol is not None or alert.underlying is not None:
+            raise AlertRejected(detail=[FieldProblem("symbol" if alert.symbol is not None else "underlying",
+                                                     f"action {alert.action.value} acts on every instrument the "
+                                                     "relay traded today: leave it out")])
+        return
     reading = alert.reading()
     if isinstance(reading, EquityTicker):
         if alert.lots is not None:

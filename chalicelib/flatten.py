@@ -64,9 +64,10 @@ class Flattener:
         self._ledger = ledger
 
     def run(self, now: float, *, scope: Scope = Scope.RELAY, strategy: str | None = None, pause: bool = True,
-            products: frozenset[str] | None = None) -> dict[str, Any]:
+            products: frozenset[str] | None = None, cancel: bool = True, close: bool = True) -> dict[str, Any]:
         """`pause` False and `products` {"INTRADAY"}: the day's square-off (the relay stays live;
-        delivery and carried-forward positions, and their orders, are left alone)."""
+        delivery and carried-forward positions, and their orders, are left alone). `cancel` /
+        `close` False: an EXIT_ALL (closes only) or a CANCEL_ALL (cancels only) alert."""
         relay = self._relay
         switch = relay.switch.pause(now, strategy=strategy, reason="flatten") if pause else relay.switch.read()
         token = relay.tokens.current()
@@ -79,10 +80,10 @@ class Flattener:
             wanted &= set(traded)
         cancels = [relay.cancel_one(row, token, deadline)
                    for security_id in sorted(wanted) for row in open_orders(book, security_id)
-                   if products is None or str(row.get("product", "")).upper() in products]
+                   if cancel and (products is None or str(row.get("product", "")).upper() in products)]
         stamp, writer = datetime.fromtimestamp(now, IST).strftime("%Y%m%dT%H%M%S"), secrets.token_hex(8)
         closes = [self._close(position, (traded or {}).get(position.security_id), token, now, stamp, writer, deadline)
-                  for position in positions if position.net_qty and position.security_id in wanted
+                  for position in positions if close and position.net_qty and position.security_id in wanted
                   and (products is None or position.product in products)]
         logger.warning("flatten", extra={"event": ORIGIN, "scope": scope.value, "strategy": strategy,
                                          "cancels": [f"{c['order_id']}:{c['status']}" for c in cancels],

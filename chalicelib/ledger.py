@@ -56,7 +56,7 @@ class State(str, Enum):
     SPLIT = "split"  # an order at or above its freeze limit: sent as child orders, never itself
     PAUSED = "paused"  # arrived while the kill switch was on: never sent
     NOOP = "noop"  # a target position already reached, or nothing to cancel: nothing sent
-    CANCEL = "cancel"  # a CANCEL alert: its cancels' outcomes are in `message` and `request`
+    CANCEL = "cancel"  # a CANCEL, CANCEL_ALL or EXIT_ALL alert: each outcome in `message` and `request`
 
 
 # Items the sweep must still look at (sparse index membership). `received` is open so that an

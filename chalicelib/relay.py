@@ -204,6 +204,8 @@ class Relay:
         tag_alert(alert_id=alert.alert_id, ledger_key=key)
 
         writer = self._make_token()  # this invocation's: tells its own retried writes from others'
+        if alert.action.every_instrument:
+            return self._act_on_every_instrument(key, alert, now, writer, trail)
         if alert.action is Action.CANCEL:
             return self._cancel_open_orders(key, alert, now, writer, deadline, trail)
         if alert.action is Action.EXIT or alert.position_size is not None:
@@ -390,6 +392,45 @@ class Relay:
         trail.note(cancels=[f"{c['order_id']}:{c['status']}" for c in cancels])
         worst = max((_CANCEL_SEVERITY[c["status"]] for c in cancels), key=_severity)
         return Answer(worst, {"status": "cancelled", "key": key, "orders": cancels})
+
+    def _act_on_every_instrument(self, key: str, alert: Alert, now: float, writer: str, trail: _Trail) -> Answer:
+        """EXIT_ALL: close the positions of every instrument the relay traded today (of the
+        alert's strategy when it names one); CANCEL_ALL: cancel their open orders. The flatten's
+        machinery without its pause: each cancel and each closing order once, each closing order
+        a ledger item of its own. Answered with each outcome; the worst sets the HTTP status."""
+        from chalicelib.flatten import Flattener, Scope  # not on a plain alert's path
+
+        exits = alert.action is Action.EXIT_ALL
+        age = None if alert.time is None else now - alert.time.timestamp()
+        refused = (self.schedule.refusal(now, is_exit=True, age_seconds=age) if exits
+                   else _staleness(alert, now, max(self.settings.max_alert_age_seconds,
+                                                   self.settings.max_exit_age_seconds)))
+        if refused is None and self.switch.read().stops(alert.strategy, now):
+            refused = self.switch.refusal(alert.strategy)
+        if refused is not None:
+            return self._refuse(key, alert, now, writer, refused)
+        claim = self.ledger.claim(key, alert, now, State.CANCEL, token=writer,
+                                  dedupe_window=self.settings.dedupe_window_seconds,
+                                  message=f"{alert.action.value} of every instrument traded today")
+        if not claim.won:
+            return _duplicate(claim)
+        try:
+            done = Flattener(self, self.ledger).run(now, scope=Scope.RELAY, strategy=alert.strategy, pause=False,
+                                                    cancel=not exits, close=exits)
+        except RelayError as error:  # nothing sent yet (a read failed): recorded, and answered as the error
+            self.ledger.update(key, State.FAILED, self._clock(), message=_problem_text(error), still_open=True)
+            raise
+        outcomes = done["closes"] if exits else done["cancels"]
+        said = "; ".join(f"{o.get('order_id') or o.get('security_id')}: {o['status']}" for o in outcomes)
+        self.ledger.update(key, None, self._clock(), message=f"{alert.action.value}: {said or 'nothing open'}",
+                           request=json.dumps(outcomes, sort_keys=True, default=str))
+        trail.note(actions=[f"{o.get('order_id') or o.get('security_id')}:{o['status']}" for o in outcomes])
+        if not outcomes:
+            return Answer(200, {"status": "noop", "key": key, "message": "nothing open in the instruments traded today"})
+        worst = max((_CANCEL_SEVERITY.get(o["status"], 504) for o in outcomes), key=_severity)
+        if exits:
+            return Answer(worst, {"status": "exited", "key": key, "closes": outcomes})
+        return Answer(worst, {"status": "cancelled", "key": key, "orders": outcomes})
 
     def cancel_one(self, row: dict[str, Any], token: str, deadline: Deadline,
                    trail: _Trail | None = None) -> dict[str, Any]:
@@ -884,7 +925,8 @@ def _severity(status_code: int) -> tuple[int, int]:
 
 _FUTURE_TOLERANCE_SECONDS = 10
 # A CANCEL's HTTP status: its worst cancel's.
-_CANCEL_SEVERITY = {"cancelled": 200, "rejected": 422, "not_sent": 502, "unknown": 504}
+_CANCEL_SEVERITY = {"cancelled": 200, "placed": 200, "queued": 202, "rejected": 422, "not_sent": 502, "failed": 502,
+                    "token_invalid": 503, "unknown": 504}
 # How long a target waits for another signal of its instrument to finish: within the answer.
 _TARGET_LOCK_WAIT_SECONDS = 1.0
 # Transactions tried for a warm alert's admission: a slot seen taken, or a conflict, is retried.

@@ -171,3 +171,43 @@ def test_a_loss_past_the_limit_pauses_until_the_next_session_and_flattens(loss_l
     # Once a day: a later sweep computes the P&L again but flattens nothing more.
     assert sweeper.run(at_ist(11, 2)).squared_off == []
     assert len(stack.simulator.order_writes()) == writes + 1
+
+
+# --- EXIT_ALL and CANCEL_ALL alerts -----------------------------------------------------------------
+
+def every(stack, action, **fields):
+    body = {k: v for k, v in stack.alert(action=action, **fields).items() if k not in ("symbol", "quantity")}
+    return stack.post(body)
+
+
+def test_exit_all_closes_the_positions_of_the_strategys_instruments(exchange):
+    assert exchange.post(exchange.alert(quantity=5, strategy="alpha")).json_body["status"] == "placed"
+    assert exchange.post(exchange.alert(symbol="NSE:INFY", quantity=2, strategy="beta")).json_body["status"] == "placed"
+    answer = every(exchange, "exit_all", strategy="alpha", alert_id="exit-all-1")
+    assert answer.status_code == 200 and answer.json_body["status"] == "exited", answer.json_body
+    assert [(c["security_id"], c["net"], c["status"]) for c in answer.json_body["closes"]] == [(SBIN, 5, "placed")]
+    assert net(SBIN) == 0 and net(INFY) == 2
+    assert exchange.post(exchange.alert(quantity=1, strategy="alpha")).json_body["status"] == "placed"  # not paused
+    replay = every(exchange, "exit_all", strategy="alpha", alert_id="exit-all-1")
+    assert replay.json_body["status"] == "duplicate"
+    item = boto3.client("dynamodb").get_item(TableName=ORDERS_TABLE, Key={"key": {"S": "id:exit-all-1"}})["Item"]
+    assert item["state"]["S"] == "cancel" and "placed" in item["message"]["S"]
+
+
+def test_cancel_all_cancels_the_open_orders_and_closes_nothing(exchange):
+    assert exchange.post(exchange.alert(quantity=4)).json_body["status"] == "placed"
+    resting = exchange.post(exchange.alert(quantity=1, order_type="LIMIT", price="700")).json_body
+    answer = every(exchange, "cancel_all")
+    assert answer.json_body["status"] == "cancelled"
+    assert [(o["order_id"], o["status"]) for o in answer.json_body["orders"]] == [(resting["order_id"], "cancelled")]
+    assert net(SBIN) == 4
+    nothing = every(exchange, "cancel_all")
+    assert nothing.json_body["status"] == "noop"
+
+
+def test_every_instrument_actions_refuse_a_symbol_or_a_quantity(exchange):
+    with_symbol = exchange.post(exchange.alert(action="exit_all", quantity=None))
+    assert with_symbol.status_code == 400 and with_symbol.json_body["detail"][0]["field"] == "symbol"
+    with_quantity = exchange.post({k: v for k, v in exchange.alert(action="cancel_all").items() if k != "symbol"})
+    assert with_quantity.status_code == 400 and with_quantity.json_body["detail"][0]["field"] == "quantity"
+    assert exchange.simulator.order_writes() == []
