@@ -122,6 +122,14 @@ class Product(str, Enum):
     MARGIN = "MARGIN"
 
 
+class PositionScope(str, Enum):
+    """Whose position a target or an exit is about: the account's net position in the
+    instrument (OpenAlgo's meaning), or the one the relay built for the alert's strategy."""
+
+    ACCOUNT = "ACCOUNT"
+    STRATEGY = "STRATEGY"
+
+
 class Validity(str, Enum):
     DAY = "DAY"
     IOC = "IOC"
@@ -264,6 +272,7 @@ class Alert(BaseModel):
     underlying: Word | None = Field(default=None, validate_default=True)
     # The strategy the alert belongs to: the kill switch can pause it alone.
     strategy: Annotated[str | None, BeforeValidator(_refuse_placeholder)] = None
+    position_scope: Annotated[PositionScope, BeforeValidator(_upper_word)] = PositionScope.ACCOUNT
 
     @field_validator("symbol")
     @classmethod
@@ -637,9 +646,20 @@ def validate_alert(fields: dict[str, Any]) -> Alert:
         ]
         raise AlertRejected(detail=problems) from None
     _check_sizing(alert)
+    _check_scope(alert)
     _check_bracket(alert)
     _check_instrument(alert)
     return alert
+
+
+def _check_scope(alert: Alert) -> None:
+    if alert.position_scope is PositionScope.ACCOUNT:
+        return
+    if alert.strategy is None:
+        raise AlertRejected(detail=[FieldProblem("position_scope", "STRATEGY needs the alert's strategy: the position "
+                                                                   "is the one the relay built for that strategy")])
+    if alert.position_size is None and alert.action is not Action.EXIT:
+        raise AlertRejected(detail=[FieldProblem("position_scope", "applies to position_size and action EXIT only")])
 
 
 def _check_sizing(alert: Alert) -> None:

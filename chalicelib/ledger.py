@@ -66,7 +66,7 @@ OPEN_STATES = {State.RECEIVED, State.QUEUED, State.SENT, State.UNKNOWN}
 
 _ADDED_FIELD_DEFAULTS: dict[str, Any] = {
     "amo": False, "lots": None, "option_type": None, "offset": None, "expiry": None, "underlying": None,
-    "strategy": None, "position_size": None, "quantity_type": "fixed", "amount": None, "stop_loss": None,
+    "strategy": None, "position_size": None, "position_scope": "ACCOUNT", "quantity_type": "fixed", "amount": None, "stop_loss": None,
     "target": None, "trailing_stop": None}
 HASH_KEY_PREFIX = "sha256:"
 # `expect_token` for an item that was never sent (no send_token attribute).

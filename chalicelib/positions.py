@@ -54,6 +54,33 @@ def in_flight_units(book: Iterable[dict[str, Any]], security_id: str, product: s
     return total
 
 
+# A strategy's own position: items whose order may exist, and how much of each may still trade.
+_MAY_TRADE = {"sent", "queued", "unknown"}  # written or about to be: all of it counts as in flight
+
+
+def strategy_standing(items: Iterable[dict[str, Any]], strategy: str, security_id: str, product: str) -> Standing:
+    """The position the relay built for one strategy in one instrument and product, from its own
+    ledger items: filled quantities (as the sweep last saw them) are the net, what its placed,
+    sent, queued or unknown orders may still trade is in flight. Two strategies on one symbol
+    then never undo each other's positions."""
+    from chalicelib.reconcile import TERMINAL_STATUSES
+
+    net = in_flight = 0
+    for item in items:
+        if (item.get("strategy") != strategy or str(item.get("security_id")) != security_id
+                or str(item.get("product", "")).upper() != product or item.get("side") not in ("BUY", "SELL")):
+            continue
+        sign = 1 if item["side"] == "BUY" else -1
+        qty, traded = int(item.get("qty") or 0), int(item.get("traded_qty") or 0)
+        if item.get("state") == "placed":
+            net += sign * traded
+            if str(item.get("broker_status") or "").upper() not in TERMINAL_STATUSES:
+                in_flight += sign * (qty - traded)
+        elif item.get("state") in _MAY_TRADE:
+            in_flight += sign * qty
+    return Standing(net, in_flight)
+
+
 def open_orders(book: Iterable[dict[str, Any]], security_id: str) -> list[dict[str, Any]]:
     """The book's orders of this security that may still trade (any product), in book order."""
     return [row for row in book if str(row.get("security_id")) == security_id

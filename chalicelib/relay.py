@@ -57,7 +57,7 @@ from chalicelib.tokens import TokenStore, WebhookSecret
 if TYPE_CHECKING:  # built on the first derivative alert (services.py): its master stays out of a cold start
     from chalicelib.fno.master import Derivatives
     from chalicelib.kill_switch import KillSwitch
-    from chalicelib.positions import PositionDesk
+    from chalicelib.positions import PositionDesk, Standing
     from chalicelib.strategy.entries import EntryPlan
 
 
@@ -328,7 +328,7 @@ class Relay:
                     raise DependencyUnavailable(
                         f"an order for {where.name} still waits in the order queue, so its position is not known "
                         "yet; nothing was sent", cause="queued_ahead")
-                standing = self.positions.standing(token, where.security_id, where.segment, alert.product.value)
+                standing = self._standing(alert, token, where, now)
                 target = 0 if alert.action is Action.EXIT else alert.position_size
                 assert target is not None
                 order = order_for_target(target, standing.net, in_flight=standing.in_flight,
@@ -449,6 +449,19 @@ class Relay:
                    if result.outcome is Outcome.QUEUED else result.message or None)
         return {"order_id": order_id, "endpoint": write.path, "status": status,
                 **({"message": message} if message else {})}
+
+    def _standing(self, alert: Alert, token: str, where: _Where, now: float) -> Standing:
+        """Where a target starts from: the account's position (two broker reads), or with
+        `position_scope: STRATEGY` the one the relay built for the alert's strategy (its own
+        ledger items of the retention window: no broker read)."""
+        from chalicelib.alerts import PositionScope
+        from chalicelib.positions import strategy_standing
+
+        if alert.position_scope is PositionScope.ACCOUNT:
+            return self.positions.standing(token, where.security_id, where.segment, alert.product.value)
+        assert alert.strategy is not None  # the model requires it with this scope
+        items = self.ledger.journal(since=now - self.settings.order_retention_days * 86400, limit=_STRATEGY_ITEMS)
+        return strategy_standing(items, alert.strategy, where.security_id, alert.product.value)
 
     def _hold_instrument(self, alert: Alert, now: float, writer: str, deadline: Deadline) -> tuple[str, _Where, str]:
         """The token, the instrument the alert names and its lock's name, the lock taken (the
@@ -927,6 +940,8 @@ _FUTURE_TOLERANCE_SECONDS = 10
 # A CANCEL's HTTP status: its worst cancel's.
 _CANCEL_SEVERITY = {"cancelled": 200, "placed": 200, "queued": 202, "rejected": 422, "not_sent": 502, "failed": 502,
                     "token_invalid": 503, "unknown": 504}
+# The most ledger items a strategy-scoped target reads to find the strategy's own position.
+_STRATEGY_ITEMS = 5000
 # How long a target waits for another signal of its instrument to finish: within the answer.
 _TARGET_LOCK_WAIT_SECONDS = 1.0
 # Transactions tried for a warm alert's admission: a slot seen taken, or a conflict, is retried.

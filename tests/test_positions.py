@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from chalicelib.errors import DependencyUnavailable
-from chalicelib.positions import in_flight_units
+from chalicelib.positions import in_flight_units, strategy_standing
 
 
 def row(**fields):
@@ -35,3 +35,24 @@ def test_open_orders_of_the_instrument_and_product_count_signed(rows, expected):
 def test_an_unreadable_quantity_fails_closed():
     with pytest.raises(DependencyUnavailable):
         in_flight_units([row(requested_qty="ten")], "3045", "INTRADAY")
+
+
+def item(**fields):
+    return {"strategy": "alpha", "security_id": "3045", "product": "INTRADAY", "side": "BUY", "qty": 10,
+            "traded_qty": None, "state": "placed", "broker_status": "INITIATED", **fields}
+
+
+@pytest.mark.parametrize("items, expected", [
+    ([item()], (0, 10)),                                                      # placed, not filled yet
+    ([item(traded_qty=10, broker_status="SUCCESS")], (10, 0)),
+    ([item(traded_qty=4, broker_status="PARTIALLY FILLED")], (4, 6)),
+    ([item(traded_qty=4, broker_status="PARTIALLY FILLED - CANCELLED")], (4, 0)),
+    ([item(side="SELL", traded_qty=3, broker_status="SUCCESS", qty=3)], (-3, 0)),
+    ([item(state="queued")], (0, 10)), ([item(state="sent")], (0, 10)), ([item(state="unknown")], (0, 10)),
+    ([item(state="rejected")], (0, 0)), ([item(state="absent")], (0, 0)), ([item(state="split")], (0, 0)),
+    ([item(strategy="beta")], (0, 0)), ([item(security_id="1594")], (0, 0)), ([item(product="CNC")], (0, 0)),
+    ([item(traded_qty=10, broker_status="SUCCESS"), item(side="SELL", qty=4)], (10, -4)),
+])  # fmt: skip
+def test_a_strategys_own_position_from_its_ledger_items(items, expected):
+    standing = strategy_standing(items, "alpha", "3045", "INTRADAY")
+    assert (standing.net, standing.in_flight) == expected

@@ -240,3 +240,38 @@ def test_a_paused_relay_sends_no_cancel_either(stack):
                            body="{}")
     assert cancel(stack).status_code == 409
     assert stack.simulator.requests("/order/cancel") == []
+
+
+# --- position_scope STRATEGY: two strategies on one symbol never undo each other ---------------
+
+def scoped(stack, size, strategy, **fields):
+    return target(stack, size, strategy=strategy, position_scope="strategy", **fields)
+
+
+def test_strategy_scoped_targets_move_only_their_own_position(exchange):
+    assert scoped(exchange, 10, "alpha").json_body["status"] == "placed"    # alpha: 0 → +10
+    beta = scoped(exchange, 5, "beta").json_body                              # beta: 0 → +5, though the account holds 10
+    assert beta["status"] == "placed" and beta["position"]["net"] + beta["position"]["in_flight"] == 0
+    flat = scoped(exchange, 0, "alpha").json_body                             # alpha back to flat: sells its 10 only
+    assert flat["status"] == "placed"
+    assert sides(exchange) == [("BUY", 10), ("BUY", 5), ("SELL", 10)]
+    assert net(exchange) == 5                                                 # beta's 5 stay
+    again = scoped(exchange, 5, "beta")
+    assert again.json_body["status"] == "noop"                                # beta already holds its 5
+    exit_beta = exchange.post(exchange.alert(quantity=None, action="exit", strategy="beta", position_scope="strategy"))
+    assert exit_beta.json_body["status"] == "placed" and sides(exchange)[-1] == ("SELL", 5) and net(exchange) == 0
+
+
+def test_the_account_scope_would_have_undone_the_other_strategy(exchange):
+    """The same signals in OpenAlgo's (account) meaning: beta's target is read against alpha's 10."""
+    target(exchange, 10, strategy="alpha")
+    target(exchange, 5, strategy="beta")
+    assert sides(exchange) == [("BUY", 10), ("SELL", 5)]
+
+
+def test_the_strategy_scope_needs_a_strategy_and_a_target(stack):
+    no_strategy = target(stack, 5, position_scope="strategy")
+    assert no_strategy.status_code == 400 and no_strategy.json_body["detail"][0]["field"] == "position_scope"
+    plain = stack.post(stack.alert(strategy="alpha", position_scope="strategy"))
+    assert plain.status_code == 400 and "position_size" in plain.json_body["detail"][0]["message"]
+    assert stack.simulator.order_writes() == []
