@@ -78,7 +78,7 @@ class Flattener:
         wanted = {p.security_id for p in positions} | {str(row.get("security_id")) for row in book}
         if traded is not None:
             wanted &= set(traded)
-        cancels = [relay.cancel_one(row, token, deadline)
+        cancels = [relay.cancel_one(row, token, deadline, book=book)
                    for security_id in sorted(wanted) for row in open_orders(book, security_id)
                    if cancel and (products is None or str(row.get("product", "")).upper() in products)]
         stamp, writer = datetime.fromtimestamp(now, IST).strftime("%Y%m%dT%H%M%S"), secrets.token_hex(8)

@@ -87,11 +87,20 @@ def open_orders(book: Iterable[dict[str, Any]], security_id: str) -> list[dict[s
             and str(row.get("status", "")).upper() in OPEN_STATUSES and row.get("id")]
 
 
-def is_smart(row: dict[str, Any]) -> bool:
+def is_smart(row: dict[str, Any], book: Iterable[dict[str, Any]] = ()) -> bool:
     """Whether an order-book row is a smart order (cancelled on /smart/order/cancel): a GTT leg,
-    a stop (shown as GTT_LIMIT / GTT_MARKET), an OCO child, or a parent carrying bracket legs. A
-    smart LIMIT or MARKET parent without legs looks like any other order in the book (api doc §5);
-    its cancel on /order/cancel is refused and changes nothing."""
+    a stop (shown as GTT_LIMIT / GTT_MARKET), an OCO child, a row carrying bracket legs, or the
+    parent of an OCO child in `book` (INDstocks copies the parent's remarks onto every leg, api
+    doc §5). A smart LIMIT or MARKET parent without legs looks like any other order (the relay
+    never sends one); its cancel on /order/cancel is refused and changes nothing."""
+    if _smart_by_itself(row):
+        return True
+    remarks = str(row.get("remarks") or "")
+    return bool(remarks) and any(other is not row and str(other.get("remarks") or "") == remarks
+                                 and str(other.get("order_type", "")).upper() == "OCO" for other in book)
+
+
+def _smart_by_itself(row: dict[str, Any]) -> bool:
     legs = any(str(row.get(name) or "").strip() for name in ("sl_trigger_price", "tgt_trigger_price"))
     return (str(row.get("id", "")).upper().startswith("GTT-") or legs
             or str(row.get("order_type", "")).upper() in ("GTT_LIMIT", "GTT_MARKET", "OCO"))

@@ -372,9 +372,10 @@ class Relay:
             return self._refuse(key, alert, now, writer, error)
         try:
             try:
-                rows = open_orders(self.broker.order_book(token), where.security_id)
+                book = self.broker.order_book(token)
             except RelayError as error:
                 return self._refuse(key, alert, now, writer, error)
+            rows = open_orders(book, where.security_id)
             claim = self.ledger.claim(key, alert, now, State.CANCEL, token=writer,
                                       dedupe_window=self.settings.dedupe_window_seconds, security_id=where.security_id,
                                       message=f"{len(rows)} open order(s) of {where.name} to cancel")
@@ -383,7 +384,7 @@ class Relay:
             if not rows:
                 self.ledger.update(key, State.NOOP, self._clock(), message=f"no open order of {where.name}")
                 return Answer(200, {"status": "noop", "key": key, "message": f"no open order of {where.name}"})
-            cancels = [self.cancel_one(row, token, deadline, trail) for row in rows]
+            cancels = [self.cancel_one(row, token, deadline, trail, book) for row in rows]
         finally:
             self.positions.release(instrument, writer)
         summary = "; ".join(f"{c['order_id']}: {c['status']}" for c in cancels)
@@ -432,13 +433,13 @@ class Relay:
             return Answer(worst, {"status": "exited", "key": key, "closes": outcomes})
         return Answer(worst, {"status": "cancelled", "key": key, "orders": outcomes})
 
-    def cancel_one(self, row: dict[str, Any], token: str, deadline: Deadline,
-                   trail: _Trail | None = None) -> dict[str, Any]:
+    def cancel_one(self, row: dict[str, Any], token: str, deadline: Deadline, trail: _Trail | None = None,
+                   book: list[dict[str, Any]] | None = None) -> dict[str, Any]:
         """Cancel one open order of the book, once, in a pacing slot of its own: its outcome."""
         from chalicelib.positions import is_smart
 
         order_id, segment = str(row["id"]), str(row.get("segment") or "EQUITY").upper()
-        write = cancel_write(order_id, segment, smart=is_smart(row))
+        write = cancel_write(order_id, segment, smart=is_smart(row, book or ()))
         latest = self.latest_slot(deadline)
         slot = self.pacer.reserve(latest=latest)
         result = (self._write_in_slot(token, write, _Trail({}, trail.started if trail else None), slot, latest, deadline)

@@ -5,6 +5,7 @@ simulator's exchange over HTTP: the cancels and closing orders it received, the 
 from __future__ import annotations
 
 import json
+import time
 
 import boto3
 import pytest
@@ -211,3 +212,13 @@ def test_every_instrument_actions_refuse_a_symbol_or_a_quantity(exchange):
     with_quantity = exchange.post({k: v for k, v in exchange.alert(action="cancel_all").items() if k != "symbol"})
     assert with_quantity.status_code == 400 and with_quantity.json_body["detail"][0]["field"] == "quantity"
     assert exchange.simulator.order_writes() == []
+
+
+def test_a_flatten_through_one_instance_stops_another_at_its_next_alert(exchange):
+    other = services.build(exchange.settings)  # a second warm instance: its own clients
+    first = IncomingAlert(json.dumps(exchange.alert(quantity=3)).encode(), {})
+    assert other.relay.handle_alert(first, now=time.time()).body["status"] == "placed"
+    assert flatten(exchange).json_body["closes"][0]["status"] == "placed"  # through the first instance
+    with pytest.raises(Exception) as paused:
+        other.relay.handle_alert(IncomingAlert(json.dumps(exchange.alert(quantity=1)).encode(), {}), now=time.time())
+    assert getattr(paused.value, "error", None) == "paused" and net(SBIN) == 0

@@ -56,3 +56,15 @@ def item(**fields):
 def test_a_strategys_own_position_from_its_ledger_items(items, expected):
     standing = strategy_standing(items, "alpha", "3045", "INTRADAY")
     assert (standing.net, standing.in_flight) == expected
+
+
+def test_a_bracket_parent_is_smart_by_the_oco_child_that_shares_its_remarks():
+    from chalicelib.positions import is_smart
+
+    parent = row(id="EQ-1", remarks="tvr:a:1")
+    child = row(id="GTT-9", order_type="OCO", remarks="tvr:a:1")
+    plain = row(id="EQ-2", remarks="tvr:b:2")
+    book = [parent, child, plain]
+    assert [is_smart(r, book) for r in book] == [True, True, False]
+    assert is_smart(parent) is False  # without the book it cannot be told
+    assert is_smart(row(order_type="GTT_LIMIT")) and is_smart(row(sl_trigger_price="690"))

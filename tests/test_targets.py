@@ -275,3 +275,31 @@ def test_the_strategy_scope_needs_a_strategy_and_a_target(stack):
     plain = stack.post(stack.alert(strategy="alpha", position_scope="strategy"))
     assert plain.status_code == 400 and "position_size" in plain.json_body["detail"][0]["message"]
     assert stack.simulator.order_writes() == []
+
+
+def test_an_exit_racing_an_entry_is_applied_one_after_the_other(exchange):
+    """From +5: the exit and the target +10 arrive together. Either order is a consistent story
+    (exit first: SELL 5 then BUY 10, ending +10; entry first: BUY 5 then SELL 10, ending flat),
+    never both computed from +5 (SELL 5 and BUY 5, ending +5)."""
+    assert target(exchange, 5).json_body["status"] == "placed"
+    signals = [exchange.alert(quantity=None, action="exit"), exchange.alert(quantity=None, position_size=10)]
+    threads = [threading.Thread(target=exchange.post, args=(signal,)) for signal in signals]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    story = sides(exchange)[1:]
+    assert story in ([("SELL", 5), ("BUY", 10)], [("BUY", 5), ("SELL", 10)]), story
+    assert net(exchange) == (10 if story[0] == ("SELL", 5) else 0)
+
+
+def test_cancel_takes_a_bracket_order_and_its_gtt_leg_on_the_smart_endpoint(exchange):
+    bracket = exchange.post(exchange.alert(quantity=2, order_type="LIMIT", price="700", stop_loss="690",
+                                           target="720")).json_body
+    assert bracket["status"] == "placed", bracket
+    legs = [row for row in exchange.simulator.orders if row["id"] != bracket["order_id"]]
+    assert legs and all(row["order_type"] == "OCO" for row in legs)  # the GTT child holding the legs
+    answer = cancel(exchange).json_body
+    assert {(o["order_id"], o["endpoint"], o["status"]) for o in answer["orders"]} == \
+        {(bracket["order_id"], "/smart/order/cancel", "cancelled")} | \
+        {(row["id"], "/smart/order/cancel", "cancelled") for row in legs}
