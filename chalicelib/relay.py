@@ -361,7 +361,7 @@ class Relay:
         Held under the instrument's lock, like a target, so it never interleaves with one."""
         from chalicelib.positions import open_orders  # not on a plain alert's path
 
-        refused = _staleness(alert, now, max(self.settings.max_alert_age_seconds, self.settings.max_exit_age_seconds))
+        refused = _staleness(alert, now, self.schedule.max_age(is_exit=True))  # a cancel opens nothing: exits' limit
         if refused:
             return self._refuse(key, alert, now, writer, refused)
         if self.switch.read().stops(alert.strategy, now):  # a pause stops every write, cancels too
@@ -404,8 +404,7 @@ class Relay:
         exits = alert.action is Action.EXIT_ALL
         age = None if alert.time is None else now - alert.time.timestamp()
         refused = (self.schedule.refusal(now, is_exit=True, age_seconds=age) if exits
-                   else _staleness(alert, now, max(self.settings.max_alert_age_seconds,
-                                                   self.settings.max_exit_age_seconds)))
+                   else _staleness(alert, now, self.schedule.max_age(is_exit=True)))
         if refused is None and self.switch.read().stops(alert.strategy, now):
             refused = self.switch.refusal(alert.strategy)
         if refused is not None:
