@@ -32,7 +32,7 @@ from chalicelib.observability import logger
 from chalicelib.order_queue import QUEUE_NAME, queued_keys
 from chalicelib.relay import IncomingAlert
 
-# token_page, journal, premarket and keep_warm are imported where they are used: a cold
+# token_page, dashboard, journal, premarket and keep_warm are imported where they are used: a cold
 # instance's first alert needs none of them, and it waits for every module imported here.
 
 # Chalice's own logger shares the app's name with our Powertools logger; left to configure
@@ -252,6 +252,30 @@ def token_rotate() -> Response:
     _check_admin(_admin_fields())
     stored = services.get().token_service.rotate(time.time())
     return _json(200, stored.as_dict())
+
+
+# --- the phone dashboard --------------------------------------------------------------------
+
+
+@app.route("/dashboard", methods=["GET"])
+def dashboard_view() -> Response:
+    """Signed in: the view; otherwise the sign-in form (chalicelib/dashboard)."""
+    return _dashboard()
+
+
+@app.route("/dashboard", methods=["POST"], content_types=[_FORM])
+def dashboard_form() -> Response:
+    """Sign-in and the actions: urlencoded forms, each with its CSRF token once signed in."""
+    return _dashboard()
+
+
+def _dashboard() -> Response:
+    from chalicelib.dashboard import Request, serve
+
+    request = app.current_request
+    page = serve(services.get(), Request(request.method, {k.lower(): v for k, v in (request.headers or {}).items()},
+                                         request.raw_body or b"", _source_ip()))
+    return Response(body=page.body, status_code=page.status, headers=page.headers)
 
 
 # --- schedules (UTC) ---------------------------------------------------------------------

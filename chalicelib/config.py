@@ -32,6 +32,8 @@ class Settings(BaseModel):
     client_id_parameter: str = ""
     mpin_parameter: str = ""
     totp_secret_parameter: str = ""
+    # The dashboard's session-signing secret (SecureString, created on first use; rotate to sign out everyone).
+    dashboard_secret_parameter: str = ""
     state_table: str = ""
     orders_table: str = ""
     order_retention_days: int = Field(default=7, ge=1, le=400)
@@ -178,6 +180,7 @@ def settings_from_env(environ: dict[str, str] | os._Environ[str] = os.environ) -
     values.setdefault("client_id_parameter", f"{prefix}/indstocks-client-id")
     values.setdefault("mpin_parameter", f"{prefix}/indstocks-mpin")
     values.setdefault("totp_secret_parameter", f"{prefix}/indstocks-totp-secret")
+    values.setdefault("dashboard_secret_parameter", f"{prefix}/dashboard-session-secret")
     values.setdefault("telegram_bot_token_parameter", f"{prefix}/telegram-bot-token")
     values.setdefault("telegram_chat_id_parameter", f"{prefix}/telegram-chat-id")
     values.setdefault("state_table", f"indstocks-relay-{stage}-state")

@@ -168,6 +168,25 @@ class StateTable(DynamoTable):
         item = self._call("get_item", Key={"pk": {"S": f"blob#{name}"}}).get("Item")
         return bytes(item["body"]["B"]) if item and "body" in item else None
 
+    # --- notes: when a job last ran (the dashboard shows them) ----------------------------------
+
+    def note(self, name: str, now: float, **attributes: str) -> None:
+        """Record that `name` ran at `now`, with a few words about it. Never raises: a note is for
+        people to read, and the job it describes has already done its work."""
+        try:
+            self._call("put_item", Item={"pk": {"S": f"note#{name}"}, "at": {"N": _number(now)},
+                                         "expires_at": {"N": str(int(now) + 7 * 86400)},
+                                         **{key: {"S": value} for key, value in attributes.items()}})
+        except (ClientError, RelayError) as error:
+            logger.warning("note not written", extra={"event": "note", "note": name, "cause": getattr(error, "cause", None)})
+
+    def read_note(self, name: str) -> dict[str, Any] | None:
+        """The note's attributes (`at` in epoch seconds), or None when `name` never ran."""
+        item = self._call("get_item", Key={"pk": {"S": f"note#{name}"}}).get("Item")
+        if not item:
+            return None
+        return {key: float(value["N"]) if "N" in value else value.get("S") for key, value in item.items() if key != "pk"}
+
     # --- single-flight locks ----------------------------------------------------------------
 
     def acquire(self, name: str, now: float, hold_seconds: int, **attributes: str) -> bool:

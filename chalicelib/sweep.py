@@ -156,6 +156,7 @@ class Sweeper:
             report = self._sweep(now)
             self._square_off_if_due(now, report)
             self._stop_at_the_loss_limit(now, report)
+            self._state.note("sweep", now, outcome=report.blocked or "done", examined=str(report.examined))
             return report
         finally:
             try:

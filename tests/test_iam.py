@@ -17,6 +17,7 @@ import pytest
 from tests import aws_calls
 from tests.aws_calls import Call, Unmappable, allows, disallowed, required, to_prod
 from tests.conftest import ADMIN_KEY_PARAMETER, SEEDED_ADMIN_KEY, SEEDED_MPIN, SEEDED_TOTP_SECRET, STATE_TABLE
+from tests.test_dashboard_routes import dashboard_flow
 from tests.test_ledger import queue_one
 from tests.test_token_routes import NEW_TOKEN, post_json
 
@@ -46,6 +47,7 @@ def test_every_flow_s_aws_calls_are_allowed_by_the_prod_policy(stack):
         assert post_json(stack, "/token/rotate", {"admin_key": SEEDED_ADMIN_KEY}).status_code == 200
         event = stack.client.events.generate_cw_event(source="aws.events", detail_type="Scheduled Event", detail={}, resources=[])
         assert "healthy" in json.dumps(stack.client.lambda_.invoke("premarket_token_check", event).payload)
+        dashboard_flow(stack)  # sign-in (creates its secret), a view, pause, resume, sign out everywhere
         for _ in range(6):  # wrong admin keys until the lockout
             answer = stack.client.http.get("/orders", headers={"X-Admin-Key": "wrong-admin-key-000"})
         assert answer.status_code == 429

@@ -1,0 +1,191 @@
+"""What a view shows for each account of the stage, from the relay's own data.
+
+The stage has one INDstocks account today; `accounts()` returns it as a list of one, and every
+view, form and action names its account, so several accounts per stage add entries here and
+nothing else changes shape.
+
+Per account and view: the token's metadata (SSM, cached), the kill switch (one GetItem), today's
+journal (one Query), the last sweep and the alarm markers (GetItems in the state table), and the
+broker data from `BrokerReads` (cached, see there).
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from chalicelib.dashboard.broker_reads import BrokerReads, BrokerView
+from chalicelib.errors import RelayError, TokenUnavailable
+from chalicelib.kill_switch import SwitchState
+from chalicelib.moments import ist_date, ist_midnight
+from chalicelib.state import DynamoTable, StateTable
+from chalicelib.tokens import ParameterMissing
+
+if TYPE_CHECKING:
+    from chalicelib.services import Services
+
+TIMELINE_LIMIT = 200
+SWEEP_LATE_SECONDS = 180  # the sweep runs every minute: three missed runs is an alarm
+_ADMIN_LOCK_LIMIT, _ADMIN_WINDOW = 20, 900  # as AdminGuard's defaults
+_ATTENTION = ("unknown", "absent", "failed")
+
+
+@dataclass(frozen=True)
+class Account:
+    """One INDstocks account of the stage and the services that act for it."""
+
+    id: str
+    services: Services
+    reads: BrokerReads
+
+
+@dataclass
+class TokenState:
+    present: bool
+    valid: bool | None  # None: not verified (INDstocks did not answer)
+    account_name: str | None = None
+    stored_at: float | None = None
+    expires_at: float | None = None
+    last_validated: float | None = None
+    rotation: bool = False
+    problem: str | None = None
+
+
+@dataclass
+class AccountView:
+    id: str
+    label: str
+    token: TokenState
+    switch: SwitchState
+    broker: BrokerView
+    timeline: list[dict[str, Any]]
+    counts: dict[str, int]
+    latencies: list[tuple[float, float]]  # (received epoch, alert → broker answer ms)
+    last_sweep: dict[str, Any] | None
+    alarms: list[str] = field(default_factory=list)
+
+
+class _Markers(DynamoTable):
+    """The state table's markers the dashboard reads: the day's dead-token alarm, the loss limit,
+    the admin lock for everyone."""
+
+    def item(self, pk: str) -> dict[str, Any]:
+        return dict(self._call("get_item", Key={"pk": {"S": pk}}).get("Item") or {})
+
+
+_accounts: dict[int, list[Account]] = {}
+
+
+def accounts(services: Services) -> list[Account]:
+    """The stage's accounts (one today), built once per services instance."""
+    key = id(services)
+    if key not in _accounts:
+        _accounts.clear()
+        _accounts[key] = [Account("default", services, BrokerReads(services.relay, _state(services), "default"))]
+    return _accounts[key]
+
+
+def find(services: Services, account_id: str) -> Account | None:
+    return next((account for account in accounts(services) if account.id == account_id), None)
+
+
+def _state(services: Services) -> StateTable:
+    return StateTable(lambda: services.relay.ledger.client, services.settings.state_table)
+
+
+def view(account: Account, now: float) -> AccountView:
+    services = account.services
+    relay = services.relay
+    broker = account.reads.view(now)
+    token = _token_state(services, broker, now)
+    items = relay.ledger.journal(since=ist_midnight(now), limit=TIMELINE_LIMIT)
+    counts = Counter(str(item.get("state")) for item in items)
+    counts["filled"] = sum(1 for item in items if _filled(item))
+    state, markers = _state(services), _Markers(lambda: relay.ledger.client, services.settings.state_table)
+    last_sweep = state.read_note("sweep")
+    result = AccountView(
+        id=account.id, label=token.account_name or "INDstocks account", token=token, switch=relay.switch.read(),
+        broker=broker, timeline=items, counts=dict(counts), latencies=_latencies(items), last_sweep=last_sweep,
+    )
+    result.alarms = _alarms(result, markers, now)
+    return result
+
+
+def _filled(item: dict[str, Any]) -> bool:
+    return str(item.get("broker_status") or "").upper() == "SUCCESS" or bool(item.get("traded_qty"))
+
+
+def _latencies(items: list[dict[str, Any]]) -> list[tuple[float, float]]:
+    """Alert in → broker answer, per order written today: the wait before the write (pace slot,
+    queue) plus the broker's own answer time, as the ledger records them."""
+    points = []
+    for item in items:
+        received, sent, broker_ms = item.get("received_epoch"), item.get("sent_epoch"), item.get("latency_ms")
+        if received is not None and sent is not None and broker_ms is not None:
+            points.append((float(received), max(0.0, (float(sent) - float(received)) * 1000) + float(broker_ms)))
+    return sorted(points)
+
+
+def _token_state(services: Services, broker: BrokerView, now: float) -> TokenState:
+    try:
+        services.tokens.current()
+    except TokenUnavailable:
+        return TokenState(present=False, valid=False, rotation=_rotation(services), problem="no token stored")
+    except RelayError as error:
+        return TokenState(present=False, valid=None, rotation=_rotation(services), problem=error.public_message)
+    meta: dict[str, Any] = {}
+    try:
+        meta = json.loads(services.parameters.get(services.settings.token_parameter + "-meta", max_age=30))
+    except (ParameterMissing, RelayError, ValueError):
+        pass
+    stored_at = _epoch(meta.get("stored_at"))
+    expires_at = _epoch(meta.get("expires_at"))
+    valid: bool | None = None if broker.problem and not broker.token_rejected else not broker.token_rejected
+    if expires_at is not None and expires_at <= now:
+        valid = False
+    return TokenState(
+        present=True, valid=valid, account_name=meta.get("account_name"), stored_at=stored_at, expires_at=expires_at,
+        last_validated=broker.read_at if valid else stored_at, rotation=_rotation(services),
+        problem="rejected by INDstocks" if broker.token_rejected else None,
+    )
+
+
+def _rotation(services: Services) -> bool:
+    try:
+        return services.token_service.rotation_configured()
+    except RelayError:
+        return False
+
+
+def _epoch(text: Any) -> float | None:
+    try:
+        moment = datetime.fromisoformat(str(text))
+    except ValueError:
+        return None
+    return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp()
+
+
+def _alarms(view: AccountView, markers: _Markers, now: float) -> list[str]:
+    alarms = []
+    day = ist_date(now).isoformat()
+    if not view.token.valid:
+        alarms.append(f"Token: {view.token.problem or 'not usable'}; paste a new one below")
+    if markers.item(f"lock#token-invalid#{day}"):
+        alarms.append("Alerts found the token dead today (the trader was told)")
+    if markers.item(f"lock#loss-limit#{day}"):
+        alarms.append("The daily loss limit was reached today: paused until the next session")
+    admin = markers.item("attempts#admin#all")
+    if admin and int(admin.get("attempts", {}).get("N", 0)) >= _ADMIN_LOCK_LIMIT and \
+            float(admin.get("window_start", {}).get("N", 0)) > now - _ADMIN_WINDOW:
+        alarms.append("Admin key locked for everyone: too many wrong keys")
+    attention = sum(view.counts.get(state, 0) for state in _ATTENTION)
+    rejected_by_exchange = sum(1 for item in view.timeline if item.get("exchange_message"))
+    if attention or rejected_by_exchange:
+        alarms.append(f"{attention + rejected_by_exchange} order(s) today need attention (unknown, absent, failed "
+                      "or rejected by the exchange)")
+    if view.last_sweep is None or now - float(view.last_sweep.get("at") or 0) > SWEEP_LATE_SECONDS:
+        alarms.append("The minute sweep has not run in the last 3 minutes")
+    return alarms
