@@ -134,6 +134,10 @@ class LocalStack:
     def token_page_url(self) -> str:
         return self.relay_url + "/token"
 
+    @property
+    def dashboard_url(self) -> str:
+        return self.relay_url + "/dashboard"
+
     def environment(self) -> dict[str, str]:
         """The local stage's environment: what chalice local and the schedules run with."""
         env = {
@@ -482,6 +486,7 @@ def banner(stack: LocalStack, generated: set[str]) -> str:
         "indstocks-relay is running locally",
         f"  Webhook URL:    {stack.webhook_url}",
         f"  Token page:     {stack.token_page_url}",
+        f"  Dashboard:      {stack.dashboard_url}  (sign in with the admin key)",
         f"  Orders go to:   {broker}",
         f"  AWS (moto):     {stack.moto_url}",
         f"  Order queue:    {stack.order_queue_url or 'none'}" + (

@@ -199,6 +199,7 @@ def test_make_run_entry_point_starts_serves_and_stops_cleanly(tmp_path):
         assert lines and lines[-1].startswith("READY "), "".join(lines)
         printed = "".join(lines)
         assert f"http://127.0.0.1:{port}/webhook" in printed and "curl -s -X POST" in printed
+        assert f"Dashboard:      http://127.0.0.1:{port}/dashboard" in printed
         curl_json = printed.split("-d '", 1)[1].split("'", 1)[0]
         response = requests.post(f"http://127.0.0.1:{port}/webhook", json=json.loads(curl_json), timeout=10)
         assert response.status_code == 200 and response.json()["status"] == "placed"

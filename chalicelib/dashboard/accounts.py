@@ -22,6 +22,7 @@ from chalicelib.errors import RelayError, TokenUnavailable
 from chalicelib.kill_switch import SwitchState
 from chalicelib.moments import ist_date, ist_midnight
 from chalicelib.state import DynamoTable, StateTable
+from chalicelib.token_renewal import TOKEN_LIFETIME
 from chalicelib.tokens import ParameterMissing
 
 if TYPE_CHECKING:
@@ -99,9 +100,9 @@ def _state(services: Services) -> StateTable:
 def view(account: Account, now: float) -> AccountView:
     services = account.services
     relay = services.relay
-    broker = account.reads.view(now)
-    token = _token_state(services, broker, now)
     items = relay.ledger.journal(since=ist_midnight(now), limit=TIMELINE_LIMIT)
+    broker = account.reads.view(now, max((_epoch(item.get("updated_at")) or 0 for item in items), default=0))
+    token = _token_state(services, broker, now)
     counts = Counter(str(item.get("state")) for item in items)
     counts["filled"] = sum(1 for item in items if _filled(item))
     state, markers = _state(services), _Markers(lambda: relay.ledger.client, services.settings.state_table)
@@ -142,7 +143,13 @@ def _token_state(services: Services, broker: BrokerView, now: float) -> TokenSta
     except (ParameterMissing, RelayError, ValueError):
         pass
     stored_at = _epoch(meta.get("stored_at"))
-    expires_at = _epoch(meta.get("expires_at"))
+    if stored_at is None:  # stored without the relay (CLI, console): SSM's own record of when
+        try:
+            modified = services.parameters.modified_at(services.settings.token_parameter)
+        except RelayError:
+            modified = None
+        stored_at = modified.timestamp() if modified else None
+    expires_at = _epoch(meta.get("expires_at")) or (stored_at + TOKEN_LIFETIME.total_seconds() if stored_at else None)
     valid: bool | None = None if broker.problem and not broker.token_rejected else not broker.token_rejected
     if expires_at is not None and expires_at <= now:
         valid = False

@@ -10,7 +10,8 @@ most once per CACHE_SECONDS: a view that loses the lease shows the last shared c
 age. Memory alone would let each instance read on its own; the state table alone would cost
 every refresh a round trip it does not need.
 
-An action (a cancel, a flatten) forgets the copy on its instance, whose next view reads afresh.
+A copy older than the journal's last change is not reused (an order went out or moved since), and
+an action (a cancel, a flatten) forgets the copy on its instance, whose next view reads afresh.
 """
 
 from __future__ import annotations
@@ -107,13 +108,19 @@ class BrokerReads:
     def _name(self) -> str:
         return f"dashboard-read#{self._account}"
 
-    def view(self, now: float) -> BrokerView:
-        if not self._fresh_next and self._memory is not None and now - self._memory.read_at < CACHE_SECONDS:
-            return self._memory
+    def view(self, now: float, ledger_changed: float = 0.0) -> BrokerView:
+        """`ledger_changed`: when the journal last changed; a copy read before it is not reused
+        (an order went out since), though the lease still bounds the reads."""
+
+        def usable(copy: BrokerView | None) -> bool:
+            return copy is not None and now - copy.read_at < CACHE_SECONDS and copy.read_at >= ledger_changed
+
+        if not self._fresh_next and usable(self._memory):
+            return self._memory  # type: ignore[return-value]
         shared = None if self._fresh_next else self._shared()
-        if shared is not None and now - shared.read_at < CACHE_SECONDS:
+        if usable(shared):
             self._memory = shared
-            return shared
+            return shared  # type: ignore[return-value]
         if not self._fresh_next and not self._state.acquire(self._name, now, CACHE_SECONDS):
             # Another view is reading (or just read) INDstocks: show the last copy, with its age.
             return shared or BrokerView(now, problem="another view is reading INDstocks; refresh in a few seconds")

@@ -109,8 +109,8 @@ def _post(services: Services, secret: SigningSecret, request: Request, now: floa
         return Page(401, render.sign_in_page("Your session has ended (expired, signed out or revoked): sign in again."))
     if not csrf_ok(secret.value(), session, fields.get("csrf")):
         _log("refused", session, fields.get("do"), outcome="csrf")
-        return Page(403, render.sign_in_page("This form is not from your current session (CSRF check failed): "
-                                             "reload the dashboard and try again."))
+        return _view(services, secret, session, now, "This form is not from your current session (CSRF check "
+                     "failed): nothing was done. Use the forms on this page.", ok=False, status=403)
     try:
         return _signed_post(services, secret, session, form_of(fields), now)
     except FormProblem as problem:

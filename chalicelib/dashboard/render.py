@@ -30,6 +30,7 @@ body{margin:0;padding:16px 14px 40px;font-size:17px;line-height:1.45;max-width:4
 h1{font-size:1.35rem;margin:0}
 h2{font-size:1.2rem;margin:1.4rem 0 .6rem}
 h3{font-size:1.02rem;margin:1.1rem 0 .4rem}
+.card h3{margin-top:0}
 header{display:flex;flex-wrap:wrap;gap:.5rem;align-items:center;justify-content:space-between}
 header form{display:inline}
 .muted{color:#4d4d4d;background:#ffffff;font-size:.92rem}
