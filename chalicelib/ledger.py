@@ -321,7 +321,9 @@ class Ledger(DynamoTable):
     def open_items(self) -> list[dict[str, Any]]:
         return list(self._query(OPEN_INDEX, "#p = :p", {"#p": "open"}, {":p": {"S": "open"}}, newest_first=False))
 
-    def journal(self, *, state: str | None = None, since: float | None = None, limit: int = 50) -> list[dict[str, Any]]:
+    def journal(self, *, state: str | None = None, since: float | None = None, limit: int = 50,
+                fields: tuple[str, ...] = JOURNAL_FIELDS) -> list[dict[str, Any]]:
+        """Newest first; `fields`: only these keys of each item (read with a projection), `state` among them."""
         names = {"#p": "journal"}
         values: dict[str, Any] = {":p": {"S": "alert"}}
         condition = "#p = :p"
@@ -329,22 +331,27 @@ class Ledger(DynamoTable):
             condition += " AND #t >= :since"
             names["#t"] = "received_at"
             values[":since"] = {"S": _iso(since)}
+        projection = None
+        if fields != JOURNAL_FIELDS:
+            names |= {f"#f{n}": name for n, name in enumerate(fields)}
+            projection = ", ".join(f"#f{n}" for n in range(len(fields)))
         found: list[dict[str, Any]] = []
-        for item in self._query(JOURNAL_INDEX, condition, names, values, newest_first=True):
+        for item in self._query(JOURNAL_INDEX, condition, names, values, newest_first=True, projection=projection):
             if state is None or item.get("state") == state:
-                found.append({name: item.get(name, _ADDED_FIELD_DEFAULTS.get(name)) for name in JOURNAL_FIELDS})
+                found.append({name: item.get(name, _ADDED_FIELD_DEFAULTS.get(name)) for name in fields})
                 if len(found) >= limit:
                     break
         return found
 
     def _query(self, index: str, condition: str, names: dict[str, str], values: dict[str, Any],
-               *, newest_first: bool) -> Iterable[dict[str, Any]]:
+               *, newest_first: bool, projection: str | None = None) -> Iterable[dict[str, Any]]:
         start: dict[str, Any] | None = None
         while True:
             page = self._call(
                 "query", IndexName=index, KeyConditionExpression=condition,
                 ExpressionAttributeNames=names, ExpressionAttributeValues=values,
                 ScanIndexForward=not newest_first, **({"ExclusiveStartKey": start} if start else {}),
+                **({"ProjectionExpression": projection} if projection else {}),
             )
             for raw in page.get("Items", []):
                 yield _item(raw)

@@ -130,10 +130,13 @@ def test_the_view_shows_token_switch_alerts_positions_and_latency(stack, signed_
 
 def test_one_broker_read_serves_the_views_of_a_few_seconds(stack, signed_in):
     cookie = signed_in[0]
-    before = len(stack.simulator.requests("/order-book"))
+    paths = ("/order-book", "/portfolio/positions", "/market/quotes/ltp")
+    before = {path: len(stack.simulator.requests(path)) for path in paths}
     for _ in range(3):
         assert get(stack, cookie).status_code == 200
-    assert len(stack.simulator.requests("/order-book")) - before <= 1
+    reads = {path: len(stack.simulator.requests(path)) - before[path] for path in paths}
+    # At most one read of each (positions: one read per segment and product, four in all).
+    assert reads["/order-book"] <= 1 and reads["/portfolio/positions"] <= 4 and reads["/market/quotes/ltp"] <= 1
 
 
 def test_a_post_without_the_session_s_csrf_token_is_403_and_changes_nothing(stack, signed_in):

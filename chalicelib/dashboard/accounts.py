@@ -29,6 +29,10 @@ if TYPE_CHECKING:
     from chalicelib.services import Services
 
 TIMELINE_LIMIT = 200
+# What the timeline, the counts and the chart read of each journal item (not the request bodies).
+TIMELINE_FIELDS = ("key", "alert_id", "state", "message", "received_at", "updated_at", "symbol", "side", "qty",
+                   "order_id", "broker_status", "traded_qty", "traded_price", "exchange_message", "follow_message",
+                   "latency_ms", "received_epoch", "sent_epoch", "origin")
 SWEEP_LATE_SECONDS = 180  # the sweep runs every minute: three missed runs is an alarm
 _ADMIN_LOCK_LIMIT, _ADMIN_WINDOW = 20, 900  # as AdminGuard's defaults
 _ATTENTION = ("unknown", "absent", "failed")
@@ -77,16 +81,16 @@ class _Markers(DynamoTable):
         return dict(self._call("get_item", Key={"pk": {"S": pk}}).get("Item") or {})
 
 
-_accounts: dict[int, list[Account]] = {}
+_built: tuple[Services, list[Account]] | None = None  # the services they were built for, and them
 
 
 def accounts(services: Services) -> list[Account]:
-    """The stage's accounts (one today), built once per services instance."""
-    key = id(services)
-    if key not in _accounts:
-        _accounts.clear()
-        _accounts[key] = [Account("default", services, BrokerReads(services.relay, _state(services), "default"))]
-    return _accounts[key]
+    """The stage's accounts (one today), built once per services instance (their cached reads
+    live as long as it does)."""
+    global _built
+    if _built is None or _built[0] is not services:
+        _built = (services, [Account("default", services, BrokerReads(services.relay, _state(services), "default"))])
+    return _built[1]
 
 
 def find(services: Services, account_id: str) -> Account | None:
@@ -100,7 +104,7 @@ def _state(services: Services) -> StateTable:
 def view(account: Account, now: float) -> AccountView:
     services = account.services
     relay = services.relay
-    items = relay.ledger.journal(since=ist_midnight(now), limit=TIMELINE_LIMIT)
+    items = relay.ledger.journal(since=ist_midnight(now), limit=TIMELINE_LIMIT, fields=TIMELINE_FIELDS)
     broker = account.reads.view(now, max((_epoch(item.get("updated_at")) or 0 for item in items), default=0))
     token = _token_state(services, broker, now)
     counts = Counter(str(item.get("state")) for item in items)
