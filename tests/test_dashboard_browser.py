@@ -11,6 +11,7 @@ import re
 import subprocess
 import sys
 import time
+from contextlib import contextmanager
 
 import boto3
 import pytest
@@ -67,11 +68,15 @@ def fresh(local):
     yield
 
 
-def open_page(browser, name):
-    viewport = VIEWPORTS[name]
-    context = browser.new_context(viewport=viewport, device_scale_factor=1, is_mobile=name == "phone",
+@contextmanager
+def opened(browser, name):
+    """A fresh browser context (no cookie) at the named viewport, and its page."""
+    context = browser.new_context(viewport=VIEWPORTS[name], device_scale_factor=1, is_mobile=name == "phone",
                                   has_touch=name == "phone")
-    return context, context.new_page()
+    try:
+        yield context, context.new_page()
+    finally:
+        context.close()
 
 
 def shot(page, name):
@@ -111,8 +116,7 @@ def test_sign_in_then_every_action(local, browser, viewport):
     filled = webhook(local)  # MARKET: fills at the simulator's price → an open position
     resting = webhook(local, order_type="LIMIT", price=1, alert_id=f"rest-{time.monotonic_ns()}")  # stays open
     run_sweep(local)
-    context, page = open_page(browser, viewport)
-    try:
+    with opened(browser, viewport) as (context, page):
         page.goto(local.dashboard_url)
         shot(page, f"{viewport}-sign-in")
         sign_in(page, local)
@@ -158,13 +162,10 @@ def test_sign_in_then_every_action(local, browser, viewport):
 
         page.click("button:has-text('Sign out everywhere')")
         page.wait_for_selector("#admin_key")
-    finally:
-        context.close()
 
 
 def test_a_wrong_key_then_the_lockout(local, browser):
-    context, page = open_page(browser, "phone")
-    try:
+    with opened(browser, "phone") as (context, page):
         page.goto(local.dashboard_url)
         for _ in range(5):
             page.fill("#admin_key", "not-the-admin-key-000")
@@ -176,28 +177,22 @@ def test_a_wrong_key_then_the_lockout(local, browser):
         assert "too many failed attempts" in message(page)
         assert not [c for c in context.cookies() if c["name"].startswith("__Host-")]
         shot(page, "phone-locked-out")
-    finally:
-        context.close()
 
 
 def test_a_form_from_another_session_is_refused(local, browser):
-    context, page = open_page(browser, "phone")
-    try:
+    with opened(browser, "phone") as (context, page):
         sign_in(page, local)
         page.evaluate("document.querySelectorAll('input[name=csrf]').forEach(i => i.value = 'forged-csrf-token')")
         page.click("button:has-text('Pause')")
         assert "CSRF check failed" in message(page)
         shot(page, "phone-csrf-refused")
         assert page.locator("span.badge:has-text('Live')").count() == 1  # nothing was paused
-    finally:
-        context.close()
 
 
 def test_an_expired_session_signs_out(local, browser):
     from chalicelib.dashboard.sessions import COOKIE_NAME, open_session
 
-    context, page = open_page(browser, "desktop")
-    try:
+    with opened(browser, "desktop") as (context, page):
         sign_in(page, local)
         secret = aws(local, "ssm").get_parameter(Name=SECRET_NAME, WithDecryption=True)["Parameter"]["Value"]
         _, old = open_session(secret.encode(), time.time() - 13 * 3600)
@@ -208,8 +203,6 @@ def test_an_expired_session_signs_out(local, browser):
         shot(page, "desktop-expired-session")
         page.goto(local.dashboard_url)
         assert page.locator("#admin_key").count() == 1
-    finally:
-        context.close()
 
 
 def _luminance(rgb):
@@ -238,8 +231,7 @@ _COLOURS = """() => [...document.querySelectorAll('body *')].filter(e => e.offse
 
 def test_accessibility_labels_contrast_and_keyboard(local, browser):
     webhook(local, order_type="LIMIT", price=1, alert_id=f"a11y-{time.monotonic_ns()}")
-    context, page = open_page(browser, "phone")
-    try:
+    with opened(browser, "phone") as (context, page):
         page.goto(local.dashboard_url)
         sign_in(page, local)
         page.click("summary:has-text('Paste a new token')")  # its field is checked too
@@ -276,8 +268,6 @@ def test_accessibility_labels_contrast_and_keyboard(local, browser):
         page.wait_for_selector("#message")
         assert "Paused" in message(page)
         shot(page, "phone-keyboard-paused")
-    finally:
-        context.close()
 
 
 def _rgb(css):
@@ -285,14 +275,11 @@ def _rgb(css):
 
 
 def test_no_secret_reaches_the_relay_s_log(local, browser):
-    context, page = open_page(browser, "phone")
-    try:
+    with opened(browser, "phone") as (context, page):
         sign_in(page, local)
         page.click("button:has-text('Pause')")
         page.click("button:has-text('Resume')")
         cookie = next(c["value"] for c in context.cookies() if c["name"].startswith("__Host-"))
-    finally:
-        context.close()
     secret = aws(local, "ssm").get_parameter(Name=SECRET_NAME, WithDecryption=True)["Parameter"]["Value"]
     log = local.log_path.read_text()
     assert "dashboard pause" in log and "session_id" in log

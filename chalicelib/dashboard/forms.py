@@ -47,20 +47,10 @@ class SignOutEverywhere(_Signed):
     do: Literal["sign_out_everywhere"]
 
 
-class Pause(_Signed):
-    do: Literal["pause"]
-    account: str = _ACCOUNT
+class OnAccount(_Signed):
+    """Pause, resume, or the first step of a flatten (which only asks for confirmation)."""
 
-
-class Resume(_Signed):
-    do: Literal["resume"]
-    account: str = _ACCOUNT
-
-
-class Flatten(_Signed):
-    """The first step: asks for confirmation, changes nothing."""
-
-    do: Literal["flatten"]
+    do: Literal["pause", "resume", "flatten"]
     account: str = _ACCOUNT
 
 
@@ -82,9 +72,9 @@ class Cancel(_Signed):
     order_id: str = Field(pattern=r"^[A-Za-z0-9_.:-]{1,64}$")
 
 
-FORMS: dict[str, type[_Form]] = {model.model_fields["do"].annotation.__args__[0]: model  # type: ignore[union-attr]
-                                 for model in (SignIn, SignOut, SignOutEverywhere, Pause, Resume, Flatten,
-                                               FlattenConfirmed, PasteToken, Cancel)}
+FORMS: dict[str, type[_Form]] = {name: model for model in (SignIn, SignOut, SignOutEverywhere, OnAccount,
+                                                             FlattenConfirmed, PasteToken, Cancel)
+                                 for name in model.model_fields["do"].annotation.__args__}  # type: ignore[union-attr]
 
 
 def fields_of(body: bytes) -> dict[str, str]:

@@ -21,12 +21,10 @@ from typing import TYPE_CHECKING
 from chalicelib.dashboard import accounts, render
 from chalicelib.dashboard.forms import (
     Cancel,
-    Flatten,
     FlattenConfirmed,
     FormProblem,
+    OnAccount,
     PasteToken,
-    Pause,
-    Resume,
     SignIn,
     SignOut,
     SignOutEverywhere,
@@ -131,7 +129,7 @@ def _signed_post(services: Services, secret: SigningSecret, session: Session, fo
     account = accounts.find(services, str(getattr(form, "account", "")))
     if account is None:
         raise FormProblem(400, "field 'account': no such account in this stage")
-    if isinstance(form, Flatten):
+    if isinstance(form, OnAccount) and form.do == "flatten":
         label = accounts.view(account, now).label
         return Page(200, render.confirm_flatten_page(label, account.id, csrf_token(secret.value(), session)))
     return _view(services, secret, session, now, _act(account, form, session, now))
@@ -150,11 +148,11 @@ def _act(account: accounts.Account, form: object, session: Session, now: float) 
     services = account.services
     relay = services.relay
     who = f"dashboard session {session.id}"
-    if isinstance(form, Pause):
+    if isinstance(form, OnAccount) and form.do == "pause":
         relay.switch.pause(now, reason=who)
         _log("pause", session, account=account.id)
         return "Paused: nothing reaches INDstocks until you resume."
-    if isinstance(form, Resume):
+    if isinstance(form, OnAccount):  # resume
         relay.switch.resume(now)
         _log("resume", session, account=account.id)
         return "Resumed: alerts are sent again."

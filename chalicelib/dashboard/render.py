@@ -16,6 +16,7 @@ from datetime import datetime
 from html import escape
 from typing import Any
 
+from chalicelib import token_page
 from chalicelib.config import IST
 from chalicelib.dashboard.accounts import AccountView
 
@@ -59,7 +60,7 @@ button:focus-visible,input:focus-visible,textarea:focus-visible,summary:focus-vi
 .actions{display:flex;flex-wrap:wrap;gap:.5rem;margin-top:.6rem}
 .actions form{margin:0}
 details summary{cursor:pointer;font-weight:700;padding:.3rem 0;min-height:44px;display:flex;align-items:center}
-svg.chart{width:100%;height:auto;display:block}
+svg.chart{width:100%;max-width:30rem;height:auto;display:block}
 svg.chart .axis{stroke:#767676;stroke-width:1}
 svg.chart .line{fill:none;stroke:#0b6e4f;stroke-width:2}
 svg.chart .dot{fill:#0b6e4f}
@@ -89,14 +90,7 @@ CONTENT_SECURITY_POLICY = (
     "connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
 )
 
-HEADERS = {
-    "Content-Type": "text/html; charset=utf-8",
-    "Cache-Control": "no-store",
-    "Content-Security-Policy": CONTENT_SECURITY_POLICY,
-    "X-Frame-Options": "DENY",
-    "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "no-referrer",
-}
+HEADERS = {**token_page.HEADERS, "Content-Security-Policy": CONTENT_SECURITY_POLICY}  # the rest as the token page's
 
 
 def document(title: str, body: str) -> str:
@@ -210,7 +204,7 @@ def _switch(view: AccountView, csrf: str) -> str:
         state = '<span class="badge good">Live</span>'
         button = _form("pause", csrf, view.id, "Pause", "danger")
     strategies = (f' · strategies paused: {escape(", ".join(sorted(switch.strategies)))}' if switch.strategies else "")
-    since = f' since {escape(switch.since)} ({escape(switch.reason or "")})' if switch.since else ""
+    since = f' since {_clock_iso(switch.since, "%d %b %H:%M")} IST ({escape(switch.reason or "")})' if switch.since else ""
     return f"""<div class="card"><div class="row"><strong>Relay</strong> {state}</div>
 <p class="muted">{since.strip() or "never paused"}{strategies}</p>
 <div class="actions">{button}{_form("flatten", csrf, view.id, "Flatten…", "danger")}</div></div>"""
@@ -378,9 +372,9 @@ def _when(epoch: float) -> str:
     return datetime.fromtimestamp(epoch, IST).strftime("%d %b %H:%M")
 
 
-def _clock_iso(text: Any) -> str:
+def _clock_iso(text: Any, form: str = "%H:%M:%S") -> str:
     try:
-        return datetime.fromisoformat(str(text)).astimezone(IST).strftime("%H:%M:%S")
+        return datetime.fromisoformat(str(text)).astimezone(IST).strftime(form)
     except ValueError:
         return "?"
 
