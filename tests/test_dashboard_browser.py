@@ -69,10 +69,10 @@ def fresh(local):
 
 
 @contextmanager
-def opened(browser, name):
+def opened(browser, name, javascript=True):
     """A fresh browser context (no cookie) at the named viewport, and its page."""
     context = browser.new_context(viewport=VIEWPORTS[name], device_scale_factor=1, is_mobile=name == "phone",
-                                  has_touch=name == "phone")
+                                  has_touch=name == "phone", java_script_enabled=javascript)
     try:
         yield context, context.new_page()
     finally:
@@ -116,10 +116,12 @@ def test_sign_in_then_every_action(local, browser, viewport):
     filled = webhook(local)  # MARKET: fills at the simulator's price → an open position
     resting = webhook(local, order_type="LIMIT", price=1, alert_id=f"rest-{time.monotonic_ns()}")  # stays open
     run_sweep(local)
+    origins = []
     with opened(browser, viewport) as (context, page):
         page.goto(local.dashboard_url)
         shot(page, f"{viewport}-sign-in")
         sign_in(page, local)
+        page.on("request", lambda sent: origins.append(sent.headers.get("origin")) if sent.method == "POST" else None)
         [cookie] = [c for c in context.cookies() if c["name"].startswith("__Host-relay-dashboard")]
         assert cookie["httpOnly"] and cookie["secure"] and cookie["sameSite"] == "Strict"
         assert cookie["expires"] - time.time() <= 12 * 3600 + 5
@@ -162,6 +164,7 @@ def test_sign_in_then_every_action(local, browser, viewport):
 
         page.click("button:has-text('Sign out everywhere')")
         page.wait_for_selector("#admin_key")
+        assert set(origins) == {local.relay_url}  # every form post names its origin, which the relay checks
 
 
 def test_a_wrong_key_then_the_lockout(local, browser):
@@ -285,3 +288,28 @@ def test_no_secret_reaches_the_relay_s_log(local, browser):
     assert "dashboard pause" in log and "session_id" in log
     for value in (local.admin_key, local.token, cookie, cookie.split(".")[-1], secret):
         assert value not in log
+
+
+def test_without_javascript_it_signs_in_and_acts(local, browser):
+    with opened(browser, "phone", javascript=False) as (context, page):
+        sign_in(page, local)
+        page.click("summary:has-text('Paste a new token')")  # <details>: no script needed
+        assert page.locator("textarea[name=token]").is_visible()
+        page.click("button:has-text('Pause')")
+        assert "Paused" in message(page)
+        page.click("button:has-text('Resume')")
+        assert "Resumed" in message(page)
+
+
+def test_with_javascript_the_view_refreshes_itself_under_the_csp(local, browser):
+    with opened(browser, "desktop") as (context, page):
+        refused = []
+        page.on("console", lambda note: refused.append(note.text) if "Content Security Policy" in note.text else None)
+        sign_in(page, local)
+        assert page.locator("span.badge:has-text('Live')").count() == 1
+        answer = requests.post(local.relay_url + "/pause", json={"reason": "from elsewhere"},
+                               headers={"X-Admin-Key": local.admin_key}, timeout=10)
+        assert answer.status_code == 200
+        page.wait_for_selector("span.badge:has-text('Paused')", timeout=30000)  # no reload: the script's refresh
+        requests.post(local.relay_url + "/resume", json={}, headers={"X-Admin-Key": local.admin_key}, timeout=10)
+    assert refused == []

@@ -271,3 +271,30 @@ def test_sign_out_everywhere_rotates_the_secret_and_ends_every_session(stack, si
 def test_sign_out_clears_the_cookie(stack, signed_in):
     response = post(stack, {"do": "sign_out", "csrf": signed_in[1]}, signed_in[0])
     assert response.status_code == 303 and headers_of(response)["set-cookie"].startswith("__Host-relay-dashboard=;")
+
+
+@pytest.mark.parametrize("origin", ["https://evil.example", "http://relay.test.evil.example"])
+def test_a_form_from_another_site_is_refused_even_at_sign_in(stack, origin):
+    response = stack.client.http.post("/dashboard", headers={"Content-Type": FORM, "Origin": origin, "Host": "relay.test"},
+                                      body=urlencode({"do": "sign_in", "admin_key": SEEDED_ADMIN_KEY}))
+    assert response.status_code == 403 and "set-cookie" not in headers_of(response)
+    response = stack.client.http.post("/dashboard", headers={"Content-Type": FORM, "Origin": "https://relay.test",
+                                                             "Host": "relay.test"},
+                                      body=urlencode({"do": "sign_in", "admin_key": SEEDED_ADMIN_KEY}))
+    assert response.status_code == 303
+
+
+def test_no_cookie_signing_secret_key_or_token_in_the_logs(stack, capsys, caplog):
+    from chalicelib import services
+
+    stack.simulator.add_token(NEW_TOKEN)
+    cookie = sign_in(stack)
+    csrf = csrf_of(text(get(stack, cookie)))
+    for fields in ({"do": "pause"}, {"do": "resume"}, {"do": "paste_token", "token": NEW_TOKEN},
+                   {"do": "pause", "csrf": "forged"}):
+        post(stack, {"csrf": csrf, "account": "default", **fields}, cookie)
+    secret = services.get().parameters.get(SECRET_PARAMETER, max_age=0)
+    logged = capsys.readouterr().out + caplog.text
+    assert "dashboard pause" in logged and "session_id" in logged
+    for value in (cookie.split("=", 1)[1], cookie.split(".")[-1], secret, csrf, SEEDED_ADMIN_KEY, NEW_TOKEN):
+        assert value not in logged

@@ -182,7 +182,7 @@ def _epoch(text: Any) -> float | None:
 def _alarms(view: AccountView, markers: _Markers, now: float) -> list[str]:
     alarms = []
     day = ist_date(now).isoformat()
-    if not view.token.valid:
+    if view.token.valid is False:
         alarms.append(f"Token: {view.token.problem or 'not usable'}; paste a new one below")
     if markers.item(f"lock#token-invalid#{day}"):
         alarms.append("Alerts found the token dead today (the trader was told)")

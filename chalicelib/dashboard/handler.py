@@ -17,6 +17,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
 
 from chalicelib.dashboard import accounts, render
 from chalicelib.dashboard.forms import (
@@ -98,6 +99,9 @@ def _view(services: Services, secret: SigningSecret, session: Session, now: floa
 
 
 def _post(services: Services, secret: SigningSecret, request: Request, now: float) -> Page:
+    if not _same_origin(request):
+        _log("refused", None, outcome="cross_origin", origin=request.headers.get("origin"), host=request.headers.get("host"))
+        return Page(403, render.sign_in_page("This form was sent from another site: nothing was done."))
     fields = fields_of(request.body)
     if fields.get("do") == "sign_in":
         return _sign_in(services, secret, form_of(fields), request, now)
@@ -133,6 +137,16 @@ def _signed_post(services: Services, secret: SigningSecret, session: Session, fo
         label = accounts.view(account, now).label
         return Page(200, render.confirm_flatten_page(label, account.id, csrf_token(secret.value(), session)))
     return _view(services, secret, session, now, _act(account, form, session, now))
+
+
+def _same_origin(request: Request) -> bool:
+    """A browser names the site a form came from (`Origin`; the page's referrer policy is
+    same-origin so that it does): one from another site is refused before anything else, sign-in
+    included (which has no session to carry a CSRF token yet)."""
+    origin = request.headers.get("origin")
+    if not origin or origin == "null":  # not said (older browsers, scripts), or withheld by a referrer policy
+        return True
+    return urlsplit(origin).netloc == request.headers.get("host", "")
 
 
 def _sign_in(services: Services, secret: SigningSecret, form: object, request: Request, now: float) -> Page:

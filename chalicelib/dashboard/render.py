@@ -90,14 +90,16 @@ CONTENT_SECURITY_POLICY = (
     "connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
 )
 
-HEADERS = {**token_page.HEADERS, "Content-Security-Policy": CONTENT_SECURITY_POLICY}  # the rest as the token page's
+# As the token page's, but its own CSP, and a referrer policy under which the browser names the
+# page's origin on its own form posts (no-referrer makes it send `Origin: null`).
+HEADERS = {**token_page.HEADERS, "Content-Security-Policy": CONTENT_SECURITY_POLICY, "Referrer-Policy": "same-origin"}
 
 
 def document(title: str, body: str) -> str:
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
-<meta name="referrer" content="no-referrer">
+<meta name="referrer" content="same-origin">
 <title>{escape(title)} · indstocks-relay</title>
 <style>{STYLE}</style></head>
 <body>
