@@ -258,12 +258,14 @@ def token_rotate() -> Response:
 
 
 @app.route("/dashboard", methods=["GET"])
+@_answer_errors
 def dashboard_view() -> Response:
     """Signed in: the view; otherwise the sign-in form (chalicelib/dashboard)."""
     return _dashboard()
 
 
 @app.route("/dashboard", methods=["POST"], content_types=[_FORM])
+@_answer_errors
 def dashboard_form() -> Response:
     """Sign-in and the actions: urlencoded forms, each with its CSRF token once signed in."""
     return _dashboard()

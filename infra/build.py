@@ -370,6 +370,7 @@ def build(stage: str, out: Path, allowlist: list[str] | None, *, reserved_concur
         "WebhookUrl": {"Value": {"Fn::Sub": "https://${RestAPI}.execute-api.${AWS::Region}.amazonaws.com/api/webhook"}},
         "SignedWebhookUrl": {"Value": {"Fn::Sub": "https://${RestAPI}.execute-api.${AWS::Region}.amazonaws.com/api/webhook/signed"}},
         "TokenPageUrl": {"Value": token_page},
+        "DashboardUrl": {"Value": {"Fn::Sub": "https://${RestAPI}.execute-api.${AWS::Region}.amazonaws.com/api/dashboard"}},
         "AlertsTopicArn": {"Value": {"Ref": "AlertsTopic"}},
         "OrderQueueUrl": {"Value": {"Ref": ORDER_QUEUE}},
     })

@@ -42,6 +42,7 @@ echo
 echo "Webhook URL (TradingView):   $(output "$APP" WebhookUrl)"
 echo "Signed webhook (any sender): $(output "$APP" SignedWebhookUrl)"
 echo "Token page:                  $(output "$APP" TokenPageUrl)"
+echo "Dashboard:                   $(output "$APP" DashboardUrl)"
 EGRESS_IP=$(output "$NETWORK" EgressIp)
 if ! [[ "$EGRESS_IP" =~ ^[0-9]+\.[0-9]+\.[0-9]+\.[0-9]+$ ]]; then  # a reused EIP: ask EC2 for its address
   EGRESS_IP=$(aws ec2 describe-addresses --region "$REGION" --allocation-ids "$(output "$NETWORK" EgressAllocationId)" \

@@ -295,6 +295,8 @@ def test_every_function_may_publish_to_the_encrypted_topic(app):
     ("/api/POST/webhook/signed", "52.89.214.238", True),
     ("/api/GET/token", "203.0.113.7", True),
     ("/api/POST/token", "203.0.113.7", True),
+    ("/api/GET/dashboard", "203.0.113.7", True),  # the trader's phone, from any network
+    ("/api/POST/dashboard", "203.0.113.7", True),
 ])
 def test_the_resource_policy_locks_webhook_to_tradingview_and_leaves_the_signed_route_open(app, path, source_ip, admitted):
     from tests.aws_calls import allows
@@ -308,6 +310,7 @@ def test_the_signed_route_is_deployed_with_the_webhook_s_content_types(app):
     assert set(paths["/webhook/signed"]) >= {"post"} and set(paths["/webhook"]) >= {"post"}
     assert paths["/webhook/signed"]["post"]["consumes"] == paths["/webhook"]["post"]["consumes"]
     assert "webhook/signed" in app["Outputs"]["SignedWebhookUrl"]["Value"]["Fn::Sub"]
+    assert app["Outputs"]["DashboardUrl"]["Value"]["Fn::Sub"].endswith("/api/dashboard")
 
 
 def test_checkov_sees_every_justified_skip_as_a_skip_with_its_reason(tmp_path):
