@@ -298,3 +298,19 @@ def test_no_cookie_signing_secret_key_or_token_in_the_logs(stack, capsys, caplog
     assert "dashboard pause" in logged and "session_id" in logged
     for value in (cookie.split("=", 1)[1], cookie.split(".")[-1], secret, csrf, SEEDED_ADMIN_KEY, NEW_TOKEN):
         assert value not in logged
+
+
+def test_every_colour_pair_of_the_stylesheet_reads_at_4_5_to_1():
+    """Without a browser too: each rule that sets a text colour and a background, from the CSS."""
+    from chalicelib.dashboard.render import STYLE
+    from tests.test_dashboard_browser import contrast
+
+    pairs = []
+    for selector, body in re.findall(r"([^{}]+)\{([^}]*)\}", STYLE):
+        colours = dict(re.findall(r"(?<![-\w])(color|background|fill):(#[0-9a-f]{6})", body))
+        text_colour = colours.get("color") or colours.get("fill")
+        if text_colour:
+            pairs.append((selector, text_colour, colours.get("background", "#ffffff")))
+    assert len(pairs) >= 10
+    rgb = lambda hex_colour: [int(hex_colour[i:i + 2], 16) for i in (1, 3, 5)]  # noqa: E731
+    assert [(s, fg, bg) for s, fg, bg in pairs if contrast(rgb(fg), rgb(bg)) < 4.5] == []
