@@ -97,7 +97,7 @@ def _source_ip() -> str | None:
     return ((app.current_request.context or {}).get("identity") or {}).get("sourceIp")
 
 
-def _incoming(require_signature: bool = False) -> IncomingAlert:
+def _incoming(require_signature: bool = False, route: str | None = None) -> IncomingAlert:
     request = app.current_request
     return IncomingAlert(
         raw_body=request.raw_body or b"",
@@ -106,6 +106,7 @@ def _incoming(require_signature: bool = False) -> IncomingAlert:
         request_id=(request.context or {}).get("requestId"),
         remaining_seconds=_remaining_seconds(),
         require_signature=require_signature,
+        route=route,
     )
 
 
@@ -155,6 +156,48 @@ def signed_webhook() -> Response:
     IPs in AWS, so this route must refuse a body secret alone."""
     answer = services.get().relay.handle_alert(_incoming(require_signature=True), now=time.time())
     return _json(answer.status_code, answer.body)
+
+
+# --- OpenAlgo's API paths (chalicelib/dialects/openalgo.py): its bodies, its answers --------
+
+
+def _openalgo(endpoint: str) -> Response:
+    from chalicelib.dialects import openalgo
+
+    try:
+        answer = services.get().relay.handle_alert(_incoming(route=f"openalgo/{endpoint}"), now=time.time())
+        status, body = openalgo.respond(answer.status_code, answer.body)
+    except RelayError as error:
+        status, body = openalgo.error_answer(error)
+    except Exception as error:  # noqa: BLE001 - a bug: answer cleanly, log the type only (no payloads)
+        logger.error("unhandled error", extra={"error_type": type(error).__name__})
+        status, body = 500, {"status": "error", "message": "internal error"}
+    return _json(status, body)
+
+
+@app.route("/api/v1/placeorder", methods=["POST"], content_types=["application/json", "text/plain"])
+def openalgo_placeorder() -> Response:
+    return _openalgo("placeorder")
+
+
+@app.route("/api/v1/placesmartorder", methods=["POST"], content_types=["application/json", "text/plain"])
+def openalgo_placesmartorder() -> Response:
+    return _openalgo("placesmartorder")
+
+
+@app.route("/api/v1/optionsorder", methods=["POST"], content_types=["application/json", "text/plain"])
+def openalgo_optionsorder() -> Response:
+    return _openalgo("optionsorder")
+
+
+@app.route("/api/v1/closeposition", methods=["POST"], content_types=["application/json", "text/plain"])
+def openalgo_closeposition() -> Response:
+    return _openalgo("closeposition")
+
+
+@app.route("/api/v1/cancelallorder", methods=["POST"], content_types=["application/json", "text/plain"])
+def openalgo_cancelallorder() -> Response:
+    return _openalgo("cancelallorder")
 
 
 @app.route("/health", methods=["GET"])

@@ -24,6 +24,7 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    PrivateAttr,
     SecretStr,
     ValidationError,
     ValidationInfo,
@@ -273,6 +274,8 @@ class Alert(BaseModel):
     # The strategy the alert belongs to: the kill switch can pause it alone.
     strategy: Annotated[str | None, BeforeValidator(_refuse_placeholder)] = None
     position_scope: Annotated[PositionScope, BeforeValidator(_upper_word)] = PositionScope.ACCOUNT
+    # The format the alert came in (chalicelib/dialects): recorded, never part of its identity.
+    _format: str = PrivateAttr(default="native")
 
     @field_validator("symbol")
     @classmethod
@@ -512,6 +515,7 @@ class Alert(BaseModel):
             "product": self.product.value,
             "amo": self.amo or None,
             "strategy": self.strategy,
+            "format": self._format,
         }
         return {name: value for name, value in described.items() if value is not None}
 

@@ -81,7 +81,7 @@ JOURNAL_FIELDS = (
     "security_id", "endpoint", "request", "remarks", "order_id", "broker_status",
     "traded_qty", "traded_price", "exchange_message", "follow_message", "reconciled", "announced",
     "latency_ms", "received_epoch", "sent_epoch", "expires_at", "parent", "children", "strategy",
-    "position_size", "position", "origin", "sizing",
+    "position_size", "position", "origin", "sizing", "format",
 )  # fmt: skip
 
 

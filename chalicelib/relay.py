@@ -18,10 +18,11 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from chalicelib import auth
-from chalicelib.alerts import Action, Alert, parse_body, refuse_oversized, validate_alert
+from chalicelib.alerts import Action, Alert, refuse_oversized
 from chalicelib.broker import BrokerClient, OrderWrite, Outcome, WriteResult, cancel_write
 from chalicelib.config import Settings
 from chalicelib.deadline import MIN_READ_SECONDS, Deadline, Timeouts
+from chalicelib.dialects import read_alert
 from chalicelib.errors import (
     AlertRejected,
     DependencyUnavailable,
@@ -70,6 +71,7 @@ class IncomingAlert:
     # What the Lambda context says is left of the invocation, when there is one.
     remaining_seconds: float | None = None
     require_signature: bool = False  # the route open to any IP: a body secret alone is refused
+    route: str | None = None  # `openalgo/<endpoint>` on OpenAlgo's paths (chalicelib/dialects)
 
 
 @dataclass(frozen=True)
@@ -193,12 +195,12 @@ class Relay:
 
     def _place(self, incoming: IncomingAlert, now: float, trail: _Trail, deadline: Deadline) -> Answer:
         refuse_oversized(incoming.raw_body)
-        parsed = parse_body(incoming.raw_body)
-        trail.note(auth=self._authenticate(incoming, parsed.claimed_secret, now, unreadable=parsed.problem is not None))
+        parsed = read_alert(incoming.raw_body, incoming.route)  # its format: chalicelib/dialects
+        trail.note(format=parsed.format.value,
+                   auth=self._authenticate(incoming, parsed.claimed_secret, now, unreadable=parsed.problem is not None))
         if parsed.problem is not None:
             raise AlertRejected(detail=[parsed.problem])
-        assert parsed.fields is not None
-        alert = validate_alert(parsed.fields)
+        alert = parsed.alert()
         key = ledger_key(alert)
         trail.note(key=key, **alert.summary())
         tag_alert(alert_id=alert.alert_id, ledger_key=key)
