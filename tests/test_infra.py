@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from infra.build import TRADINGVIEW_IPS, UNUSED_LIBRARY_PARTS, build
+from infra.build import TRADINGVIEW_IPS, UNUSED_LIBRARY_PARTS, allowed_ips, build
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -21,7 +21,10 @@ REPO = Path(__file__).resolve().parents[1]
 @pytest.fixture(scope="module")
 def app(tmp_path_factory):
     out = tmp_path_factory.mktemp("prod")
-    return build("prod", out, TRADINGVIEW_IPS)
+    return build("prod", out, TRADINGVIEW_IPS, api_allowlist=API_ALLOWED)
+
+
+API_ALLOWED = ["198.51.100.0/24"]  # the trader's own machines (API_ALLOWED_IPS), for OpenAlgo's paths
 
 
 @pytest.fixture(scope="module")
@@ -75,7 +78,7 @@ def test_every_function_runs_in_the_vpc(app):
 
 def test_webhook_only_from_tradingview_while_token_stays_open(app):
     policy = app["Resources"]["RestAPI"]["Properties"]["DefinitionBody"]["x-amazon-apigateway-policy"]
-    allow, deny = policy["Statement"]
+    allow, deny, _openalgo_paths = policy["Statement"]
     assert allow["Effect"] == "Allow" and allow["Resource"] == "execute-api:/*"
     assert deny["Effect"] == "Deny" and deny["Resource"] == "execute-api:/*/POST/webhook"
     assert deny["Condition"]["NotIpAddress"]["aws:SourceIp"] == [
@@ -301,6 +304,42 @@ def test_the_resource_policy_locks_webhook_to_tradingview_and_leaves_the_signed_
 
     policy = app["Resources"]["RestAPI"]["Properties"]["DefinitionBody"]["x-amazon-apigateway-policy"]
     assert allows(policy, "execute-api:Invoke", f"execute-api:{path}", {"aws:SourceIp": source_ip}) is admitted
+
+
+@pytest.mark.parametrize(("path", "source_ip", "admitted"), [
+    ("/api/POST/api/v1/placeorder", "198.51.100.7", True),  # listed in API_ALLOWED_IPS
+    ("/api/POST/api/v1/placesmartorder", "52.89.214.238", True),  # TradingView (OpenAlgo's TradingView templates)
+    ("/api/POST/api/v1/cancelallorder", "198.51.100.250", True),
+    ("/api/POST/api/v1/placeorder", "203.0.113.7", False),
+    ("/api/POST/api/v1/closeposition", "203.0.113.7", False),
+    ("/api/POST/webhook", "198.51.100.7", False),  # the listed IPs open OpenAlgo's paths only
+    ("/api/POST/webhook/signed", "198.51.100.7", True),
+])
+def test_openalgo_paths_admit_tradingview_and_the_listed_ips_only(app, path, source_ip, admitted):
+    from tests.aws_calls import allows
+
+    policy = app["Resources"]["RestAPI"]["Properties"]["DefinitionBody"]["x-amazon-apigateway-policy"]
+    assert allows(policy, "execute-api:Invoke", f"execute-api:{path}", {"aws:SourceIp": source_ip}) is admitted
+
+
+def test_openalgo_paths_are_deployed_and_api_allowed_ips_reads_addresses_and_cidrs(app):
+    paths = app["Resources"]["RestAPI"]["Properties"]["DefinitionBody"]["paths"]
+    for endpoint in ("placeorder", "placesmartorder", "optionsorder", "closeposition", "cancelallorder"):
+        assert set(paths[f"/api/v1/{endpoint}"]) >= {"post"}
+    assert allowed_ips("") == []
+    assert allowed_ips(" 203.0.113.7, 198.51.100.0/24 ") == ["203.0.113.7/32", "198.51.100.0/24"]
+    with pytest.raises(ValueError):
+        allowed_ips("203.0.113.7/33")
+
+
+def test_without_api_allowed_ips_openalgo_paths_admit_tradingview_only():
+    from infra.build import resource_policy
+    from tests.aws_calls import allows
+
+    policy = resource_policy(TRADINGVIEW_IPS, [])
+    for source_ip, admitted in (("52.89.214.238", True), ("198.51.100.7", False)):
+        context = {"aws:SourceIp": source_ip}
+        assert allows(policy, "execute-api:Invoke", "execute-api:/api/POST/api/v1/placeorder", context) is admitted
 
 
 def test_the_signed_route_is_deployed_with_the_webhook_s_content_types(app):
