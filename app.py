@@ -26,6 +26,7 @@ from chalice import Chalice, Cron, Rate, Response
 
 from chalicelib import observability, services
 from chalicelib.config import get_settings
+from chalicelib.dialects.openalgo import ENDPOINTS as OPENALGO_ENDPOINTS
 from chalicelib.errors import FieldProblem, InvalidRequest, RelayError
 from chalicelib.moments import ist_date
 from chalicelib.observability import logger
@@ -175,29 +176,16 @@ def _openalgo(endpoint: str) -> Response:
     return _json(status, body)
 
 
-@app.route("/api/v1/placeorder", methods=["POST"], content_types=["application/json", "text/plain"])
-def openalgo_placeorder() -> Response:
-    return _openalgo("placeorder")
+def _openalgo_route(endpoint: str) -> None:
+    def view() -> Response:
+        return _openalgo(endpoint)
+
+    view.__name__ = f"openalgo_{endpoint}"  # Chalice names each route by its view
+    app.route(f"/api/v1/{endpoint}", methods=["POST"], content_types=["application/json", "text/plain"])(view)
 
 
-@app.route("/api/v1/placesmartorder", methods=["POST"], content_types=["application/json", "text/plain"])
-def openalgo_placesmartorder() -> Response:
-    return _openalgo("placesmartorder")
-
-
-@app.route("/api/v1/optionsorder", methods=["POST"], content_types=["application/json", "text/plain"])
-def openalgo_optionsorder() -> Response:
-    return _openalgo("optionsorder")
-
-
-@app.route("/api/v1/closeposition", methods=["POST"], content_types=["application/json", "text/plain"])
-def openalgo_closeposition() -> Response:
-    return _openalgo("closeposition")
-
-
-@app.route("/api/v1/cancelallorder", methods=["POST"], content_types=["application/json", "text/plain"])
-def openalgo_cancelallorder() -> Response:
-    return _openalgo("cancelallorder")
+for _endpoint in OPENALGO_ENDPOINTS:
+    _openalgo_route(_endpoint)
 
 
 @app.route("/health", methods=["GET"])

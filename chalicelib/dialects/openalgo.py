@@ -15,9 +15,22 @@ from typing import Annotated, Any
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, SecretStr, ValidationError, field_validator
 from pydantic_core import PydanticCustomError
 
-from chalicelib.alerts import MAX_PRICE, ParsedBody, PositionSize, Quantity, _price, _upper_word, _whole_quantity
+from chalicelib.alerts import (
+    MAX_PRICE,
+    OrderType,
+    ParsedBody,
+    PositionSize,
+    Quantity,
+    Side,
+    Venue,
+    _price,
+    _upper_word,
+    _venue_word,
+    _whole_quantity,
+)
 from chalicelib.dialects.base import Format, Reading, model_problems, validate_as
 from chalicelib.errors import RelayError
+from chalicelib.fno.symbols import OptionType
 
 ENDPOINTS = ("placeorder", "placesmartorder", "optionsorder", "closeposition", "cancelallorder")
 # Fields no other dialect has: one of them makes a /webhook body OpenAlgo's.
@@ -26,38 +39,12 @@ MARKERS = frozenset({"apikey", "pricetype", "disclosed_quantity", "splitsize"})
 NAMES = {"order_type": "pricetype", "expiry": "expiry_date", "lots": "quantity"}
 
 
-class Exchange(str, Enum):
-    """OpenAlgo's exchange codes INDstocks trades (MCX and the currency segments it does not)."""
-
-    NSE = "NSE"
-    BSE = "BSE"
-    NFO = "NFO"
-    BFO = "BFO"
-    NSE_INDEX = "NSE_INDEX"
-    BSE_INDEX = "BSE_INDEX"
-
-
-class Action(str, Enum):
-    BUY = "BUY"
-    SELL = "SELL"
-
-
-class PriceType(str, Enum):
-    MARKET = "MARKET"
-    LIMIT = "LIMIT"
-    SL = "SL"
-    SL_M = "SL-M"
-
-
+# OpenAlgo's exchanges (`Venue`: MCX and the currency segments are refused), its actions (`Side`),
+# its price types (`OrderType`: MARKET, LIMIT, SL, SL-M) are the alert model's; its products are its own.
 class Product(str, Enum):
     MIS = "MIS"
     CNC = "CNC"
     NRML = "NRML"
-
-
-class OptionType(str, Enum):
-    CE = "CE"
-    PE = "PE"
 
 
 Word = Annotated[str, BeforeValidator(_upper_word), Field(min_length=1, max_length=40)]
@@ -74,10 +61,10 @@ class _Request(BaseModel):
 
 
 class _Order(_Request):
-    exchange: Annotated[Exchange, BeforeValidator(_upper_word)]
-    action: Annotated[Action, BeforeValidator(_upper_word)]
+    exchange: Annotated[Venue, BeforeValidator(_venue_word)]
+    action: Annotated[Side, BeforeValidator(_upper_word)]
     product: Annotated[Product, BeforeValidator(_upper_word)] = Product.MIS
-    pricetype: Annotated[PriceType, BeforeValidator(_upper_word)] = PriceType.MARKET
+    pricetype: Annotated[OrderType, BeforeValidator(_upper_word)] = OrderType.MARKET
     quantity: Quantity
     price: OptionalPrice = Decimal(0)
     trigger_price: OptionalPrice = Decimal(0)
