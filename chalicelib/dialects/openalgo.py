@@ -8,11 +8,12 @@ send them; a `price` or `trigger_price` of 0 means none (OpenAlgo's default).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from decimal import Decimal
 from enum import Enum
 from typing import Annotated, Any
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, SecretStr, ValidationError
 from pydantic_core import PydanticCustomError
 
 from chalicelib.alerts import (
@@ -53,6 +54,15 @@ OptionalPrice = Annotated[Decimal, BeforeValidator(_price), Field(ge=0, le=MAX_P
 Count = Annotated[int, BeforeValidator(_whole_quantity), Field(ge=0, le=1_000_000)]
 
 
+def _zero_only(why: str) -> Callable[[int], int]:
+    """A field OpenAlgo sends as 0 by default, for something INDstocks or the relay does otherwise."""
+    def check(value: int) -> int:
+        if value:
+            raise PydanticCustomError("not_supported", why)
+        return value
+    return check
+
+
 class _Request(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -68,14 +78,8 @@ class _Order(_Request):
     quantity: Quantity
     price: OptionalPrice = Decimal(0)
     trigger_price: OptionalPrice = Decimal(0)
-    disclosed_quantity: Count = 0
-
-    @field_validator("disclosed_quantity")
-    @classmethod
-    def _no_disclosed_quantity(cls, value: int) -> int:
-        if value:
-            raise PydanticCustomError("disclosed_quantity", "INDstocks orders have no disclosed quantity: send 0 or leave it out")
-        return value
+    disclosed_quantity: Annotated[Count, AfterValidator(_zero_only(
+        "INDstocks orders have no disclosed quantity: send 0 or leave it out"))] = 0
 
     def order_fields(self) -> dict[str, Any]:
         return {"strategy": self.strategy, "exchange": self.exchange.value, "action": self.action.value,
@@ -105,14 +109,8 @@ class OptionsOrder(_Order):
     expiry_date: Word | None = None
     offset: Word
     option_type: Annotated[OptionType, BeforeValidator(_upper_word)]
-    splitsize: Count = 0
-
-    @field_validator("splitsize")
-    @classmethod
-    def _no_split_size(cls, value: int) -> int:
-        if value:
-            raise PydanticCustomError("splitsize", "the relay splits an order at its freeze limit by itself: send 0 or leave it out")
-        return value
+    splitsize: Annotated[Count, AfterValidator(_zero_only(
+        "the relay splits an order at its freeze limit by itself: send 0 or leave it out"))] = 0
 
     def fields(self) -> dict[str, Any]:
         return {**self.order_fields(), "underlying": self.underlying, "offset": self.offset,
