@@ -87,6 +87,11 @@ def test_openalgo_smart_order_sample_sends_the_difference_to_its_position_size(s
     assert response.json_body["status"] == "success"
     [write] = writes(stack)
     assert write.json["security_id"] == "11915" and write.json["qty"] == 5 and write.json["txn_type"] == "BUY"
+    # An Amibroker-style square-off: quantity 0, the target 0; nothing held here, so nothing to send.
+    flat = post_openalgo(stack, "placesmartorder", {**OPENALGO_SMARTORDER, "symbol": "SBIN", "action": "SELL",
+                                                    "quantity": 0, "position_size": 0})
+    assert flat.status_code == 200 and flat.json_body["status"] == "success", flat.json_body
+    assert flat.json_body["relay"]["status"] == "noop" and len(writes(stack)) == 1
 
 
 def test_openalgo_options_order_picks_the_strike_and_answers_success(fno):  # noqa: F811 - the fixture
@@ -331,3 +336,33 @@ def test_no_secret_or_apikey_in_any_log_line(stack, capsys):
     stack.post({**TRADERSPOST_BRACKET, "orderType": "trailing_stop"})
     time.sleep(0)
     assert SEEDED_SECRET not in capsys.readouterr().out
+
+
+def test_a_signed_traderspost_body_on_the_signed_route(stack):
+    from chalicelib import auth
+
+    raw = json.dumps({"ticker": "SBIN", "action": "buy", "quantity": 2, "signalPrice": 800})
+    header = auth.sign(raw.encode(), SEEDED_SECRET, int(time.time()))
+    unsigned = stack.client.http.post("/webhook/signed", headers={"Content-Type": "application/json"}, body=raw)
+    assert unsigned.status_code == 401
+    signed = stack.client.http.post("/webhook/signed", body=raw,
+                                    headers={"Content-Type": "application/json", "X-Relay-Signature": header})
+    assert signed.status_code == 200 and signed.json_body["status"] == "placed", signed.json_body
+    [write] = writes(stack)
+    assert write.json["qty"] == 2 and journal(stack)[0]["format"] == "traderspost"
+
+
+def test_the_dialects_are_pure_mappings():
+    """Importing every format loads no AWS or HTTP library and none of the relay's adapters or flows."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    never = ("boto3", "botocore", "requests", "urllib3", "chalicelib.broker", "chalicelib.ledger", "chalicelib.state",
+             "chalicelib.tokens", "chalicelib.relay", "chalicelib.services", "chalicelib.orders")
+    code = ("import json, sys\nimport chalicelib.dialects.detect\nprint(json.dumps(sorted(sys.modules)))")
+    result = subprocess.run([sys.executable, "-c", code], cwd=Path(__file__).resolve().parents[1],
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    loaded = set(json.loads(result.stdout.strip().splitlines()[-1]))
+    assert [name for name in never if name in loaded] == []

@@ -96,6 +96,8 @@ class PlaceOrder(_Order):
 
 
 class PlaceSmartOrder(PlaceOrder):
+    # OpenAlgo's scripts send quantity 0 with a target; the target decides, quantity is unused here
+    quantity: Count  # type: ignore[assignment]
     position_size: PositionSize
 
     def fields(self) -> dict[str, Any]:
