@@ -379,10 +379,11 @@ def test_the_keep_warm_schedule_gets_the_api_s_health_route_and_needs_no_iam(app
     assert function["Environment"]["Variables"]["KEEP_WARM_URL"] == {
         "Fn::Sub": "https://${RestAPI}.execute-api.${AWS::Region}.amazonaws.com/api/health"}
     assert "/health" in app["Resources"]["RestAPI"]["Properties"]["DefinitionBody"]["paths"]
-    # the resource policy denies only POST /webhook from outside TradingView: GET /health is open
+    # the resource policy denies only POST /webhook from outside TradingView (and OpenAlgo's POST
+    # paths from outside TradingView and API_ALLOWED_IPS): GET /health is open
     denied = [s["Resource"] for s in app["Resources"]["RestAPI"]["Properties"]["DefinitionBody"]["x-amazon-apigateway-policy"]["Statement"]
               if s["Effect"] == "Deny"]
-    assert denied == ["execute-api:/*/POST/webhook"]
+    assert denied == ["execute-api:/*/POST/webhook", "execute-api:/*/POST/api/v1/*"]
     for policy_file in ("policy-prod.json", "policy-dev.json"):
         policy = json.loads((REPO / ".chalice" / policy_file).read_text())
         assert not any("lambda:" in action for statement in policy["Statement"]
