@@ -196,7 +196,7 @@ class Relay:
     def _place(self, incoming: IncomingAlert, now: float, trail: _Trail, deadline: Deadline) -> Answer:
         refuse_oversized(incoming.raw_body)
         parsed = read_alert(incoming.raw_body, incoming.route)  # its format: chalicelib/dialects
-        trail.note(format=parsed.format.value,
+        trail.note(format=parsed.name,
                    auth=self._authenticate(incoming, parsed.claimed_secret, now, unreadable=parsed.problem is not None))
         if parsed.problem is not None:
             raise AlertRejected(detail=[parsed.problem])

@@ -306,6 +306,15 @@ def test_a_body_with_the_fields_of_two_formats_is_refused_naming_them(stack):
     assert stack.post({"ticker": "SBIN", "apikey": "wrong", "action": "buy"}).status_code == 401  # auth first
 
 
+def test_the_alert_log_line_names_the_format(stack, capsys):
+    stack.post(f"{SEEDED_SECRET},buy,SBIN,qty=1", content_type="text/plain")
+    stack.post({"secret": SEEDED_SECRET, "ticker": "SBIN", "apikey": SEEDED_SECRET, "action": "buy"})
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()
+             if line.startswith("{") and '"event":"alert"' in line]
+    assert [(line["format"], line["outcome"]) for line in lines] == [("pineconnector", "placed"),
+                                                                     ("ambiguous", "ambiguous_format")]
+
+
 @pytest.mark.parametrize("raw, expected", [
     (b'{"secret":"s","symbol":"SBIN","action":"buy","quantity":1}', Format.NATIVE),
     (b"secret=s symbol=SBIN action=buy quantity=1", Format.NATIVE),

@@ -30,8 +30,9 @@ class Reading:
     judged: `claimed_secret` is what authentication compares, `alert()` maps and validates after."""
 
     def __init__(self, fmt: Format, claimed_secret: str | None, problem: FieldProblem | None,
-                 build: Callable[[], Alert]):
+                 build: Callable[[], Alert], *, name: str | None = None):
         self.format = fmt
+        self.name = name or fmt.value  # what the alert log line says (`ambiguous` for a body of several)
         self.claimed_secret = claimed_secret
         self.problem = problem
         self._build = build

@@ -74,4 +74,5 @@ def _ambiguous(parsed: ParsedBody, resembled: dict[Format, list[str]]) -> Readin
     def refuse() -> Any:
         raise AmbiguousFormat(resembled)
 
-    return Reading(Format.NATIVE, claimed if isinstance(claimed, str) else None, parsed.problem, refuse)
+    return Reading(Format.NATIVE, claimed if isinstance(claimed, str) else None, parsed.problem, refuse,
+                   name="ambiguous")
