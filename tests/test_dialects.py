@@ -375,3 +375,70 @@ def test_the_dialects_are_pure_mappings():
     assert result.returncode == 0, result.stderr
     loaded = set(json.loads(result.stdout.strip().splitlines()[-1]))
     assert [name for name in never if name in loaded] == []
+
+
+# --- whatever arrives: a field-named refusal or an alert, never anything else ---------------------
+
+from hypothesis import HealthCheck, given, settings  # noqa: E402 - the fuzzing below only
+from hypothesis import strategies as st  # noqa: E402
+
+from chalicelib.errors import AlertRejected  # noqa: E402
+
+_junk = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=True, allow_infinity=True) | st.text(max_size=20)
+    | st.sampled_from(["{{close}}", "0", "-1", "1e999", "NaN", "5%", "SBIN", "NSE:SBIN", "9" * 60]),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3),
+    max_leaves=8)
+_TRADERSPOST = {"ticker": ["SBIN", "NSE:SBIN", "NIFTY1!"], "action": ["buy", "sell", "exit", "cancel", "add"],
+                "sentiment": ["bullish", "long", "bearish", "short", "flat"], "quantity": [1, "5", 1000.5],
+                "quantityType": ["fixed_quantity", "dollar_amount", "risk_dollar_amount", "percent_of_equity",
+                                 "percent_of_position"],
+                "orderType": ["market", "limit", "stop", "stop_limit", "trailing_stop"], "limitPrice": [801, "800.5"],
+                "stopPrice": [790, "810"], "signalPrice": [800], "price": ["800"],
+                "takeProfit": [{"percent": 3}, {"limitPrice": 850}, {"amount": 5}, {"percent": 3, "limitPrice": 1}],
+                "stopLoss": [{"type": "stop", "percent": 1.5}, {"stopPrice": 780}, {"type": "stop_limit"},
+                             {"type": "trailing_stop", "trailPercent": 1}],
+                "timeInForce": ["day", "ioc", "gtc"], "time": ["2026-01-01T00:00:00Z"], "extras": [{"a": 1}]}
+_OPENALGO = {"strategy": ["Test Strategy"], "symbol": ["SBIN", "NIFTY27JAN26FUT"], "action": ["BUY", "sell"],
+             "exchange": ["NSE", "BSE", "NFO", "NSE_INDEX", "MCX"], "pricetype": ["MARKET", "LIMIT", "SL", "SL-M"],
+             "product": ["MIS", "CNC", "NRML"], "quantity": ["1", 0, 5], "price": ["0", 800.5],
+             "trigger_price": ["0", "790"], "disclosed_quantity": ["0", 3], "position_size": ["5", "-5", 0],
+             "underlying": ["NIFTY"], "expiry_date": ["27JAN26"], "offset": ["ATM", "OTM2"], "option_type": ["CE", "PE"],
+             "splitsize": ["0"]}
+
+
+def _fields(known):
+    value = {name: st.integers(0, 9).flatmap(lambda roll, good=good: st.sampled_from(good) if roll < 7 else _junk)
+             for name, good in known.items()}
+    return st.fixed_dictionaries({}, optional=value).flatmap(
+        lambda base: st.dictionaries(st.text(max_size=8), _junk, max_size=1).map(lambda extra: {**extra, **base})
+        | st.just(base))
+
+
+def _refused_or_built(reading):
+    try:
+        reading.alert()
+    except AlertRejected as refused:
+        assert refused.detail and all(problem.field and problem.message for problem in refused.detail)
+
+
+@settings(max_examples=700, deadline=None, suppress_health_check=list(HealthCheck))
+@given(_fields(_TRADERSPOST))
+def test_any_traderspost_body_is_refused_by_field_or_mapped(fields):
+    _refused_or_built(read_alert(json.dumps({"secret": "s", "ticker": "SBIN", **fields}).encode()))
+
+
+@settings(max_examples=700, deadline=None, suppress_health_check=list(HealthCheck))
+@given(_fields(_OPENALGO), st.sampled_from(["placeorder", "placesmartorder", "optionsorder", "closeposition",
+                                            "cancelallorder"]))
+def test_any_openalgo_body_is_refused_by_field_or_mapped(fields, endpoint):
+    _refused_or_built(read_alert(json.dumps({"apikey": "s", **fields}).encode(), f"openalgo/{endpoint}"))
+
+
+@settings(max_examples=700, deadline=None, suppress_health_check=list(HealthCheck))
+@given(st.sampled_from(sorted({"buy", "sell", "closelong", "closeall", "cancelshort", "long"})),
+       st.lists(st.sampled_from(["SBIN", "NSE:SBIN", "qty=5", "qty=x", "lots=1", "sl=1.5%", "tp=3%", "sl=-1",
+                                 "price=800", "risk=1", "id=a b", "strategy=s", "time=bad", "amo=true", "", "=",
+                                 "foo=1", "{{ticker}}", "qty=5=6"]), max_size=5))
+def test_any_pineconnector_line_is_refused_by_token_or_mapped(command, words):
+    _refused_or_built(read_alert(",".join(["s", command, *words]).encode()))

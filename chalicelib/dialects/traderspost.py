@@ -143,8 +143,8 @@ class Signal(BaseModel):
     ticker: Annotated[str, Field(min_length=1, max_length=40)]
     action: Annotated[Action, Lower]
     sentiment: Annotated[Sentiment | None, Lower] = None
-    quantity: Annotated[Decimal | None, BeforeValidator(_price),
-                        Field(gt=0, le=MAX_PRICE * MAX_QUANTITY, allow_inf_nan=False)] = None
+    quantity: Annotated[Decimal, BeforeValidator(_price),
+                        Field(gt=0, le=MAX_PRICE * MAX_QUANTITY, allow_inf_nan=False)] | None = None
     quantityType: Annotated[QuantityType, Lower] = QuantityType.FIXED_QUANTITY  # noqa: N815
     orderType: Annotated[OrderType, Lower] = OrderType.MARKET  # noqa: N815
     limitPrice: Price | None = None  # noqa: N815
