@@ -106,6 +106,10 @@ def test_openalgo_options_order_picks_the_strike_and_answers_success(fno):  # no
             "quantity": str(expected.lot), "pricetype": "MARKET", "product": "NRML", "splitsize": "0"}
     response = post_openalgo(fno, "optionsorder", body)
     assert response.status_code == 200 and response.json_body["status"] == "success", response.json_body
+    answer = response.json_body
+    assert (answer["symbol"], answer["exchange"], answer["offset"], answer["option_type"]) == \
+        (f"NIFTY{dmy(weekly)}{expected.strike.normalize():f}CE", "NFO", "ATM", "CE"), answer
+    assert answer["orderid"] and answer["underlying_ltp"] == float(strikes[len(strikes) // 2] + 2)
     [write] = writes(fno)
     assert (write.json["security_id"], write.json["qty"], write.json["product"]) == \
         (expected.security_id, expected.lot, "MARGIN")

@@ -169,7 +169,7 @@ def respond(status_code: int, body: dict[str, Any]) -> tuple[int, dict[str, Any]
     ok = status_code < 300
     answer: dict[str, Any]
     if said == "placed":
-        answer = {"status": "success", "orderid": body.get("order_id")}
+        answer = {"status": "success", "orderid": body.get("order_id"), **_contract(body.get("contract"))}
     elif said == "duplicate":
         answer = {"status": "success", "orderid": body.get("order_id"),
                   "message": "already received: a duplicate of an earlier request, nothing was sent again"}
@@ -203,6 +203,17 @@ def respond(status_code: int, body: dict[str, Any]) -> tuple[int, dict[str, Any]
     else:  # rejected, not_sent, token_invalid
         answer = {"status": "error", "message": body.get("message") or said}
     return status_code, {**answer, "relay": body}
+
+
+def _contract(contract: dict[str, Any] | None) -> dict[str, Any]:
+    """What OpenAlgo's options answer says of the contract: its symbol, exchange and, for a
+    relative option, the offset and the spot it was picked at."""
+    if not contract:
+        return {}
+    said = {"symbol": contract.get("symbol"), "exchange": {"NSE": "NFO", "BSE": "BFO"}.get(contract.get("exchange", "")),
+            "offset": contract.get("offset"), "option_type": contract.get("option_type"),
+            "underlying_ltp": float(contract["spot"]) if contract.get("spot") else None}
+    return {name: value for name, value in said.items() if value is not None}
 
 
 def error_answer(error: RelayError) -> tuple[int, dict[str, Any]]:
