@@ -94,6 +94,17 @@ def test_openalgo_smart_order_sample_sends_the_difference_to_its_position_size(s
     assert flat.json_body["relay"]["status"] == "noop" and len(writes(stack)) == 1
 
 
+def test_openalgo_amibroker_style_short_by_target(stack):
+    """OpenAlgo's Amibroker module posts placesmartorder with every value a string; a short entry
+    is a negative position_size."""
+    body = {"apikey": SEEDED_SECRET, "strategy": "Amibroker", "symbol": "SBIN", "action": "SELL", "exchange": "NSE",
+            "pricetype": "MARKET", "product": "MIS", "quantity": "3", "position_size": "-3"}
+    response = post_openalgo(stack, "placesmartorder", body, content_type="text/plain")
+    assert response.status_code == 200 and response.json_body["status"] == "success", response.json_body
+    [write] = writes(stack)
+    assert without_remarks(write) == {**MARKET_SBIN, "txn_type": "SELL", "qty": 3}
+
+
 def test_openalgo_options_order_picks_the_strike_and_answers_success(fno):  # noqa: F811 - the fixture
     sim = fno.simulator
     weekly = live(sim, "NIFTY", option=True)[0].expiry
