@@ -3,6 +3,7 @@ pacing budget, token and outcome; one failing never blocks another; a replay sen
 
 from __future__ import annotations
 
+import itertools
 import json
 import time
 from collections.abc import Iterator
@@ -194,9 +195,9 @@ def test_each_account_paces_its_own_writes(family):
              for token in (SEEDED_TOKEN, ANITA_TOKEN)}
     for token, moments in times.items():
         assert len(moments) == 4
-        assert min(b - a for a, b in zip(moments, moments[1:])) >= WRITE_SPACING - 0.03, token
+        assert min(b - a for a, b in itertools.pairwise(moments)) >= WRITE_SPACING - 0.03, token
     merged = sorted(moment for moments in times.values() for moment in moments)
-    assert min(b - a for a, b in zip(merged, merged[1:])) < WRITE_SPACING / 2  # one schedule could not
+    assert min(b - a for a, b in itertools.pairwise(merged)) < WRITE_SPACING / 2  # one schedule could not
 
     names = {entry["pk"]["S"] for entry in boto3.client("dynamodb").scan(TableName=STATE_TABLE)["Items"]}
     assert {"pace#order-writes", "@anita/pace#order-writes"} <= names

@@ -142,7 +142,7 @@ def account_book(settings: Settings) -> AccountBook:
             if not value.startswith(prefix):  # the functions' IAM policy reads parameters there only
                 raise ValueError(f"ACCOUNTS: {account.name}.{field} {value!r} must lie under {prefix}")
         stored = re.compile(rf"^{re.escape(prefix)}accounts/[^/]+/indstocks-token$")
-        if account.token_parameter != settings.token_parameter and not stored.match(account.token_parameter):
+        if account.token_parameter != settings.token_parameter and not stored.match(account.token_parameter or ""):
             # the token page and rotation write it: the policy allows PutParameter there only
             raise ValueError(f"ACCOUNTS: {account.name}.token_parameter must be {prefix}accounts/<folder>/indstocks-token")
     return AccountBook(tuple(accounts))
