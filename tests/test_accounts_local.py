@@ -3,7 +3,10 @@ placed for every account through the real local stack (moto, chalice local, the 
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
+import os
 import time
 from pathlib import Path
 
@@ -11,6 +14,7 @@ import pytest
 import requests
 
 from local.stack import LocalAccount, local_accounts, stack_from_env
+from relay_cli.local_profile import PROFILE_VARIABLE
 
 REPO = Path(__file__).resolve().parents[1]
 ACCOUNTS = json.dumps([{"name": "asha", "token": "tok-LOCAL-asha-11"},
@@ -54,6 +58,30 @@ def test_make_run_with_accounts_places_one_alert_for_every_enabled_account():
         ssm = stack._aws("ssm")
         stored = ssm.get_parameter(Name="/indstocks-relay/local/accounts/vikram/indstocks-token", WithDecryption=True)
         assert stored["Parameter"]["Value"] == "tok-LOCAL-vikram-22"
+
+        # `relay status` shows every account's token (never the token itself) and day count;
+        # `relay orders` has an ACCOUNT column and filters by it
+        os.environ[PROFILE_VARIABLE] = str(stack.profile_path)
+        try:
+            code, out = relay("status", "--no-broker")
+            assert code == 0, out  # every token present and fresh (the broker check skipped)
+            for name in ("asha", "vikram", "meera"):
+                assert f"token {name}" in out
+            assert "asha 1, vikram 1, meera 0 used today" in out
+            assert "tok-LOCAL" not in out
+            code, out = relay("orders", "--account", "vikram")
+            assert code == 0 and "ACCOUNT" in out and "vikram" in out and "asha" not in out
+        finally:
+            os.environ.pop(PROFILE_VARIABLE, None)
+
+
+def relay(*argv: str) -> tuple[int, str]:
+    from relay_cli import cli
+
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(out):
+        code = cli.main(["--stage", "local", *argv])
+    return code, out.getvalue()
 
 
 def test_an_account_entry_says_only_what_the_relay_needs():
