@@ -224,6 +224,31 @@ def test_the_sweep_reconciles_each_account_with_its_own_token(family):
     assert anita_reads  # anita's item was looked up with anita's token
 
 
+def test_a_queued_write_goes_out_with_its_own_account_s_token(family):
+    from chalicelib import services
+    from chalicelib.pacing import WritePacer
+
+    anita = services.get().account("anita").relay
+    real = anita.pacer
+    # anita's writes a minute apart: her second is queued; primary's schedule is untouched
+    anita.pacer = WritePacer(real._state, max_wait_seconds=0.0, spacing=60.0, late_tolerance=3600.0,
+                             schedule="accounts-test")
+    first = answer_of(family.post(family.alert(alert_id="fam-q1", accounts=["primary", "anita"])))
+    second = answer_of(family.post(family.alert(alert_id="fam-q2", accounts=["primary", "anita"])))
+    anita.pacer = real
+    assert [o["status"] for o in first["accounts"]] == ["placed", "placed"]
+    assert [(o["account"], o["status"]) for o in second["accounts"]] == [("primary", "placed"), ("anita", "queued")]
+    assert item("id:fam-q2|anita")["state"] == "queued"
+
+    event = family.client.events.generate_sqs_event(message_bodies=[json.dumps({"key": "id:fam-q2|anita"})],
+                                                    queue_name="indstocks-relay-test-orders.fifo")
+    result = family.client.lambda_.invoke("send_queued_orders", event).payload
+    assert result["results"] == [{"key": "id:fam-q2|anita", "outcome": "placed"}]
+    last_token, last_body = writes(family)[-1]
+    assert last_token == ANITA_TOKEN and last_body["qty"] == 2
+    assert item("id:fam-q2|anita")["state"] == "placed"
+
+
 def test_the_token_page_stores_the_chosen_account_s_token(family):
     page = family.client.http.get("/token")
     assert 'name="account"' in page.body.decode() and "anita" in page.body.decode()
