@@ -160,18 +160,21 @@ def build(settings: Settings, brokers: Callable[[Account], BrokerClient] | None 
 
     instruments = InstrumentMaster(download_equity_master, settings.instruments_cache_dir, shared=state)
     built_derivatives: list[Derivatives] = []
+    derivatives_lock = threading.Lock()
 
     # Futures and options: loaded on the first derivative alert (or the 08:45 check), never for a
     # cash one; one master for every account.
     def derivatives() -> Derivatives:
         from chalicelib.fno.master import Derivatives, FnoMaster  # not imported by a cash-only cold start
 
-        if not built_derivatives:
+        with derivatives_lock:  # the accounts' threads ask at once; one master for all
+            if built_derivatives:
+                return built_derivatives[0]
             built_derivatives.append(Derivatives(
                 FnoMaster(download_master, shared=state), first_broker,
                 lambda exchange, ticker, day: instruments.resolve(exchange, ticker, day).security_id,
                 first_tokens.reread))
-        return built_derivatives[0]
+            return built_derivatives[0]
 
     shared = Shared(
         settings=settings, book=book, parameters=parameters, state=state, dynamodb=dynamodb,

@@ -14,7 +14,6 @@ and never stops another. A replay finds every account's item claimed: nothing is
 from __future__ import annotations
 
 from collections.abc import Mapping
-from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 from chalicelib.accounts.model import Account, AccountBook, account_key
@@ -43,6 +42,8 @@ class Desk:
         if len(targets) == 1:
             outcomes = [self._one(key, alert, targets[0], now, deadline, trail)]
         else:
+            from concurrent.futures import ThreadPoolExecutor  # only an alert for several accounts
+
             with ThreadPoolExecutor(max_workers=len(targets), thread_name_prefix="account") as pool:
                 outcomes = list(pool.map(lambda account: self._one(key, alert, account, now, deadline, trail), targets))
         worst = max(outcomes, key=lambda outcome: _severity(outcome["http_status"]))
