@@ -337,3 +337,39 @@ def test_without_accounts_the_stage_has_one_account_on_its_own_parameters():
     book = account_book(settings_from_env({"RELAY_STAGE": "test"}))
     assert book.names == ("primary",)
     assert book.first.token_parameter == "/indstocks-relay/test/indstocks-token"
+
+
+def scheduled(stack: Stack, name: str) -> dict:
+    event = stack.client.events.generate_cw_event(source="aws.events", detail_type="Scheduled Event", detail={},
+                                                  resources=[])
+    return stack.client.lambda_.invoke(name, event).payload
+
+
+def test_the_morning_rotation_renews_each_account_that_has_totp_credentials(family):
+    from tests.conftest import SEEDED_MPIN, SEEDED_TOTP_SECRET
+
+    folder = "/indstocks-relay/test/accounts/anita"
+    for name, value in (("indstocks-client-id", "CLIENT-ANITA"), ("indstocks-mpin", SEEDED_MPIN),
+                        ("indstocks-totp-secret", SEEDED_TOTP_SECRET)):
+        family.ssm.put_parameter(Name=f"{folder}/{name}", Value=value, Type="SecureString", Overwrite=True)
+    family.simulator.configure_generation(client_id="CLIENT-ANITA", mpin=SEEDED_MPIN, totp_secret=SEEDED_TOTP_SECRET)
+
+    result = scheduled(family, "morning_token_rotation")
+    by_account = {entry["account"]: entry for entry in result["accounts"]}
+    assert list(by_account) == ["primary", "anita", "ravi"]  # enabled accounts only
+    assert by_account["anita"]["rotated"] is True
+    assert by_account["primary"] == {"account": "primary", "rotated": False, "reason": "not configured"}
+    [minted] = family.simulator.generated_tokens
+    assert family.ssm.get_parameter(Name=parameter("anita"), WithDecryption=True)["Parameter"]["Value"] == minted
+    assert family.ssm.get_parameter(Name=TOKEN_PARAMETER, WithDecryption=True)["Parameter"]["Value"] == SEEDED_TOKEN
+
+
+def test_the_0845_check_checks_every_enabled_account_s_token(family, capsys):
+    result = scheduled(family, "premarket_token_check")
+    by_account = {entry["account"]: entry for entry in result["accounts"]}
+    assert list(by_account) == ["primary", "anita", "ravi"]
+    assert by_account["primary"]["healthy"] is True and by_account["anita"]["healthy"] is True
+    assert by_account["ravi"]["healthy"] is False
+    warnings = [json.loads(line) for line in capsys.readouterr().out.splitlines()
+                if line.startswith("{") and '"event":"notification"' in line]
+    assert [warning.get("account") for warning in warnings] == ["ravi"]  # the warning names the account
