@@ -373,3 +373,34 @@ def test_the_0845_check_checks_every_enabled_account_s_token(family, capsys):
     warnings = [json.loads(line) for line in capsys.readouterr().out.splitlines()
                 if line.startswith("{") and '"event":"notification"' in line]
     assert [warning.get("account") for warning in warnings] == ["ravi"]  # the warning names the account
+
+
+def test_exit_all_for_one_account_closes_only_what_that_account_traded_with_its_token(family):
+    family.simulator.fills = True
+    assert answer_of(family.post(family.alert(alert_id="fam-sbin", quantity=5)))["status"] == "placed"
+    bought = answer_of(family.post(family.alert(alert_id="fam-infy", symbol="NSE:INFY", quantity=2, accounts=["anita"])))
+    assert [(o["account"], o["status"]) for o in bought["accounts"]] == [("anita", "placed")]
+    before = len(writes(family))
+
+    body = {k: v for k, v in family.alert(action="exit_all", alert_id="fam-exit", accounts=["anita"]).items()
+            if k not in ("symbol", "quantity")}
+    answer = answer_of(family.post(body))
+    [anita] = answer["accounts"]
+    assert anita["status"] == "exited" and [(c["security_id"], c["net"], c["status"]) for c in anita["closes"]] == [
+        ("1594", 4, "placed")]
+    [(token, close)] = writes(family)[before:]
+    assert token == ANITA_TOKEN and (close["security_id"], close["txn_type"], close["qty"]) == ("1594", "SELL", 4)
+    closing = [entry for entry in boto3.client("dynamodb").scan(TableName=ORDERS_TABLE)["Items"]
+               if entry.get("security_id", {}).get("S") == "1594" and entry.get("side", {}).get("S") == "SELL"]
+    assert [entry["account"]["S"] for entry in closing] == ["anita"]
+
+
+def test_no_account_s_token_reaches_a_log_line_or_a_ledger_item(family, capsys):
+    family.simulator.add_token(RAVI_TOKEN, account="ravi")
+    family.post(family.alert(alert_id="fam-secrets", accounts=["all"]))
+    family.client.http.get("/orders", headers={"X-Admin-Key": SEEDED_ADMIN_KEY})
+    captured = capsys.readouterr()
+    items = json.dumps(boto3.client("dynamodb").scan(TableName=ORDERS_TABLE)["Items"])
+    state = json.dumps(boto3.client("dynamodb").scan(TableName=STATE_TABLE)["Items"])
+    for token in (ANITA_TOKEN, RAVI_TOKEN):
+        assert token not in captured.out + captured.err and token not in items and token not in state
