@@ -400,7 +400,7 @@ def test_no_account_s_token_reaches_a_log_line_or_a_ledger_item(family, capsys):
     family.post(family.alert(alert_id="fam-secrets", accounts=["all"]))
     family.client.http.get("/orders", headers={"X-Admin-Key": SEEDED_ADMIN_KEY})
     captured = capsys.readouterr()
-    items = json.dumps(boto3.client("dynamodb").scan(TableName=ORDERS_TABLE)["Items"])
-    state = json.dumps(boto3.client("dynamodb").scan(TableName=STATE_TABLE)["Items"])
+    items = json.dumps(boto3.client("dynamodb").scan(TableName=ORDERS_TABLE)["Items"], default=str)
+    state = json.dumps(boto3.client("dynamodb").scan(TableName=STATE_TABLE)["Items"], default=str)
     for token in (ANITA_TOKEN, RAVI_TOKEN):
         assert token not in captured.out + captured.err and token not in items and token not in state
