@@ -68,6 +68,7 @@ def _json(status_code: int, body: dict[str, Any]) -> Response:
 
 def _page(status_code: int, message: str | None = None, ok: bool = False) -> Response:
     from chalicelib import token_page
+
     accounts = services.get().book.names  # from the settings: the page makes no AWS call
     return Response(body=token_page.render(message, ok=ok, accounts=accounts), status_code=status_code,
                     headers=dict(token_page.HEADERS))

@@ -112,7 +112,7 @@ class Services:
 
 @dataclass(frozen=True)
 class Shared:
-    """What every account of the stage uses alike: AWS clients, the state table, the instrument
+    """What every account of the stage uses alike: AWS client factories, the state table, the instrument
     masters, the webhook secret, the order queue and the kill switch."""
 
     settings: Settings
@@ -133,16 +133,16 @@ def build(settings: Settings, brokers: Callable[[Account], BrokerClient] | None 
     through (default: an INDstocks client of its own per account)."""
     book = account_book(settings)
     make_broker = brokers or (lambda account: _broker(settings))
-    dynamodb = _once(lambda: boto3.client("dynamodb", config=_AWS_CONFIG))
-    ssm = _once(lambda: boto3.client("ssm", config=_AWS_CONFIG))
+    dynamodb = _safely(lambda: boto3.client("dynamodb", config=_AWS_CONFIG))
+    ssm = _safely(lambda: boto3.client("ssm", config=_AWS_CONFIG))
     parameters = ParameterStore(ssm)
     state = StateTable(dynamodb, settings.state_table)
-    sns = _once(lambda: boto3.client("sns", config=_NOTIFY_CONFIG))
+    sns = _safely(lambda: boto3.client("sns", config=_NOTIFY_CONFIG))
 
     def notifier(label: str = "", *, alarm: bool = False) -> Notifier:
         return Notifier(
             settings.alerts_topic_arn,
-            _once(lambda: boto3.client("sns", config=_ALARM_CONFIG)) if alarm else sns,
+            _safely(lambda: boto3.client("sns", config=_ALARM_CONFIG)) if alarm else sns,
             telegram_credentials=lambda: _telegram_credentials(parameters, settings),
             telegram_api=settings.telegram_api_url,
             **({"timeout": _ALARM_TELEGRAM_TIMEOUT} if alarm else {}),
@@ -214,7 +214,7 @@ def build_account(shared: Shared, account: Account, broker: BrokerClient, *, tok
     token and rotation credentials are its own parameters; its pacing schedule, day count, lanes
     and locks live in its namespace of the state table; its ledger items carry its name."""
     book, settings = shared.book, account_settings(shared.settings, account)
-    state = shared.state.within(namespace(account, book))
+    state = shared.state.within(namespace(account, book)) if not book.is_first(account) else shared.state
     label = "" if len(book.accounts) == 1 else account.name
     notifier = shared.notifier(label)
     tokens = tokens or _token_store(shared.parameters, settings)
@@ -267,19 +267,19 @@ def _token_store(parameters: ParameterStore, settings: Settings) -> TokenStore:
     return TokenStore(parameters, settings.token_parameter, settings.token_cache_seconds)
 
 
-def _once(factory: Callable[[], Any]) -> Callable[[], Any]:
-    """One client for every object that asks (accounts' threads included): boto3 builds clients
-    safely in one thread at a time only."""
-    made: list[Any] = []
-    lock = threading.Lock()
+def _safely(factory: Callable[[], Any]) -> Callable[[], Any]:
+    """A factory that builds its client while no other thread builds one: boto3 builds clients
+    from one shared session, which is safe in one thread at a time only (the accounts of an
+    alert run side by side). Each caller still gets a client of its own."""
 
     def client() -> Any:
-        with lock:
-            if not made:
-                made.append(factory())
-        return made[0]
+        with _CLIENT_BUILDING:
+            return factory()
 
     return client
+
+
+_CLIENT_BUILDING = threading.Lock()
 
 
 def _telegram_credentials(parameters: ParameterStore, settings: Settings) -> tuple[str, str] | None:

@@ -388,6 +388,7 @@ def test_exit_all_for_one_account_closes_only_what_that_account_traded_with_its_
     [anita] = answer["accounts"]
     assert anita["status"] == "exited" and [(c["security_id"], c["net"], c["status"]) for c in anita["closes"]] == [
         ("1594", 4, "placed")]
+    assert anita["closes"][0]["key"].endswith("|anita")  # its queued close would go out with anita's token too
     [(token, close)] = writes(family)[before:]
     assert token == ANITA_TOKEN and (close["security_id"], close["txn_type"], close["qty"]) == ("1594", "SELL", 4)
     closing = [entry for entry in boto3.client("dynamodb").scan(TableName=ORDERS_TABLE)["Items"]
