@@ -87,8 +87,7 @@ class StateTable(DynamoTable):
 
     def within(self, namespace: str) -> StateTable:
         """The same table (and client) seen from another account's namespace."""
-        view = StateTable(lambda: self.client, self.table_name, namespace=namespace)
-        return view
+        return StateTable(lambda: self.client, self.table_name, namespace=namespace)
 
     # --- attempt windows (brute-force protection) -------------------------------------------
 

@@ -12,12 +12,10 @@ from chalicelib.accounts.model import (
     AccountBook,
     account_book,
     account_key,
-    account_of_key,
     account_settings,
     namespace,
     scaled_alert,
 )
 
-__all__ = ["DEFAULT_ACCOUNT", "Account", "AccountBook", "account_book", "account_key", "account_of_key",
-           "account_settings", "namespace",
+__all__ = ["DEFAULT_ACCOUNT", "Account", "AccountBook", "account_book", "account_key", "account_settings", "namespace",
            "scaled_alert"]

@@ -171,10 +171,6 @@ def account_key(key: str, account: Account, book: AccountBook) -> str:
     return key if book.is_first(account) else f"{key}{KEY_SEPARATOR}{account.name}"
 
 
-def account_of_key(key: str, book: AccountBook) -> Account:
-    return book.for_key(key)
-
-
 def namespace(account: Account, book: AccountBook) -> str:
     """The prefix of an account's items in the state table (pacing, day count, lanes, locks)."""
     return "" if book.is_first(account) else f"@{account.name}/"
