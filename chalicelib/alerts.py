@@ -205,6 +205,27 @@ def _level_of(field: str) -> Callable[[Any], Any]:
     return level
 
 
+def _account_names(value: Any) -> Any:
+    """`accounts`: a list of names, or one string of names joined by `+` (text bodies, where commas
+    separate pairs) or commas; "all" alone."""
+    from chalicelib.accounts.model import EVERY_ACCOUNT, NAME_PATTERN
+
+    value = _refuse_placeholder(value)
+    if value is None:
+        return None
+    if isinstance(value, str):
+        value = [part.strip() for part in re.split(r"[+,]", value)]
+    if not isinstance(value, (list, tuple)) or not value or not all(isinstance(name, str) for name in value):
+        raise _problem("accounts", 'must be ["all"] or a list of account names')
+    names = tuple(name.strip().lower() for name in value)
+    wrong = [name for name in names if name != EVERY_ACCOUNT and not re.match(NAME_PATTERN, name)]
+    if wrong:
+        raise _problem("accounts", f"{wrong[0][:30]!r} is not an account name (lower-case letters, digits, _ and -)")
+    if EVERY_ACCOUNT in names and len(names) > 1:
+        raise _problem("accounts", '"all" already names every account: send it alone')
+    return names
+
+
 def _no_trailing_stop(value: Any) -> Any:
     from chalicelib.strategy.brackets import TRAILING_STOP_REFUSAL
 
@@ -276,6 +297,8 @@ class Alert(BaseModel):
     position_scope: Annotated[PositionScope, BeforeValidator(_upper_word)] = PositionScope.ACCOUNT
     # The format the alert came in (chalicelib/dialects): recorded, never part of its identity.
     _format: str = PrivateAttr(default="native")
+    # The stage's accounts to send to (chalicelib/accounts): ["all"] or names; unset: the first.
+    accounts: Annotated[tuple[str, ...] | None, BeforeValidator(_account_names)] = None
 
     @field_validator("symbol")
     @classmethod

@@ -29,6 +29,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -48,7 +49,26 @@ def _import(stage: str, name: str) -> dict[str, Any]:
     return {"Fn::ImportValue": f"indstocks-relay-{stage}-{name}"}
 
 
+STAGE_NAME = re.compile(r"^[a-z][a-z0-9-]{0,15}$")
+
+
+def stage_policy(stage: str) -> Path:
+    """`.chalice/policy-<stage>.json`, the functions' IAM policy. dev and prod are committed; any
+    other stage (a second family's, `make deploy STAGE=…`) gets the prod policy with its own names,
+    written on first use (ignored by git): every table, queue, topic, key alias, log group and
+    parameter path carries the stage."""
+    if not STAGE_NAME.match(stage):
+        raise ValueError(f"stage {stage!r}: lower-case letters, digits and -, starting with a letter, at most 16")
+    path = REPO / ".chalice" / f"policy-{stage}.json"
+    if not path.exists():
+        prod = (REPO / ".chalice" / "policy-prod.json").read_text()
+        path.write_text(prod.replace("indstocks-relay/prod/", f"indstocks-relay/{stage}/")
+                        .replace("indstocks-relay-prod-", f"indstocks-relay-{stage}-"))
+    return path
+
+
 def package(stage: str, out: Path) -> dict[str, Any]:
+    stage_policy(stage)
     env = {**os.environ, "AWS_DEFAULT_REGION": os.environ.get("AWS_DEFAULT_REGION", "ap-south-1")}
     chalice = str(Path(sys.executable).with_name("chalice"))
     subprocess.run([chalice, "package", "--stage", stage, str(out)], cwd=REPO, env=env, check=True,  # noqa: S603
@@ -316,6 +336,9 @@ def build(stage: str, out: Path, allowlist: list[str] | None, *, reserved_concur
         props["Environment"]["Variables"].update({
             "STATE_TABLE": {"Ref": "StateTable"}, "ORDERS_TABLE": {"Ref": "OrdersTable"},
             "ALERTS_TOPIC_ARN": {"Ref": "AlertsTopic"}, "TOKEN_PAGE_URL": token_page,
+            # The stage names every parameter path, table and lock; a stage without an entry in
+            # .chalice/config.json must not fall back to dev's.
+            "RELAY_STAGE": stage,
             "POWERTOOLS_METRICS_NAMESPACE": "IndstocksRelay",
         })
         # The webhook admits the promised burst; schedules run one at a time (infra/limits.py).

@@ -576,3 +576,67 @@ found = sorted(m.__file__.split("site-packages/", 1)[1] for n, m in list(sys.mod
                if n.startswith("aws_lambda_powertools") and getattr(m, "__file__", None))
 sys.stdout.flush(); print(json.dumps(found))
 """
+
+
+# --- two stages side by side: one family's accounts each, its own network and Elastic IP ------------
+
+
+@pytest.fixture(scope="module")
+def second_stage(tmp_path_factory):
+    """A second family's stage, packaged like prod (`make deploy STAGE=family`)."""
+    return build("family", tmp_path_factory.mktemp("family"), TRADINGVIEW_IPS)
+
+
+_NAMED = ("TableName", "QueueName", "TopicName", "AliasName", "LogGroupName", "AlarmName", "Name", "FunctionName",
+          "RoleName", "StateMachineName", "KeyAlias")
+
+
+def named_resources(template) -> dict[str, str]:
+    """Every literal name a resource gives itself (a Ref/GetAtt names nothing of its own)."""
+    names = {}
+    for logical, resource in template["Resources"].items():
+        for field in _NAMED:
+            value = resource.get("Properties", {}).get(field)
+            if isinstance(value, dict):
+                value = value.get("Fn::Sub") if isinstance(value.get("Fn::Sub"), str) else None
+            if isinstance(value, str):
+                names[f"{logical}.{field}"] = value
+    return names
+
+
+def network_stack(stage):
+    """The network stack as deploy.sh deploys it for a stage: its name, its exports, its Elastic IP."""
+    template = yaml.safe_load((REPO / "infra" / "network.yaml").read_text())
+    exports = {name: output["Export"]["Name"]["Fn::Sub"].replace("${Stage}", stage)
+               for name, output in template["Outputs"].items() if "Export" in output}
+    return f"indstocks-relay-{stage}-network", exports, template["Resources"]["EgressIp"]
+
+
+def test_two_stages_side_by_side_share_no_name_and_each_has_its_own_network_and_ip(app, second_stage):
+    prod, family = named_resources(app), named_resources(second_stage)
+    assert prod.keys() == family.keys()  # the same resources…
+    # A function's name (and so its log group, /aws/lambda/${Function}) is generated from its stack's
+    # name, indstocks-relay-<stage> (infra/deploy.sh): no function names itself.
+    assert not any("FunctionName" in f["Properties"] for f in of_type(second_stage, "AWS::Serverless::Function").values())
+    fixed = {stage: {key: name for key, name in names.items() if not name.startswith("/aws/lambda/${")}
+             for stage, names in (("prod", prod), ("family", family))}
+    assert set(fixed["prod"].values()).isdisjoint(fixed["family"].values())  # …under names of their own
+    for stage, names in fixed.items():
+        assert len(names) > 20 and all(f"indstocks-relay-{stage}" in name for name in names.values()), stage
+    deploy = (REPO / "infra" / "deploy.sh").read_text()
+    assert "APP=indstocks-relay-$STAGE\n" in deploy and "NETWORK=indstocks-relay-$STAGE-network\n" in deploy
+    # each stage's functions leave through its own network stack (its own NAT and Elastic IP)
+    for stage, template in (("prod", app), ("family", second_stage)):
+        functions = of_type(template, "AWS::Serverless::Function")
+        for function in functions.values():
+            props = function["Properties"]
+            imports = json.dumps(props["VpcConfig"])
+            assert imports.count(f'"indstocks-relay-{stage}-') == 3 and ("prod" in imports) == (stage == "prod")
+            assert props["Environment"]["Variables"]["RELAY_STAGE"] == stage
+    prod_network, family_network = network_stack("prod"), network_stack("family")
+    assert prod_network[0] != family_network[0]
+    assert set(prod_network[1].values()).isdisjoint(family_network[1].values())
+    assert prod_network[2]["Type"] == "AWS::EC2::EIP" and prod_network[2]["DeletionPolicy"] == "Retain"
+    # the functions' policy of the second stage names its own tables, queue, topic and parameters only
+    policy = (REPO / ".chalice" / "policy-family.json").read_text()
+    assert "prod" not in policy and "indstocks-relay/family/accounts/*/indstocks-token" in policy
