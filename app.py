@@ -26,6 +26,7 @@ from chalice import Chalice, Cron, Rate, Response
 
 from chalicelib import observability, services
 from chalicelib.config import get_settings
+from chalicelib.dialects.openalgo import ENDPOINTS as OPENALGO_ENDPOINTS
 from chalicelib.errors import FieldProblem, InvalidRequest, RelayError
 from chalicelib.moments import ist_date
 from chalicelib.observability import logger
@@ -69,7 +70,9 @@ def _json(status_code: int, body: dict[str, Any]) -> Response:
 def _page(status_code: int, message: str | None = None, ok: bool = False) -> Response:
     from chalicelib import token_page
 
-    return Response(body=token_page.render(message, ok=ok), status_code=status_code, headers=dict(token_page.HEADERS))
+    accounts = services.get().book.names  # from the settings: the page makes no AWS call
+    return Response(body=token_page.render(message, ok=ok, accounts=accounts), status_code=status_code,
+                    headers=dict(token_page.HEADERS))
 
 
 def _wants_page() -> bool:
@@ -97,7 +100,7 @@ def _source_ip() -> str | None:
     return ((app.current_request.context or {}).get("identity") or {}).get("sourceIp")
 
 
-def _incoming(require_signature: bool = False) -> IncomingAlert:
+def _incoming(require_signature: bool = False, route: str | None = None) -> IncomingAlert:
     request = app.current_request
     return IncomingAlert(
         raw_body=request.raw_body or b"",
@@ -106,6 +109,7 @@ def _incoming(require_signature: bool = False) -> IncomingAlert:
         request_id=(request.context or {}).get("requestId"),
         remaining_seconds=_remaining_seconds(),
         require_signature=require_signature,
+        route=route,
     )
 
 
@@ -157,6 +161,35 @@ def signed_webhook() -> Response:
     return _json(answer.status_code, answer.body)
 
 
+# --- OpenAlgo's API paths (chalicelib/dialects/openalgo.py): its bodies, its answers --------
+
+
+def _openalgo(endpoint: str) -> Response:
+    from chalicelib.dialects import openalgo
+
+    try:
+        answer = services.get().relay.handle_alert(_incoming(route=f"openalgo/{endpoint}"), now=time.time())
+        status, body = openalgo.respond(answer.status_code, answer.body)
+    except RelayError as error:
+        status, body = openalgo.error_answer(error)
+    except Exception as error:  # noqa: BLE001 - a bug: answer cleanly, log the type only (no payloads)
+        logger.error("unhandled error", extra={"error_type": type(error).__name__})
+        status, body = 500, {"status": "error", "message": "internal error"}
+    return _json(status, body)
+
+
+def _openalgo_route(endpoint: str) -> None:
+    def view() -> Response:
+        return _openalgo(endpoint)
+
+    view.__name__ = f"openalgo_{endpoint}"  # Chalice names each route by its view
+    app.route(f"/api/v1/{endpoint}", methods=["POST"], content_types=["application/json", "text/plain"])(view)
+
+
+for _endpoint in OPENALGO_ENDPOINTS:
+    _openalgo_route(_endpoint)
+
+
 @app.route("/health", methods=["GET"])
 def health() -> Response:
     # Cheap on purpose: no AWS or broker call, so probes cost nothing and cannot fail on them.
@@ -172,12 +205,13 @@ def health() -> Response:
 @app.route("/orders", methods=["GET"])
 @_answer_errors
 def orders() -> Response:
-    """The ledger, newest first: ?status=<state>&since=<2h | today | ISO-8601>&limit=<1..500>. Admin key header."""
+    """The ledger, newest first: ?status=<state>&since=<2h | today | ISO-8601>&limit=<1..500>&account=<name>
+    (unset: every account). Admin key header."""
     from chalicelib.journal import journal_query
 
     _check_admin({})
     query = journal_query(app.current_request.query_params or {}, now=time.time())
-    return _json(200, {"orders": services.get().ledger.journal(**query)})
+    return _json(200, {"orders": services.get().journal.journal(**query)})
 
 
 # --- the kill switch -----------------------------------------------------------------------
@@ -205,9 +239,9 @@ def flatten() -> Response:
     fields = _admin_fields()
     _check_admin(fields)
     request = flatten_request(fields)
-    built = services.get()
-    return _json(200, Flattener(built.relay, built.ledger).run(time.time(), scope=request.scope,
-                                                              strategy=request.strategy))
+    built, now = services.get(), time.time()
+    return _json(200, built.each_account(lambda each: Flattener(each.relay, each.ledger).run(
+        now, scope=request.scope, strategy=request.strategy)))
 
 
 def _switch(action: str) -> Response:
@@ -240,17 +274,22 @@ def token_paste() -> Response:
     token = fields.get("token", "")
     if not token.strip():
         raise InvalidRequest("the token is missing", detail=[FieldProblem("token", "is required")])
-    stored = services.get().token_service.store_pasted(token, time.time())
+    built = services.get()
+    account = built.account(fields.get("account") or None)
+    stored = account.token_service.store_pasted(token, time.time())
     if _wants_page():
-        return _page(200, f"Token saved for {stored.account_name}. It expires {stored.as_dict()['expires_at_ist']}.", ok=True)
+        saved_in = f" in account {account.account.name}" if len(built.accounts) > 1 else ""
+        return _page(200, f"Token saved{saved_in} for {stored.account_name}. It expires "
+                          f"{stored.as_dict()['expires_at_ist']}.", ok=True)
     return _json(200, stored.as_dict())
 
 
 @app.route("/token/rotate", methods=["POST"], content_types=["application/json"])
 @_answer_errors
 def token_rotate() -> Response:
-    _check_admin(_admin_fields())
-    stored = services.get().token_service.rotate(time.time())
+    fields = _admin_fields()
+    _check_admin(fields)
+    stored = services.get().account(fields.get("account") or None).token_service.rotate(time.time())
     return _json(200, stored.as_dict())
 
 
@@ -285,8 +324,12 @@ def _dashboard() -> Response:
 
 @app.schedule(Cron(0, 3, "?", "*", "MON-FRI", "*"), name="morning_token_rotation")
 def morning_token_rotation(event: Any) -> dict[str, Any]:
-    """08:30 IST: mint the day's token with TOTP, when the deployment is set up for it."""
-    renewal = services.get().token_service
+    """08:30 IST: mint the day's token with TOTP, for each enabled account set up for it."""
+    built = services.get()
+    return built.each_account(lambda each: _rotate(each.token_service), enabled_only=True)
+
+
+def _rotate(renewal: Any) -> dict[str, Any]:
     if not renewal.rotation_configured():
         logger.info("token rotation not configured; skipping", extra={"event": "token", "outcome": "rotation_skipped"})
         return {"rotated": False, "reason": "not configured"}
@@ -305,8 +348,9 @@ def premarket_token_check(event: Any) -> dict[str, Any]:
 
     built, now = services.get(), time.time()
     fno = built.relay.derivatives.master if built.relay.derivatives is not None else None
-    return premarket_check(built.token_service, built.relay.instruments, built.notifier, now, ist_date(now),
-                           fno=fno, schedule=built.relay.schedule).as_dict()
+    return built.each_account(lambda each: premarket_check(
+        each.token_service, each.relay.instruments, each.notifier, now, ist_date(now), fno=fno,
+        schedule=each.relay.schedule).as_dict(), enabled_only=True)
 
 
 # --- orders whose fate is still open ----------------------------------------------------------
@@ -316,7 +360,8 @@ def premarket_token_check(event: Any) -> dict[str, Any]:
 def order_sweep(event: Any) -> dict[str, Any]:
     """Every minute, at any hour (AMO orders exist outside market hours): send queued alerts,
     reconcile unknown outcomes, follow placed orders to a terminal status."""
-    return services.get().sweeper.run(time.time()).as_dict()
+    built, now = services.get(), time.time()
+    return built.each_account(lambda each: each.sweeper.run(now).as_dict())
 
 
 # --- writes over the pace, sent in their slot ---------------------------------------------
@@ -327,10 +372,12 @@ def send_queued_orders(event: Any) -> dict[str, Any]:
     """One queued alert per message (FIFO, grouped by instrument). Raising hands the message back
     to the queue for another delivery; the ledger's conditional move into `sent` makes any
     delivery after the first write nothing."""
-    sender, now = services.get().queued_sender, time.time()
+    built, now = services.get(), time.time()
     remaining = getattr(getattr(event, "context", None), "get_remaining_time_in_millis", None)
     seconds = remaining() / 1000 if callable(remaining) else None
-    results = [sender.send(key, now, seconds) for key in queued_keys(record.body for record in event)]
+    # Each queued item is its account's: sent with that account's token, in its pacing schedule.
+    results = [built.for_key(key).queued_sender.send(key, now, seconds)
+               for key in queued_keys(record.body for record in event)]
     return {"results": [{"key": r.key, "outcome": r.outcome} for r in results]}
 
 

@@ -24,6 +24,7 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    PrivateAttr,
     SecretStr,
     ValidationError,
     ValidationInfo,
@@ -204,6 +205,27 @@ def _level_of(field: str) -> Callable[[Any], Any]:
     return level
 
 
+def _account_names(value: Any) -> Any:
+    """`accounts`: a list of names, or one string of names joined by `+` (text bodies, where commas
+    separate pairs) or commas; "all" alone."""
+    from chalicelib.accounts.model import EVERY_ACCOUNT, NAME_PATTERN
+
+    value = _refuse_placeholder(value)
+    if value is None:
+        return None
+    if isinstance(value, str):
+        value = [part.strip() for part in re.split(r"[+,]", value)]
+    if not isinstance(value, (list, tuple)) or not value or not all(isinstance(name, str) for name in value):
+        raise _problem("accounts", 'must be ["all"] or a list of account names')
+    names = tuple(name.strip().lower() for name in value)
+    wrong = [name for name in names if name != EVERY_ACCOUNT and not re.match(NAME_PATTERN, name)]
+    if wrong:
+        raise _problem("accounts", f"{wrong[0][:30]!r} is not an account name (lower-case letters, digits, _ and -)")
+    if EVERY_ACCOUNT in names and len(names) > 1:
+        raise _problem("accounts", '"all" already names every account: send it alone')
+    return names
+
+
 def _no_trailing_stop(value: Any) -> Any:
     from chalicelib.strategy.brackets import TRAILING_STOP_REFUSAL
 
@@ -273,6 +295,10 @@ class Alert(BaseModel):
     # The strategy the alert belongs to: the kill switch can pause it alone.
     strategy: Annotated[str | None, BeforeValidator(_refuse_placeholder)] = None
     position_scope: Annotated[PositionScope, BeforeValidator(_upper_word)] = PositionScope.ACCOUNT
+    # The format the alert came in (chalicelib/dialects): recorded, never part of its identity.
+    _format: str = PrivateAttr(default="native")
+    # The stage's accounts to send to (chalicelib/accounts): ["all"] or names; unset: the first.
+    accounts: Annotated[tuple[str, ...] | None, BeforeValidator(_account_names)] = None
 
     @field_validator("symbol")
     @classmethod
@@ -512,6 +538,7 @@ class Alert(BaseModel):
             "product": self.product.value,
             "amo": self.amo or None,
             "strategy": self.strategy,
+            "format": self._format,
         }
         return {name: value for name, value in described.items() if value is not None}
 

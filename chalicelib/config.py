@@ -121,6 +121,17 @@ class Settings(BaseModel):
     # The day's loss (₹, realised + unrealised, of the instruments the relay traded today) at which
     # the minute sweep flattens them and pauses the stage until the next session. Unset: off.
     max_daily_loss: Decimal | None = Field(default=None, gt=0, le=Decimal(10) ** 9, allow_inf_nan=False)
+    # The stage's accounts (chalicelib/accounts/model.py): a JSON list of {name, token_parameter,
+    # client_id_parameter, mpin_parameter, totp_secret_parameter, multiplier, enabled}. Unset: one
+    # account on the parameters above.
+    accounts: str = ""
+
+    @model_validator(mode="after")
+    def _accounts_readable(self) -> Settings:
+        from chalicelib.accounts.model import account_book
+
+        account_book(self)  # raises ValueError naming ACCOUNTS and what is wrong
+        return self
 
     @model_validator(mode="after")
     def _freeze_limits_readable(self) -> Settings:

@@ -22,6 +22,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from chalicelib.accounts import account_key
 from chalicelib.admin import admin_request
 from chalicelib.alerts import Exchange
 from chalicelib.config import IST
@@ -110,7 +111,9 @@ class Flattener:
             return {**said, "status": "not_sent", "message": "the position's exchange is not known: close it by hand"}
         write = closing_order(position, Exchange(exchange_name), remarks_tag(f"flatten-{stamp}", relay.make_nonce()),
                               relay.settings)
-        key = f"{ORIGIN}:{stamp}:{writer}:{position.security_id}:{position.product}"
+        # An account's keys carry its name (its queued items go out with its token: chalicelib/accounts).
+        key = account_key(f"{ORIGIN}:{stamp}:{writer}:{position.security_id}:{position.product}", relay.account,
+                          relay.book)
         self._ledger.claim(key, None, now, State.QUEUED, token=writer, origin=ORIGIN, symbol=position.symbol or None,
                            exchange=exchange_name, side=write.body["txn_type"], qty=write.body["qty"],
                            order_type="MARKET", product=position.product, security_id=position.security_id,

@@ -20,6 +20,7 @@ import io
 import logging
 import os
 import tempfile
+import threading
 import time
 import zlib
 from collections.abc import Callable
@@ -171,12 +172,21 @@ class InstrumentMaster:
         self._clock = clock
         self._index: InstrumentIndex | None = None
         self._day: date | None = None
+        # One load at a time: a stage's accounts resolve side by side (chalicelib/accounts/desk.py),
+        # and a cold instance must read or download the master once, not once per account.
+        self._loading = threading.Lock()
 
     def _cache_file(self, day: date) -> Path:
         return self._cache_dir / f"{_CACHE_PREFIX}{day.isoformat()}.csv"
 
     def index(self, today: date) -> InstrumentIndex:
         if self._index is not None and self._day == today:
+            return self._index
+        with self._loading:
+            return self._load(today)
+
+    def _load(self, today: date) -> InstrumentIndex:
+        if self._index is not None and self._day == today:  # loaded by the thread we waited for
             return self._index
         cached = self._cache_file(today)
         if cached.exists():

@@ -20,6 +20,7 @@ class JournalQuery(BaseModel):
     status: State | None = None
     since: float | None = None  # epoch seconds
     limit: int = Field(default=50, ge=1, le=500)
+    account: str | None = Field(default=None, pattern=r"^[a-z0-9][a-z0-9_-]{0,23}$")  # unset: every account
 
     @field_validator("since", mode="before")
     @classmethod
@@ -44,4 +45,5 @@ def journal_query(params: dict[str, str], now: float) -> dict[str, Any]:
         "state": query.status.value if query.status else None,
         "since": query.since,
         "limit": query.limit,
+        "account": query.account,
     }

@@ -41,6 +41,8 @@ from chalicelib.alerts import Alert
 from chalicelib.state import DynamoTable
 
 JOURNAL_INDEX = "journal"
+# Ledger.journal's default: the items of the ledger's own account.
+OWN_ACCOUNT = ""
 OPEN_INDEX = "open"
 
 
@@ -67,7 +69,7 @@ OPEN_STATES = {State.RECEIVED, State.QUEUED, State.SENT, State.UNKNOWN}
 _ADDED_FIELD_DEFAULTS: dict[str, Any] = {
     "amo": False, "lots": None, "option_type": None, "offset": None, "expiry": None, "underlying": None,
     "strategy": None, "position_size": None, "position_scope": "ACCOUNT", "quantity_type": "fixed", "amount": None, "stop_loss": None,
-    "target": None, "trailing_stop": None}
+    "target": None, "trailing_stop": None, "accounts": None}
 HASH_KEY_PREFIX = "sha256:"
 # `expect_token` for an item that was never sent (no send_token attribute).
 NO_SEND_TOKEN = ""  # noqa: S105 - a marker, not a secret
@@ -81,7 +83,7 @@ JOURNAL_FIELDS = (
     "security_id", "endpoint", "request", "remarks", "order_id", "broker_status",
     "traded_qty", "traded_price", "exchange_message", "follow_message", "reconciled", "announced",
     "latency_ms", "received_epoch", "sent_epoch", "expires_at", "parent", "children", "strategy",
-    "position_size", "position", "origin", "sizing",
+    "position_size", "position", "origin", "sizing", "format", "account",
 )  # fmt: skip
 
 
@@ -136,9 +138,18 @@ class Claim:
 class Ledger(DynamoTable):
     unavailable = "the order ledger is unavailable; the order was not sent"
 
-    def __init__(self, client_factory: Callable[[], Any], table_name: str, retention_days: int = 7):
+    def __init__(self, client_factory: Callable[[], Any], table_name: str, retention_days: int = 7, *,
+                 account: str | None = None, unmarked: str | None = None):
+        """`account`: the stage account this ledger writes for (its items carry it) and reads
+        (open items, the journal); None reads every account. `unmarked`: the account whose items
+        carry no `account` (written before accounts existed: the stage's first)."""
         super().__init__(client_factory, table_name)
         self._retention_seconds = retention_days * 86400
+        self.account = account
+        self._unmarked = unmarked if unmarked is not None else account
+
+    def _owner(self, item: dict[str, Any]) -> str | None:
+        return item.get("account") or self._unmarked
 
     # --- claiming --------------------------------------------------------------------------
 
@@ -178,6 +189,7 @@ class Ledger(DynamoTable):
             "updated_at": _iso(now),
             "expires_at": int(now) + self._retention_seconds,
             "claim_token": token,
+            **({"account": self.account} if self.account else {}),
             # An order the relay decided itself (flatten) has no alert: its fields say it all.
             **(alert.summary() if alert is not None else {}),
             **({"alert_time": alert.time.isoformat()} if alert is not None and alert.time else {}),
@@ -319,11 +331,16 @@ class Ledger(DynamoTable):
         return _item(raw) if raw else None
 
     def open_items(self) -> list[dict[str, Any]]:
-        return list(self._query(OPEN_INDEX, "#p = :p", {"#p": "open"}, {":p": {"S": "open"}}, newest_first=False))
+        """The items the sweep must still look at, of this ledger's account."""
+        return [item for item in self._query(OPEN_INDEX, "#p = :p", {"#p": "open"}, {":p": {"S": "open"}},
+                                             newest_first=False)
+                if self.account is None or self._owner(item) == self.account]
 
     def journal(self, *, state: str | None = None, since: float | None = None, limit: int = 50,
-                fields: tuple[str, ...] = JOURNAL_FIELDS) -> list[dict[str, Any]]:
-        """Newest first; `fields`: only these keys of each item (read with a projection), `state` among them."""
+                account: str | None = OWN_ACCOUNT, fields: tuple[str, ...] = JOURNAL_FIELDS) -> list[dict[str, Any]]:
+        """The items, newest first: of this ledger's account (default), of `account`, or of every
+        account (None); `fields`: only these keys of each item (read with a projection), `state` among them."""
+        account = self.account if account == OWN_ACCOUNT else account
         names = {"#p": "journal"}
         values: dict[str, Any] = {":p": {"S": "alert"}}
         condition = "#p = :p"
@@ -333,12 +350,14 @@ class Ledger(DynamoTable):
             values[":since"] = {"S": _iso(since)}
         projection = None
         if fields != JOURNAL_FIELDS:
-            names |= {f"#f{n}": name for n, name in enumerate(fields)}
-            projection = ", ".join(f"#f{n}" for n in range(len(fields)))
+            wanted = fields if "account" in fields else (*fields, "account")  # whose item it is
+            names |= {f"#f{n}": name for n, name in enumerate(wanted)}
+            projection = ", ".join(f"#f{n}" for n in range(len(wanted)))
         found: list[dict[str, Any]] = []
         for item in self._query(JOURNAL_INDEX, condition, names, values, newest_first=True, projection=projection):
-            if state is None or item.get("state") == state:
-                found.append({name: item.get(name, _ADDED_FIELD_DEFAULTS.get(name)) for name in fields})
+            if (state is None or item.get("state") == state) and (account is None or self._owner(item) == account):
+                found.append({name: item.get(name, _ADDED_FIELD_DEFAULTS.get(name)) for name in fields}
+                             | {"account": self._owner(item)})
                 if len(found) >= limit:
                     break
         return found

@@ -28,6 +28,7 @@ class Notifier:
         telegram_credentials: Callable[[], tuple[str, str] | None] = lambda: None,
         telegram_api: str = TELEGRAM_API,
         timeout: float = 2.0,
+        label: str = "",
     ):
         self.topic_arn = topic_arn
         self._client_factory = client_factory
@@ -35,10 +36,11 @@ class Notifier:
         self._telegram_credentials = telegram_credentials
         self._telegram_api = telegram_api.rstrip("/")
         self._timeout = timeout
+        self.label = label  # an account's name when the stage has several: every subject starts with it
 
     def warn(self, subject: str, message: str, **fields: Any) -> bool:
         """Log the warning and send it on every configured channel; True when one accepted it."""
-        self.record(subject, **fields)
+        self.record(subject, **({"account": self.label} if self.label else {}), **fields)
         return self.deliver(subject, message)
 
     @staticmethod
@@ -48,6 +50,8 @@ class Notifier:
 
     def deliver(self, subject: str, message: str) -> bool:
         """Send on every configured channel; True when one accepted it."""
+        if self.label:
+            subject, message = f"{self.label}: {subject}", f"Account {self.label}. {message}"
         delivered = [self._sns(subject, message), self._telegram(subject, message)]
         return any(delivered)
 

@@ -54,6 +54,7 @@ _OUTCOME_METRICS = {
     "stale_alert": "AlertsStale",
     "unauthorized": "AuthFailures",
     "invalid_alert": "AlertsInvalid",
+    "ambiguous_format": "AlertsInvalid",
     "unknown_symbol": "AlertsInvalid",
     "token_unavailable": "TokenUnavailable",
     "risk_limit": "AlertsOverLimit",

@@ -18,10 +18,12 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from chalicelib import auth
-from chalicelib.alerts import Action, Alert, parse_body, refuse_oversized, validate_alert
+from chalicelib.accounts.model import Account, AccountBook, account_book, scaled_alert
+from chalicelib.alerts import Action, Alert, refuse_oversized
 from chalicelib.broker import BrokerClient, OrderWrite, Outcome, WriteResult, cancel_write
 from chalicelib.config import Settings
 from chalicelib.deadline import MIN_READ_SECONDS, Deadline, Timeouts
+from chalicelib.dialects import read_alert
 from chalicelib.errors import (
     AlertRejected,
     DependencyUnavailable,
@@ -70,6 +72,7 @@ class IncomingAlert:
     # What the Lambda context says is left of the invocation, when there is one.
     remaining_seconds: float | None = None
     require_signature: bool = False  # the route open to any IP: a body secret alone is refused
+    route: str | None = None  # `openalgo/<endpoint>` on OpenAlgo's paths (chalicelib/dialects)
 
 
 @dataclass(frozen=True)
@@ -97,6 +100,10 @@ class _Trail:
         self.fields.update(values)
 
 
+# Sends one valid alert to its target accounts: (key, alert, targets, now, deadline, trail) → the answer.
+FanOut = Callable[[str, Alert, tuple[Account, ...], float, Deadline, "_Trail"], Answer]
+
+
 class Relay:
     def __init__(
         self,
@@ -119,6 +126,8 @@ class Relay:
         order_queue: OrderQueue | None = None,
         derivatives: Derivatives | Callable[[], Derivatives] | None = None,
         positions: PositionDesk,
+        book: AccountBook | None = None,
+        account: Account | None = None,
     ):
         self.settings = settings
         self.webhook_secret = webhook_secret
@@ -134,7 +143,7 @@ class Relay:
         self._perf = perf_counter
         self._clock = clock
         self._sleep = sleep
-        self._on_token_dead = on_token_dead  # the trader is told at once, once a day (token_alarm)
+        self.on_token_dead = on_token_dead  # the trader is told at once, once a day (token_alarm)
         self.order_queue = order_queue
         # None: futures and options are refused; a factory: built on the first derivative alert.
         self._derivatives = derivatives
@@ -142,6 +151,10 @@ class Relay:
         self.positions = positions  # where an instrument stands: targets, exits, cancels
         self.schedule = Schedule.from_settings(settings)  # ENTRY_WINDOW, TRADING_CALENDAR, freshness
         self._configured = Timeouts(settings.broker_connect_timeout, settings.broker_read_timeout)
+        self.book = book or account_book(settings)  # the stage's accounts; an alert may name several
+        self.account = account or self.book.first  # the one this relay sends for, with its token
+        # Sends an alert to accounts other than (or besides) this relay's own (chalicelib/accounts/desk.py).
+        self.fan_out: FanOut | None = None
 
     def deadline(self, remaining_seconds: float | None = None, *, answer_budget: float | None = None) -> Deadline:
         """This invocation's budget, from now (its arrival)."""
@@ -175,7 +188,7 @@ class Relay:
             answer = self._place(incoming, now, trail, deadline)
         except RelayError as error:
             if isinstance(error, TokenUnavailable):
-                self._on_token_dead(now)
+                self.on_token_dead(now)
             trail.note(
                 status_code=error.status_code,
                 reason=error.public_message,
@@ -185,25 +198,43 @@ class Relay:
             )
             log_alert(error.error, **trail.fields)
             raise
-        if "token_invalid" in (answer.body["status"], *(child["status"] for child in answer.body.get("children", ()))):
-            self._on_token_dead(now)
+        if "accounts" not in answer.body and "token_invalid" in (  # several accounts: each was told by its own
+                answer.body["status"], *(child["status"] for child in answer.body.get("children", ()))):
+            self.on_token_dead(now)
         trail.note(status_code=answer.status_code, latency_ms=round((self._perf() - started) * 1000, 1))
         log_alert(answer.body["status"], **trail.fields)
         return answer
 
     def _place(self, incoming: IncomingAlert, now: float, trail: _Trail, deadline: Deadline) -> Answer:
         refuse_oversized(incoming.raw_body)
-        parsed = parse_body(incoming.raw_body)
-        trail.note(auth=self._authenticate(incoming, parsed.claimed_secret, now, unreadable=parsed.problem is not None))
+        parsed = read_alert(incoming.raw_body, incoming.route)  # its format: chalicelib/dialects
+        trail.note(format=parsed.name,
+                   auth=self._authenticate(incoming, parsed.claimed_secret, now, unreadable=parsed.problem is not None))
         if parsed.problem is not None:
             raise AlertRejected(detail=[parsed.problem])
-        assert parsed.fields is not None
-        alert = validate_alert(parsed.fields)
+        alert = parsed.alert()
+        targets = self.book.targets(alert.accounts)  # an unknown or disabled account: 400, nothing sent
         key = ledger_key(alert)
         trail.note(key=key, **alert.summary())
         tag_alert(alert_id=alert.alert_id, ledger_key=key)
+        if targets != (self.account,):  # other accounts than this relay's own: each its own relay
+            if self.fan_out is None:
+                raise AlertRejected(detail=[FieldProblem("accounts", "this relay sends to its first account only")])
+            return self.fan_out(key, alert, targets, now, deadline, trail)
+        return self.dispatch(key, alert, now, deadline, trail)
 
+    def dispatch(self, key: str, alert: Alert, now: float, deadline: Deadline, trail: _Trail) -> Answer:
+        """A parsed, authenticated and valid alert, sent for this relay's account under `key`
+        (its ledger item): its quantity times the account's multiplier, then the order, target,
+        cancel or every-instrument action it asks for. Raises the refusal it records."""
         writer = self._make_token()  # this invocation's: tells its own retried writes from others'
+        try:
+            scaled = scaled_alert(alert, self.account.multiplier)
+        except RelayError as error:
+            return self._refuse(key, alert, now, writer, error)
+        if scaled is not alert:
+            alert = scaled
+            trail.note(**alert.summary())
         if alert.action.every_instrument:
             return self._act_on_every_instrument(key, alert, now, writer, trail)
         if alert.action is Action.CANCEL:

@@ -76,7 +76,18 @@ class Attempt:
 
 
 class StateTable(DynamoTable):
-    """Attempt windows, daily counters, single-flight locks and the write-pacing schedule."""
+    """Attempt windows, daily counters, single-flight locks and the write-pacing schedule.
+
+    `namespace` prefixes every item but the shared blobs: each account of a stage keeps its own
+    pacing schedule, day count, lanes and locks in the one table (the first account: none)."""
+
+    def __init__(self, client_factory: Callable[[], Any], table_name: str, *, namespace: str = ""):
+        super().__init__(client_factory, table_name)
+        self.namespace = namespace
+
+    def within(self, namespace: str) -> StateTable:
+        """The same table (and client) seen from another account's namespace."""
+        return StateTable(lambda: self.client, self.table_name, namespace=namespace)
 
     # --- attempt windows (brute-force protection) -------------------------------------------
 
@@ -85,7 +96,7 @@ class StateTable(DynamoTable):
         window already holds `limit`. A window opens with its first attempt and lasts
         `window_seconds`. Checking then recording would let parallel guesses all pass the check:
         the condition of the one update is the check."""
-        key = {"pk": {"S": f"attempts#{name}"}}
+        key = {"pk": {"S": self.namespace + f"attempts#{name}"}}
         cutoff = {"N": _number(now - window_seconds)}
         for _ in range(2):  # a window that expires under us is reopened by one of the racers
             try:
@@ -115,7 +126,7 @@ class StateTable(DynamoTable):
         """Uncount an attempt that succeeded, in the window it was taken from."""
         try:
             self._call(
-                "update_item", Key={"pk": {"S": f"attempts#{attempt.name}"}},
+                "update_item", Key={"pk": {"S": self.namespace + f"attempts#{attempt.name}"}},
                 UpdateExpression="SET attempts = attempts - :one",
                 ConditionExpression="window_start = :start AND attempts > :zero",
                 ExpressionAttributeValues={":one": {"N": "1"}, ":zero": {"N": "0"}, ":start": {"N": attempt.window_start}},
@@ -130,7 +141,7 @@ class StateTable(DynamoTable):
         counter untouched. One conditional update, so instances racing for the last one agree."""
         try:
             reply = self._call(
-                "update_item", Key={"pk": {"S": f"count#{name}"}},
+                "update_item", Key={"pk": {"S": self.namespace + f"count#{name}"}},
                 UpdateExpression="ADD #n :one SET expires_at = :expires",
                 ConditionExpression="attribute_not_exists(#n) OR #n < :limit", ReturnValues="UPDATED_NEW",
                 ExpressionAttributeNames={"#n": "taken"},
@@ -145,7 +156,7 @@ class StateTable(DynamoTable):
         """`take_count` as one operation of a transaction, for `amount` at once (the child orders
         of a split order): its condition fails unless all of them fit under the limit."""
         return {"Update": {
-            "TableName": self.table_name, "Key": {"pk": {"S": f"count#{name}"}},
+            "TableName": self.table_name, "Key": {"pk": {"S": self.namespace + f"count#{name}"}},
             "UpdateExpression": "ADD #n :amount SET expires_at = :expires",
             # More than the whole limit at once can never fit, not even on a fresh counter.
             "ConditionExpression": "attribute_not_exists(#n) OR #n <= :room" if amount <= limit else "#n <= :room",
@@ -155,7 +166,7 @@ class StateTable(DynamoTable):
         }}
 
     def read_count(self, name: str) -> int:
-        item = self._call("get_item", Key={"pk": {"S": f"count#{name}"}}, ConsistentRead=True).get("Item")
+        item = self._call("get_item", Key={"pk": {"S": self.namespace + f"count#{name}"}}, ConsistentRead=True).get("Item")
         return int(item["taken"]["N"]) if item and "taken" in item else 0
 
     # --- shared copies (the day's instrument index) -----------------------------------------
@@ -174,7 +185,7 @@ class StateTable(DynamoTable):
         """Record that `name` ran at `now`, with a few words about it. Never raises: a note is for
         people to read, and the job it describes has already done its work."""
         try:
-            self._call("put_item", Item={"pk": {"S": f"note#{name}"}, "at": {"N": _number(now)},
+            self._call("put_item", Item={"pk": {"S": self.namespace + f"note#{name}"}, "at": {"N": _number(now)},
                                          "expires_at": {"N": str(int(now) + 7 * 86400)},
                                          **{key: {"S": value} for key, value in attributes.items()}})
         except (ClientError, RelayError) as error:
@@ -182,7 +193,7 @@ class StateTable(DynamoTable):
 
     def read_note(self, name: str) -> dict[str, Any] | None:
         """The note's attributes (`at` in epoch seconds), or None when `name` never ran."""
-        item = self._call("get_item", Key={"pk": {"S": f"note#{name}"}}).get("Item")
+        item = self._call("get_item", Key={"pk": {"S": self.namespace + f"note#{name}"}}).get("Item")
         if not item:
             return None
         return {key: float(value["N"]) if "N" in value else value.get("S") for key, value in item.items() if key != "pk"}
@@ -195,7 +206,7 @@ class StateTable(DynamoTable):
             self._call(
                 "put_item",
                 Item={
-                    "pk": {"S": f"lock#{name}"},
+                    "pk": {"S": self.namespace + f"lock#{name}"},
                     "locked_until": {"N": _number(now + hold_seconds)},
                     "expires_at": {"N": str(int(now + hold_seconds) + 3600)},
                     **{key: {"S": value} for key, value in attributes.items()},
@@ -212,7 +223,7 @@ class StateTable(DynamoTable):
         release in `finally`, and a lock left behind expires by itself after its hold time."""
         try:
             self._call(
-                "delete_item", Key={"pk": {"S": f"lock#{name}"}},
+                "delete_item", Key={"pk": {"S": self.namespace + f"lock#{name}"}},
                 ConditionExpression="holder = :holder", ExpressionAttributeValues={":holder": {"S": holder}},
             )
         except ClientError:
@@ -226,7 +237,7 @@ class StateTable(DynamoTable):
     def lane_free_operation(self, lane: str, now: float) -> dict[str, Any]:
         """A transaction's check that the instrument has no write waiting in the order queue."""
         return {"ConditionCheck": {
-            "TableName": self.table_name, "Key": {"pk": {"S": f"lane#{lane}"}},
+            "TableName": self.table_name, "Key": {"pk": {"S": self.namespace + f"lane#{lane}"}},
             "ConditionExpression": _LANE_FREE,
             "ExpressionAttributeValues": {":zero": {"N": "0"}, ":now": {"N": _number(now)}},
         }}
@@ -236,7 +247,7 @@ class StateTable(DynamoTable):
         it until the consumer has sent it, or `hold_seconds` have passed (a consumer that died
         cannot hold the lane for ever)."""
         self._call(
-            "update_item", Key={"pk": {"S": f"lane#{lane}"}},
+            "update_item", Key={"pk": {"S": self.namespace + f"lane#{lane}"}},
             UpdateExpression="ADD pending :one SET busy_until = :until, expires_at = :expires",
             ExpressionAttributeValues={":one": {"N": "1"}, ":until": {"N": _number(now + hold_seconds)},
                                        ":expires": {"N": str(int(now + hold_seconds) + 3600)}},
@@ -253,20 +264,20 @@ class StateTable(DynamoTable):
             condition = {"ConditionExpression": _LANE_FREE}
             values |= {":zero": {"N": "0"}, ":now": {"N": _number(now)}}
         return {"Update": {
-            "TableName": self.table_name, "Key": {"pk": {"S": f"lane#{lane}"}},
+            "TableName": self.table_name, "Key": {"pk": {"S": self.namespace + f"lane#{lane}"}},
             "UpdateExpression": "ADD pending :one SET busy_until = :until, expires_at = :expires",
             "ExpressionAttributeValues": values, **condition,
         }}
 
     def lane_busy(self, lane: str, now: float) -> bool:
-        item = self._call("get_item", Key={"pk": {"S": f"lane#{lane}"}}, ConsistentRead=True).get("Item") or {}
+        item = self._call("get_item", Key={"pk": {"S": self.namespace + f"lane#{lane}"}}, ConsistentRead=True).get("Item") or {}
         pending = float(item.get("pending", {}).get("N", "0"))
         return pending > 0 and float(item.get("busy_until", {}).get("N", "0")) >= now
 
     def release_lane(self, lane: str, writes: int = 1) -> None:
         """A queued write of the instrument left (or was settled). Never raises: the hold expires."""
         try:
-            self._call("update_item", Key={"pk": {"S": f"lane#{lane}"}}, UpdateExpression="ADD pending :minus",
+            self._call("update_item", Key={"pk": {"S": self.namespace + f"lane#{lane}"}}, UpdateExpression="ADD pending :minus",
                        ConditionExpression="attribute_exists(pending)",
                        ExpressionAttributeValues={":minus": {"N": str(-writes)}})
         except (ClientError, RelayError):
@@ -284,7 +295,7 @@ class StateTable(DynamoTable):
         else:
             condition, slot = "next_slot = :at", seen
         return {"Update": {
-            "TableName": self.table_name, "Key": {"pk": {"S": f"pace#{name}"}},
+            "TableName": self.table_name, "Key": {"pk": {"S": self.namespace + f"pace#{name}"}},
             "UpdateExpression": "SET next_slot = :next, expires_at = :expires",
             "ConditionExpression": condition, "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
             "ExpressionAttributeValues": {":next": {"N": _number(slot + spacing)}, ":at": {"N": _number(slot)},
@@ -301,7 +312,7 @@ class StateTable(DynamoTable):
         refused caller must not push the schedule: under a long burst, refusals would otherwise
         leave gaps that the writers after them wait through for nothing.
         """
-        key = {"pk": {"S": f"pace#{name}"}}
+        key = {"pk": {"S": self.namespace + f"pace#{name}"}}
         try:
             self._call(
                 "update_item", Key=key,

@@ -16,7 +16,7 @@ body{margin:0;padding:24px 18px;font-size:18px;line-height:1.45;max-width:34rem;
 h1{font-size:1.45rem;margin:0 0 .3rem}
 p.hint{margin:0 0 1.2rem;opacity:.8;font-size:1rem}
 label{display:block;font-weight:600;margin:1rem 0 .35rem}
-input,textarea{box-sizing:border-box;width:100%;font:inherit;padding:.7rem;border:1px solid #8a8a8a;border-radius:10px}
+input,textarea,select{box-sizing:border-box;width:100%;font:inherit;padding:.7rem;border:1px solid #8a8a8a;border-radius:10px}
 textarea{min-height:7.5rem;font-family:ui-monospace,Menlo,Consolas,monospace;font-size:.9rem;word-break:break-all}
 button{margin-top:1.3rem;width:100%;font:inherit;font-weight:700;padding:.9rem;border:0;border-radius:10px;background:#0b6e4f;color:#fff}
 .msg{padding:.85rem 1rem;border-radius:10px;margin:0 0 1rem;font-size:1rem}
@@ -42,8 +42,13 @@ HEADERS = {
 }
 
 
-def render(message: str | None = None, *, ok: bool = False) -> str:
-    """The page, optionally with one outcome message. Never echoes the key or the token."""
+def render(message: str | None = None, *, ok: bool = False, accounts: tuple[str, ...] = ()) -> str:
+    """The page, optionally with one outcome message. Never echoes the key or the token. With
+    several accounts in the stage, the first field chooses whose token it is."""
+    choose = ""
+    if len(accounts) > 1:
+        options = "".join(f'<option value="{html.escape(name)}">{html.escape(name)}</option>' for name in accounts)
+        choose = f'<label for="account">Account</label>\n<select id="account" name="account" required>{options}</select>\n'
     notice = ""
     if message:
         css = "ok" if ok else "err"
@@ -59,7 +64,7 @@ def render(message: str | None = None, *, ok: bool = False) -> str:
 <p class="hint">Paste today's access token from INDstocks. The relay checks it with INDstocks before storing it.</p>
 {notice}
 <form method="post" action="token" autocomplete="off">
-<label for="admin_key">Admin key</label>
+{choose}<label for="admin_key">Admin key</label>
 <input id="admin_key" name="admin_key" type="password" autocomplete="current-password" required>
 <label for="token">Access token</label>
 <textarea id="token" name="token" required spellcheck="false" autocapitalize="off" autocorrect="off"></textarea>

@@ -29,6 +29,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -48,7 +49,26 @@ def _import(stage: str, name: str) -> dict[str, Any]:
     return {"Fn::ImportValue": f"indstocks-relay-{stage}-{name}"}
 
 
+STAGE_NAME = re.compile(r"^[a-z][a-z0-9-]{0,15}$")
+
+
+def stage_policy(stage: str) -> Path:
+    """`.chalice/policy-<stage>.json`, the functions' IAM policy. dev and prod are committed; any
+    other stage (a second family's, `make deploy STAGE=…`) gets the prod policy with its own names,
+    written on first use (ignored by git): every table, queue, topic, key alias, log group and
+    parameter path carries the stage."""
+    if not STAGE_NAME.match(stage):
+        raise ValueError(f"stage {stage!r}: lower-case letters, digits and -, starting with a letter, at most 16")
+    path = REPO / ".chalice" / f"policy-{stage}.json"
+    if not path.exists():
+        prod = (REPO / ".chalice" / "policy-prod.json").read_text()
+        path.write_text(prod.replace("indstocks-relay/prod/", f"indstocks-relay/{stage}/")
+                        .replace("indstocks-relay-prod-", f"indstocks-relay-{stage}-"))
+    return path
+
+
 def package(stage: str, out: Path) -> dict[str, Any]:
+    stage_policy(stage)
     env = {**os.environ, "AWS_DEFAULT_REGION": os.environ.get("AWS_DEFAULT_REGION", "ap-south-1")}
     chalice = str(Path(sys.executable).with_name("chalice"))
     subprocess.run([chalice, "package", "--stage", stage, str(out)], cwd=REPO, env=env, check=True,  # noqa: S603
@@ -263,10 +283,41 @@ def compile_sources(zip_path: Path) -> list[str]:
     return added
 
 
+def resource_policy(allowlist: list[str], api_allowlist: list[str]) -> dict[str, Any]:
+    """Who may call what. POST /webhook: TradingView's IPs (`allowlist`) only; its Deny names the
+    path exactly, so POST /webhook/signed (signature required) stays open. OpenAlgo's paths
+    (POST /api/v1/…, scripts on the trader's machine): TradingView's IPs and the ones the trader
+    lists (`api_allowlist`, API_ALLOWED_IPS at deploy; none by default)."""
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Effect": "Allow", "Principal": "*", "Action": "execute-api:Invoke", "Resource": "execute-api:/*"},
+            {"Effect": "Deny", "Principal": "*", "Action": "execute-api:Invoke",
+             "Resource": "execute-api:/*/POST/webhook", "Condition": {"NotIpAddress": {"aws:SourceIp": allowlist}}},
+            {"Effect": "Deny", "Principal": "*", "Action": "execute-api:Invoke",
+             "Resource": "execute-api:/*/POST/api/v1/*",
+             "Condition": {"NotIpAddress": {"aws:SourceIp": [*allowlist, *api_allowlist]}}},
+        ],
+    }
+
+
+def allowed_ips(value: str) -> list[str]:
+    """`API_ALLOWED_IPS`: comma-separated addresses or CIDRs (a bare address is one /32)."""
+    import ipaddress
+
+    found = []
+    for word in (part.strip() for part in value.split(",")):
+        if word:
+            network = ipaddress.ip_network(word, strict=True)
+            found.append(str(network) if "/" in word or network.version == 6 else f"{word}/32")
+    return found
+
+
 def build(stage: str, out: Path, allowlist: list[str] | None, *, reserved_concurrency: bool = True,
-          provisioned: int = 0) -> dict[str, Any]:
+          provisioned: int = 0, api_allowlist: list[str] | None = None) -> dict[str, Any]:
     """`reserved_concurrency=False`: no function reserves any (an account whose Lambda quota cannot
-    hold the reservations; `infra/preflight.py` says when). `provisioned`: see provisioned_concurrency."""
+    hold the reservations; `infra/preflight.py` says when). `provisioned`: see provisioned_concurrency.
+    `api_allowlist`: the addresses, besides TradingView's, that may call OpenAlgo's paths."""
     template = package(stage, out)
     prune_unused(out / "deployment.zip")
     compile_sources(out / "deployment.zip")
@@ -285,6 +336,9 @@ def build(stage: str, out: Path, allowlist: list[str] | None, *, reserved_concur
         props["Environment"]["Variables"].update({
             "STATE_TABLE": {"Ref": "StateTable"}, "ORDERS_TABLE": {"Ref": "OrdersTable"},
             "ALERTS_TOPIC_ARN": {"Ref": "AlertsTopic"}, "TOKEN_PAGE_URL": token_page,
+            # The stage names every parameter path, table and lock; a stage without an entry in
+            # .chalice/config.json must not fall back to dev's.
+            "RELAY_STAGE": stage,
             "POWERTOOLS_METRICS_NAMESPACE": "IndstocksRelay",
         })
         # The webhook admits the promised burst; schedules run one at a time (infra/limits.py).
@@ -298,15 +352,7 @@ def build(stage: str, out: Path, allowlist: list[str] | None, *, reserved_concur
 
     api = resources["RestAPI"]["Properties"]
     if allowlist:
-        # The Deny names POST /webhook exactly: POST /webhook/signed (signature required) stays open.
-        api["DefinitionBody"]["x-amazon-apigateway-policy"] = {
-            "Version": "2012-10-17",
-            "Statement": [
-                {"Effect": "Allow", "Principal": "*", "Action": "execute-api:Invoke", "Resource": "execute-api:/*"},
-                {"Effect": "Deny", "Principal": "*", "Action": "execute-api:Invoke",
-                 "Resource": "execute-api:/*/POST/webhook", "Condition": {"NotIpAddress": {"aws:SourceIp": allowlist}}},
-            ],
-        }
+        api["DefinitionBody"]["x-amazon-apigateway-policy"] = resource_policy(allowlist, api_allowlist or [])
     api["MethodSettings"] = [{"ResourcePath": "/*", "HttpMethod": "*", "ThrottlingBurstLimit": burst.bucket,
                               "ThrottlingRateLimit": burst.rate, "MetricsEnabled": True, "DataTraceEnabled": False}]
     api["AccessLogSetting"] = {
@@ -384,6 +430,9 @@ def main() -> None:
     parser.add_argument("--out", default=None)
     parser.add_argument("--allow-ips", default=",".join(TRADINGVIEW_IPS),
                         help="comma-separated CIDRs allowed to POST /webhook; 'off' disables the allowlist")
+    parser.add_argument("--api-allow-ips", default=os.environ.get("API_ALLOWED_IPS", ""),
+                        help="comma-separated IPs or CIDRs that may POST OpenAlgo's /api/v1/ paths besides "
+                             "TradingView's (default: API_ALLOWED_IPS, else none)")
     parser.add_argument("--reserved-concurrency", choices=["on", "off"], default="on",
                         help="'off': no function reserves concurrency (an account whose quota cannot hold them)")
     parser.add_argument("--provisioned-concurrency", type=int, default=0, metavar="N",
@@ -393,7 +442,7 @@ def main() -> None:
     out.mkdir(parents=True, exist_ok=True)
     allowlist = None if options.allow_ips == "off" else options.allow_ips.split(",")
     build(options.stage, out, allowlist, reserved_concurrency=options.reserved_concurrency == "on",
-          provisioned=options.provisioned_concurrency)
+          provisioned=options.provisioned_concurrency, api_allowlist=allowed_ips(options.api_allow_ips))
     print(f"built {out / 'sam.json'} and {out / 'deployment.zip'}")
 
 

@@ -528,7 +528,10 @@ class IndstocksSimulator:
         self._requests: list[RecordedRequest] = []
         self._faults: dict[str, deque[_Fault]] = {}
         self._orders: list[dict[str, Any]] = []
-        self._write_times: deque[float] = deque()
+        # Order writes per account in the rolling window; an account is a token's entry in
+        # `token_accounts` (several accounts of a family, `make run`'s ACCOUNTS), else the one account.
+        self._write_times: dict[str, deque[float]] = {}
+        self.token_accounts: dict[str, str] = {}
         self._next_order_number = 31000001
         self._next_gtt_number = _FIRST_GTT_NUMBER
         self._working: dict[str, _Working] = {}
@@ -612,9 +615,12 @@ class IndstocksSimulator:
         with self._lock:
             self._tokens = set(tokens)
 
-    def add_token(self, token: str) -> None:
+    def add_token(self, token: str, account: str | None = None) -> None:
+        """Accept `token`; with `account`, as the token of that account (its own write limit)."""
         with self._lock:
             self._tokens.add(token)
+            if account is not None:
+                self.token_accounts[token] = account
 
     @property
     def instruments_csv(self) -> str:
@@ -815,6 +821,11 @@ class IndstocksSimulator:
                     self._record_fill(row, working, traded_qty - filled_before, _decimal(price))
             self._run_exchange()
 
+    def clear_faults(self) -> None:
+        """Forget the faults not yet served."""
+        with self._lock:
+            self._faults.clear()
+
     def reset(self) -> None:
         """Forget requests, faults, orders, fills and the rate window; keep tokens, market data and the balance."""
         with self._lock:
@@ -881,7 +892,7 @@ class IndstocksSimulator:
             if request.path != "/generate/token":  # it authenticates with x-api-key instead
                 self._check_token(request)
             if _is_order_write(request):
-                self._admit_write()
+                self._admit_write(request.headers.get("authorization") or "")
             return route(request)
         except _Rejected as rejection:
             return rejection.reply
@@ -892,15 +903,17 @@ class IndstocksSimulator:
             if request.headers.get("authorization") not in self._tokens:
                 raise _Rejected(_TOKEN_REJECTED)
 
-    def _admit_write(self) -> None:
-        """At most `rate_limit_writes` order writes per rolling second, all tokens together."""
+    def _admit_write(self, token: str) -> None:
+        """At most `rate_limit_writes` order writes per rolling second and account, all of its
+        tokens together (INDstocks limits each account)."""
         now = time.monotonic()
         with self._lock:
-            while self._write_times and self._write_times[0] <= now - self.rate_window_seconds:
-                self._write_times.popleft()
-            if self.rate_limit_writes is not None and len(self._write_times) >= self.rate_limit_writes:
+            times = self._write_times.setdefault(self.token_accounts.get(token, ""), deque())
+            while times and times[0] <= now - self.rate_window_seconds:
+                times.popleft()
+            if self.rate_limit_writes is not None and len(times) >= self.rate_limit_writes:
                 raise _Rejected(_RATE_LIMITED)
-            self._write_times.append(now)
+            times.append(now)
 
     # --- read endpoints -------------------------------------------------------------------
 

@@ -57,7 +57,8 @@ STAGE = "local"
 REGION = "ap-south-1"
 PREFIX = f"/indstocks-relay/{STAGE}"
 # The stack decides these itself (its stage, its simulator or INDSTOCKS_BASE_URL, its URLs).
-_OWNED_BY_THE_STACK = {"RELAY_STAGE", "INDSTOCKS_BASE_URL", "TOKEN_PAGE_URL", "INSTRUMENTS_CACHE_DIR", "ORDER_QUEUE_URL"}
+_OWNED_BY_THE_STACK = {"RELAY_STAGE", "INDSTOCKS_BASE_URL", "TOKEN_PAGE_URL", "INSTRUMENTS_CACHE_DIR", "ORDER_QUEUE_URL",
+                       "ACCOUNTS"}
 # The stage's order queue, named as infra/build.py names it. Its visibility timeout is short here:
 # a failed delivery comes back within seconds (the consumer keeps a running one invisible).
 ORDER_QUEUE_NAME = f"indstocks-relay-{STAGE}-orders.fifo"
@@ -89,6 +90,41 @@ class RotationCredentials:
 
 
 @dataclass
+class LocalAccount:
+    """One account of `make run`'s ACCOUNTS: its token is seeded in the local SSM at the account's
+    parameter and made live in the simulator; the relay is told the rest (ACCOUNTS without tokens)."""
+
+    name: str
+    token: str
+    multiplier: str | None = None
+    enabled: bool = True
+
+    def relay_entry(self) -> dict[str, Any]:
+        return {"name": self.name, **({"multiplier": self.multiplier} if self.multiplier else {}),
+                **({} if self.enabled else {"enabled": False})}
+
+
+def local_accounts(text: str) -> list[LocalAccount]:
+    """ACCOUNTS as `make run` reads it: a JSON list of {name, token, multiplier?, enabled?}; a
+    missing token is generated. ValueError names what is wrong."""
+    try:
+        listed = json.loads(text)
+    except ValueError as broken:
+        raise ValueError(f"ACCOUNTS is not valid JSON: {broken}") from None
+    if not isinstance(listed, list) or not listed or not all(isinstance(entry, dict) for entry in listed):
+        raise ValueError("ACCOUNTS must be a JSON list of objects with name, token, optional multiplier and enabled")
+    accounts = []
+    for position, entry in enumerate(listed):
+        extra = sorted(set(entry) - {"name", "token", "multiplier", "enabled"})
+        if extra or not isinstance(entry.get("name"), str):
+            raise ValueError(f"ACCOUNTS[{position}]: " + (f"unknown field {extra[0]}" if extra else "name is required"))
+        multiplier = entry.get("multiplier")
+        accounts.append(LocalAccount(entry["name"], str(entry.get("token") or "demo-" + secrets.token_urlsafe(18)),
+                                     None if multiplier is None else str(multiplier), entry.get("enabled", True) is not False))
+    return accounts
+
+
+@dataclass
 class LocalStack:
     relay_port: int = 8000  # 0: any free port
     broker_url: str | None = None  # None: start the simulator
@@ -99,6 +135,8 @@ class LocalStack:
     max_alert_age_seconds: int | None = None
     # Relay settings for the local stage (env var name → value), as a stage's environment_variables.
     settings: dict[str, str] = field(default_factory=dict)
+    # Several accounts (ACCOUNTS); empty: one, with `token`. The first account's token is `token`.
+    accounts: list[LocalAccount] = field(default_factory=list)
     run_schedules: bool = True
     # The order queue's consumer (local/queue_consumer.py); off: queued alerts wait for the sweep.
     run_queue_consumer: bool = True
@@ -162,6 +200,8 @@ class LocalStack:
         env.update({name: value for name, value in self.settings.items() if name not in _OWNED_BY_THE_STACK})
         if self.max_alert_age_seconds is not None:
             env["MAX_ALERT_AGE_SECONDS"] = str(self.max_alert_age_seconds)
+        if self.accounts:
+            env["ACCOUNTS"] = json.dumps([account.relay_entry() for account in self.accounts])
         return env
 
     def check_settings(self) -> None:
@@ -273,7 +313,7 @@ class LocalStack:
 
     def _start_broker(self) -> None:
         self.webhook_secret = self.webhook_secret or secrets.token_urlsafe(24)
-        self.token = self.token or "demo-" + secrets.token_urlsafe(18)
+        self.token = (self.accounts[0].token if self.accounts else self.token) or "demo-" + secrets.token_urlsafe(18)
         self.admin_key = self.admin_key or secrets.token_urlsafe(18)
         if self.relay_port == 0:
             self.relay_port = free_port()
@@ -282,6 +322,8 @@ class LocalStack:
         from local.simulator import IndstocksSimulator
 
         self.simulator = IndstocksSimulator(tokens=(self.token,), log_requests=False, fills=self.simulator_fills).start()
+        for account in self.accounts:  # each its own token and its own write limit
+            self.simulator.add_token(account.token, account=account.name)
         if self.rotation is not None:
             self.simulator.configure_generation(
                 client_id=self.rotation.client_id, mpin=self.rotation.mpin, totp_secret=self.rotation.totp_secret
@@ -315,6 +357,11 @@ class LocalStack:
                 settings.mpin_parameter: self.rotation.mpin,
                 settings.totp_secret_parameter: self.rotation.totp_secret,
             })  # fmt: skip
+        if self.accounts:
+            from chalicelib.accounts import account_book
+
+            book = account_book(settings)
+            secure.update({book.named(account.name).token_parameter or "": account.token for account in self.accounts})
         ssm = self._aws("ssm")
         for name, value in secure.items():
             ssm.put_parameter(Name=name, Value=value or "", Type="SecureString", Overwrite=True)
@@ -473,6 +520,7 @@ def stack_from_env(environ: dict[str, str] | os._Environ[str] = os.environ) -> L
         deliver_twice=environ.get("LOCAL_QUEUE_DELIVER_TWICE") == "1",
         simulator_fills=True,
         settings={name: value for name, value in environ.items() if name in SETTING_VARIABLES and value},
+        accounts=local_accounts(environ["ACCOUNTS"]) if environ.get("ACCOUNTS") else [],
     )
 
 
@@ -496,6 +544,9 @@ def banner(stack: LocalStack, generated: set[str]) -> str:
         f"  Webhook secret: {stack.webhook_secret}{'  (generated)' if 'secret' in generated else ''}",
         f"  Broker token:   {stack.token}{'  (generated)' if 'token' in generated else ''}",
         f"  Admin key:      {stack.admin_key}{'  (generated)' if 'admin' in generated else ''}",
+        *(f"  Account {account.name}: token {account.token}"
+          f"{'' if account.multiplier is None else ', multiplier ' + account.multiplier}"
+          f"{'' if account.enabled else ', disabled'}" for account in stack.accounts),
         "",
         "Place a demo order:",
         f"  curl -s -X POST {stack.webhook_url} -H 'Content-Type: application/json' -d '{json.dumps(demo)}'",
@@ -507,7 +558,11 @@ def banner(stack: LocalStack, generated: set[str]) -> str:
 
 
 def main() -> None:
-    stack = stack_from_env()
+    try:
+        stack = stack_from_env()
+    except ValueError as error:  # ACCOUNTS unreadable: one line naming it, nothing started
+        print(f"the local stack could not start: {error}", file=sys.stderr)
+        sys.exit(1)
     generated = {name for name, value in (("secret", stack.webhook_secret), ("token", stack.token),
                                           ("admin", stack.admin_key)) if not value}
     started, stopping = threading.Event(), threading.Event()

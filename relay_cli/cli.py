@@ -147,15 +147,21 @@ def _read_stdin(what: str, *, first_line: bool = False) -> str:
 # --- the ledger ---------------------------------------------------------------------------------
 
 
-def read_journal(ctx: Context, *, state: str | None = None, since: float | None = None, limit: int = 50) -> list[dict[str, Any]]:
-    """The app's own journal query (chalicelib.ledger), with errors that name the problem."""
+def read_journal(ctx: Context, *, state: str | None = None, since: float | None = None, limit: int = 50,
+                 account: str | None = None) -> list[dict[str, Any]]:
+    """The app's own journal query (chalicelib.ledger), with errors that name the problem; every
+    account's items, or `account`'s."""
+    from chalicelib.accounts import account_book
     from chalicelib.errors import DependencyUnavailable
     from chalicelib.ledger import JOURNAL_INDEX, Ledger
 
     table = ctx.settings.orders_table
-    ledger = Ledger(lambda: ctx.client("dynamodb"), table, ctx.settings.order_retention_days)
+    book = account_book(ctx.settings)
+    if account is not None and account not in book.names:
+        raise CliError(f"no account {account!r} in stage {ctx.stage} (it has {', '.join(book.names)})")
+    ledger = Ledger(lambda: ctx.client("dynamodb"), table, ctx.settings.order_retention_days, unmarked=book.first.name)
     try:
-        return ledger.journal(state=state, since=since, limit=limit)
+        return ledger.journal(state=state, since=since, limit=limit, account=account)
     except DependencyUnavailable:
         found = ctx.call("dynamodb", "describe_table", f"reading the orders table {table}",
                          missing=("ResourceNotFoundException",), TableName=table)
@@ -196,35 +202,18 @@ def _message(item: dict[str, Any]) -> str:
 
 
 def cmd_status(ctx: Context, args: argparse.Namespace, out: TextIO) -> int:
+    from chalicelib.accounts import account_book
+
     settings = ctx.settings
     now = time.time()
     rows: list[tuple[str, str]] = []
     problems = 0
-
-    name = settings.token_parameter
-    reply = ctx.call("ssm", "get_parameter", f"reading {name}", missing=("ParameterNotFound",), Name=name, WithDecryption=True)
-    token = ""
-    if reply is None:
-        rows.append(("token", f"MISSING: no parameter {name}; store one with `relay paste-token`"))
-        problems += 1
-    else:
-        token = str(reply["Parameter"].get("Value") or "").strip()
-        modified = reply["Parameter"].get("LastModifiedDate")
-        if not token:
-            rows.append(("token", f"EMPTY: parameter {name} holds no token; store one with `relay paste-token`"))
-            problems += 1
-        elif isinstance(modified, datetime):
-            age = now - modified.timestamp()
-            stale = age / 3600 > settings.token_stale_hours
-            rows.append(("token", f"{'STALE: ' if stale else ''}present in {name}, stored {ist(modified)} (age {_age(age)})"))
-            rows.append(("expires", f"about {ist(modified + timedelta(hours=24), '%d %b %Y, %H:%M')} (24 h after it was stored)"))
-            problems += stale
-        else:
-            rows.append(("token", f"present in {name} (age unknown)"))
-
-    if token and not args.no_broker:
-        rows.append(("validity", _check_with_broker(ctx, args, token)))
-        problems += not rows[-1][1].startswith("valid")
+    accounts = account_book(settings).accounts
+    for account in accounts:  # each account's token, under its name when the stage has several
+        label = "" if len(accounts) == 1 else f" {account.name}"
+        found, broken = _token_rows(ctx, args, account.token_parameter or "", now, label)
+        rows.extend(found)
+        problems += broken
 
     try:
         newest = read_journal(ctx, limit=1)
@@ -254,6 +243,37 @@ def cmd_status(ctx: Context, args: argparse.Namespace, out: TextIO) -> int:
     return 1 if problems else 0
 
 
+def _token_rows(ctx: Context, args: argparse.Namespace, name: str, now: float, label: str
+                ) -> tuple[list[tuple[str, str]], int]:
+    """One account's token: where it is stored, its age, whether INDstocks takes it."""
+    rows: list[tuple[str, str]] = []
+    problems = 0
+    reply = ctx.call("ssm", "get_parameter", f"reading {name}", missing=("ParameterNotFound",), Name=name, WithDecryption=True)
+    token = ""
+    if reply is None:
+        rows.append((f"token{label}", f"MISSING: no parameter {name}; store one with `relay paste-token`"))
+        problems += 1
+    else:
+        token = str(reply["Parameter"].get("Value") or "").strip()
+        modified = reply["Parameter"].get("LastModifiedDate")
+        if not token:
+            rows.append((f"token{label}", f"EMPTY: parameter {name} holds no token; store one with `relay paste-token`"))
+            problems += 1
+        elif isinstance(modified, datetime):
+            age = now - modified.timestamp()
+            stale = age / 3600 > ctx.settings.token_stale_hours
+            rows.append((f"token{label}", f"{'STALE: ' if stale else ''}present in {name}, stored {ist(modified)} (age {_age(age)})"))
+            rows.append((f"expires{label}", f"about {ist(modified + timedelta(hours=24), '%d %b %Y, %H:%M')} (24 h after it was stored)"))
+            problems += stale
+        else:
+            rows.append((f"token{label}", f"present in {name} (age unknown)"))
+
+    if token and not args.no_broker:
+        rows.append((f"validity{label}", _check_with_broker(ctx, args, token)))
+        problems += not rows[-1][1].startswith("valid")
+    return rows, problems
+
+
 def _risk_limits(ctx: Context, now: float) -> str:
     """The stage's limits (its settings) and how much of today's order count is used."""
     from chalicelib.errors import DependencyUnavailable
@@ -263,11 +283,18 @@ def _risk_limits(ctx: Context, now: float) -> str:
     limits = RiskLimits.from_settings(ctx.settings)
     text = (f"MAX_ORDER_QTY {limits.max_order_qty} · MAX_ORDER_VALUE ₹{limits.max_order_value:,.0f} · "
             f"MAX_ORDERS_PER_DAY {limits.max_orders_per_day}")
+    from chalicelib.accounts import account_book, namespace
+
+    book = account_book(ctx.settings)
+    table = StateTable(lambda: ctx.client("dynamodb"), ctx.settings.state_table)
+    used = []
     try:
-        used = StateTable(lambda: ctx.client("dynamodb"), ctx.settings.state_table).read_count(day_counter(now))
+        for account in book.accounts:  # each account counts its own orders
+            count = table.within(namespace(account, book)).read_count(day_counter(now))
+            used.append(f"{count}" if len(book.accounts) == 1 else f"{account.name} {count}")
     except DependencyUnavailable:
         return f"{text} (today's count unreadable)"
-    return f"{text} ({used} used today, IST)"
+    return f"{text} ({', '.join(used)} used today, IST)"
 
 
 def _check_with_broker(ctx: Context, args: argparse.Namespace, token: str) -> str:
@@ -331,11 +358,13 @@ def _is_ip(text: str) -> bool:
 
 def cmd_orders(ctx: Context, args: argparse.Namespace, out: TextIO) -> int:
     since = ist_midnight(time.time()) if args.today else args.since
-    items = read_journal(ctx, state=args.status, since=since, limit=args.limit)
+    items = read_journal(ctx, state=args.status, since=since, limit=args.limit, account=args.account)
+    several = len({item.get("account") for item in items}) > 1 or args.account is not None
     if args.json:
         print(json.dumps(items, indent=2, default=str), file=out)
         return 0
-    filters = [f"since {ist(since)}" if since is not None else "", f"state {args.status}" if args.status else ""]
+    filters = [f"since {ist(since)}" if since is not None else "", f"state {args.status}" if args.status else "",
+               f"account {args.account}" if args.account else ""]
     described = ", ".join(part for part in filters if part)
     if not items:
         print(f"no alerts in {ctx.settings.orders_table}{' (' + described + ')' if described else ''}", file=out)
@@ -348,7 +377,10 @@ def cmd_orders(ctx: Context, args: argparse.Namespace, out: TextIO) -> int:
             _clip(item.get("side"), 4), _clip(item.get("qty"), 8), _clip(item.get("state"), 8), _clip(item.get("order_id"), 24),
             _clip(_message(item), 70),
         ])  # fmt: skip
-    print_table(["TIME (IST)", "ALERT ID", "SYMBOL", "SIDE", "QTY", "STATE", "ORDER ID", "MESSAGE"], rows, out)
+        if several:  # the account, when the items belong to several (or one was asked for)
+            rows[-1].insert(1, _clip(item.get("account"), 16))
+    headers = ["TIME (IST)", "ALERT ID", "SYMBOL", "SIDE", "QTY", "STATE", "ORDER ID", "MESSAGE"]
+    print_table(headers[:1] + ["ACCOUNT"] + headers[1:] if several else headers, rows, out)
     print(f"{len(items)} alert(s), newest first{' (' + described + ')' if described else ''}", file=out)
     return 0
 
@@ -634,6 +666,7 @@ def build_parser() -> argparse.ArgumentParser:
     window.add_argument("--since", type=parse_since, metavar="WHEN", help="2h, 30m, 1d, or a time (2026-11-25T09:00, IST)")
     orders.add_argument("--status", choices=STATES, help="only alerts in this state")
     orders.add_argument("--limit", type=_positive, default=50, help="at most this many (default 50)")
+    orders.add_argument("--account", help="only this account's alerts (a stage with several accounts)")
     orders.add_argument("--json", action="store_true", help="the ledger items as JSON")
     orders.set_defaults(handler=cmd_orders)
 

@@ -5,6 +5,7 @@ view's data and its one cached read of the broker."""
 from __future__ import annotations
 
 import html
+import json
 import re
 import time
 from urllib.parse import urlencode
@@ -12,6 +13,7 @@ from urllib.parse import urlencode
 import pytest
 
 from tests.conftest import SEEDED_ADMIN_KEY, SEEDED_TOKEN, TOKEN_PARAMETER
+from tests.test_accounts import family  # noqa: F401 - the fixture of several accounts
 
 FORM = "application/x-www-form-urlencoded"
 SECRET_PARAMETER = "/indstocks-relay/test/dashboard-session-secret"
@@ -54,7 +56,7 @@ def signed_in(stack):
 
 def act(stack, signed_in, do, **fields):
     cookie, csrf = signed_in
-    return post(stack, {"do": do, "csrf": csrf, "account": "default", **fields}, cookie)
+    return post(stack, {"do": do, "csrf": csrf, "account": "primary", **fields}, cookie)
 
 
 def place(stack, **fields):
@@ -68,7 +70,7 @@ def dashboard_flow(stack) -> None:
     cookie = sign_in(stack)
     csrf = csrf_of(text(get(stack, cookie)))
     for do in ("pause", "resume"):
-        assert post(stack, {"do": do, "csrf": csrf, "account": "default"}, cookie).status_code == 200
+        assert post(stack, {"do": do, "csrf": csrf, "account": "primary"}, cookie).status_code == 200
     assert post(stack, {"do": "sign_out_everywhere", "csrf": csrf}, cookie).status_code == 303
 
 
@@ -141,9 +143,9 @@ def test_one_broker_read_serves_the_views_of_a_few_seconds(stack, signed_in):
 
 def test_a_post_without_the_session_s_csrf_token_is_403_and_changes_nothing(stack, signed_in):
     cookie, _ = signed_in
-    response = post(stack, {"do": "pause", "csrf": "forged", "account": "default"}, cookie)
+    response = post(stack, {"do": "pause", "csrf": "forged", "account": "primary"}, cookie)
     assert response.status_code == 403 and "CSRF" in text(response)
-    response = post(stack, {"do": "pause", "account": "default"}, cookie)
+    response = post(stack, {"do": "pause", "account": "primary"}, cookie)
     assert response.status_code == 403
     from chalicelib import services
 
@@ -152,12 +154,12 @@ def test_a_post_without_the_session_s_csrf_token_is_403_and_changes_nothing(stac
 
 def test_another_session_s_csrf_token_is_refused(stack, signed_in):
     other_cookie = sign_in(stack)
-    response = post(stack, {"do": "pause", "csrf": signed_in[1], "account": "default"}, other_cookie)
+    response = post(stack, {"do": "pause", "csrf": signed_in[1], "account": "primary"}, other_cookie)
     assert response.status_code == 403
 
 
 def test_a_post_without_a_session_is_401(stack):
-    response = post(stack, {"do": "pause", "csrf": "x", "account": "default"})
+    response = post(stack, {"do": "pause", "csrf": "x", "account": "primary"})
     assert response.status_code == 401 and "sign in again" in text(response)
 
 
@@ -232,7 +234,7 @@ def test_cancel_one_open_order(stack, uncached, signed_in):
 ])
 def test_bad_forms_are_4xx_with_a_clear_message(stack, signed_in, fields, status, said):
     cookie, csrf = signed_in
-    response = post(stack, {"csrf": csrf, "account": "default", **fields}, cookie)
+    response = post(stack, {"csrf": csrf, "account": "primary", **fields}, cookie)
     assert response.status_code == status and said in text(response), text(response)
     assert "<script>" not in text(response).split("<script>", 1)[0]
 
@@ -292,7 +294,7 @@ def test_no_cookie_signing_secret_key_or_token_in_the_logs(stack, capsys, caplog
     csrf = csrf_of(text(get(stack, cookie)))
     for fields in ({"do": "pause"}, {"do": "resume"}, {"do": "paste_token", "token": NEW_TOKEN},
                    {"do": "pause", "csrf": "forged"}):
-        post(stack, {"csrf": csrf, "account": "default", **fields}, cookie)
+        post(stack, {"csrf": csrf, "account": "primary", **fields}, cookie)
     secret = services.get().parameters.get(SECRET_PARAMETER, max_age=0)
     logged = capsys.readouterr().out + caplog.text
     assert "dashboard pause" in logged and "session_id" in logged
@@ -314,3 +316,33 @@ def test_every_colour_pair_of_the_stylesheet_reads_at_4_5_to_1():
     assert len(pairs) >= 10
     rgb = lambda hex_colour: [int(hex_colour[i:i + 2], 16) for i in (1, 3, 5)]  # noqa: E731
     assert [(s, fg, bg) for s, fg, bg in pairs if contrast(rgb(fg), rgb(bg)) < 4.5] == []
+
+
+def _section(page: str, account: str) -> str:
+    start = page.index(f'<section aria-labelledby="acct-{account}">')
+    return page[start:page.index("</section>", start)]
+
+
+def test_several_accounts_a_section_each_and_actions_with_the_account_s_own_token(family):  # noqa: F811
+    from tests.test_accounts import ANITA_TOKEN, parameter
+
+    response = family.post(family.alert(accounts=["anita"], order_type="LIMIT", price=100))
+    assert response.status_code == 200, response.json_body
+    order_id = json.loads(response.body)["order_id"] if "order_id" in json.loads(response.body) else \
+        json.loads(response.body)["accounts"][0]["order_id"]
+    cookie = sign_in(family)
+    page = text(get(family, cookie))
+    assert page.count("<section ") == 4  # primary, anita, ravi, dormant
+    # Each section's journal is its own account's (the simulator keeps one order book for all tokens).
+    assert order_id in _section(page, "anita") and "No alert today." in _section(page, "primary")
+    assert 'name="account" value="anita"' in _section(page, "anita")
+    csrf = csrf_of(page)
+    response = post(family, {"do": "cancel", "csrf": csrf, "account": "anita", "order_id": order_id}, cookie)
+    assert response.status_code == 200 and f"Cancel {order_id}: cancelled" in text(response), text(response)
+    [cancel] = family.simulator.requests("/order/cancel")
+    assert cancel.headers["authorization"] == ANITA_TOKEN
+    family.simulator.add_token(NEW_TOKEN, account="anita")
+    response = post(family, {"do": "paste_token", "csrf": csrf, "account": "anita", "token": NEW_TOKEN}, cookie)
+    assert response.status_code == 200 and "Token saved" in text(response), text(response)
+    assert family.ssm.get_parameter(Name=parameter("anita"), WithDecryption=True)["Parameter"]["Value"] == NEW_TOKEN
+    assert family.ssm.get_parameter(Name=TOKEN_PARAMETER, WithDecryption=True)["Parameter"]["Value"] == SEEDED_TOKEN

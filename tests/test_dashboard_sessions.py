@@ -99,4 +99,4 @@ def test_a_form_error_never_echoes_the_value():
     with pytest.raises(FormProblem) as problem:
         form_of({"do": "paste_token", "csrf": "x", "token": "t" * 5000})
     assert "ttttt" not in problem.value.message and "'token'" in problem.value.message
-    assert "tok-secret-1" not in repr(PasteToken(do="paste_token", csrf="x", token="tok-secret-1"))
+    assert "tok-secret-1" not in repr(PasteToken(do="paste_token", csrf="x", account="primary", token="tok-secret-1"))

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from infra.build import TRADINGVIEW_IPS, UNUSED_LIBRARY_PARTS, build
+from infra.build import TRADINGVIEW_IPS, UNUSED_LIBRARY_PARTS, allowed_ips, build
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -21,7 +21,10 @@ REPO = Path(__file__).resolve().parents[1]
 @pytest.fixture(scope="module")
 def app(tmp_path_factory):
     out = tmp_path_factory.mktemp("prod")
-    return build("prod", out, TRADINGVIEW_IPS)
+    return build("prod", out, TRADINGVIEW_IPS, api_allowlist=API_ALLOWED)
+
+
+API_ALLOWED = ["198.51.100.0/24"]  # the trader's own machines (API_ALLOWED_IPS), for OpenAlgo's paths
 
 
 @pytest.fixture(scope="module")
@@ -75,7 +78,7 @@ def test_every_function_runs_in_the_vpc(app):
 
 def test_webhook_only_from_tradingview_while_token_stays_open(app):
     policy = app["Resources"]["RestAPI"]["Properties"]["DefinitionBody"]["x-amazon-apigateway-policy"]
-    allow, deny = policy["Statement"]
+    allow, deny, _openalgo_paths = policy["Statement"]
     assert allow["Effect"] == "Allow" and allow["Resource"] == "execute-api:/*"
     assert deny["Effect"] == "Deny" and deny["Resource"] == "execute-api:/*/POST/webhook"
     assert deny["Condition"]["NotIpAddress"]["aws:SourceIp"] == [
@@ -305,6 +308,42 @@ def test_the_resource_policy_locks_webhook_to_tradingview_and_leaves_the_signed_
     assert allows(policy, "execute-api:Invoke", f"execute-api:{path}", {"aws:SourceIp": source_ip}) is admitted
 
 
+@pytest.mark.parametrize(("path", "source_ip", "admitted"), [
+    ("/api/POST/api/v1/placeorder", "198.51.100.7", True),  # listed in API_ALLOWED_IPS
+    ("/api/POST/api/v1/placesmartorder", "52.89.214.238", True),  # TradingView (OpenAlgo's TradingView templates)
+    ("/api/POST/api/v1/cancelallorder", "198.51.100.250", True),
+    ("/api/POST/api/v1/placeorder", "203.0.113.7", False),
+    ("/api/POST/api/v1/closeposition", "203.0.113.7", False),
+    ("/api/POST/webhook", "198.51.100.7", False),  # the listed IPs open OpenAlgo's paths only
+    ("/api/POST/webhook/signed", "198.51.100.7", True),
+])
+def test_openalgo_paths_admit_tradingview_and_the_listed_ips_only(app, path, source_ip, admitted):
+    from tests.aws_calls import allows
+
+    policy = app["Resources"]["RestAPI"]["Properties"]["DefinitionBody"]["x-amazon-apigateway-policy"]
+    assert allows(policy, "execute-api:Invoke", f"execute-api:{path}", {"aws:SourceIp": source_ip}) is admitted
+
+
+def test_openalgo_paths_are_deployed_and_api_allowed_ips_reads_addresses_and_cidrs(app):
+    paths = app["Resources"]["RestAPI"]["Properties"]["DefinitionBody"]["paths"]
+    for endpoint in ("placeorder", "placesmartorder", "optionsorder", "closeposition", "cancelallorder"):
+        assert set(paths[f"/api/v1/{endpoint}"]) >= {"post"}
+    assert allowed_ips("") == []
+    assert allowed_ips(" 203.0.113.7, 198.51.100.0/24 ") == ["203.0.113.7/32", "198.51.100.0/24"]
+    with pytest.raises(ValueError):
+        allowed_ips("203.0.113.7/33")
+
+
+def test_without_api_allowed_ips_openalgo_paths_admit_tradingview_only():
+    from infra.build import resource_policy
+    from tests.aws_calls import allows
+
+    policy = resource_policy(TRADINGVIEW_IPS, [])
+    for source_ip, admitted in (("52.89.214.238", True), ("198.51.100.7", False)):
+        context = {"aws:SourceIp": source_ip}
+        assert allows(policy, "execute-api:Invoke", "execute-api:/api/POST/api/v1/placeorder", context) is admitted
+
+
 def test_the_signed_route_is_deployed_with_the_webhook_s_content_types(app):
     paths = app["Resources"]["RestAPI"]["Properties"]["DefinitionBody"]["paths"]
     assert set(paths["/webhook/signed"]) >= {"post"} and set(paths["/webhook"]) >= {"post"}
@@ -343,10 +382,11 @@ def test_the_keep_warm_schedule_gets_the_api_s_health_route_and_needs_no_iam(app
     assert function["Environment"]["Variables"]["KEEP_WARM_URL"] == {
         "Fn::Sub": "https://${RestAPI}.execute-api.${AWS::Region}.amazonaws.com/api/health"}
     assert "/health" in app["Resources"]["RestAPI"]["Properties"]["DefinitionBody"]["paths"]
-    # the resource policy denies only POST /webhook from outside TradingView: GET /health is open
+    # the resource policy denies only POST /webhook from outside TradingView (and OpenAlgo's POST
+    # paths from outside TradingView and API_ALLOWED_IPS): GET /health is open
     denied = [s["Resource"] for s in app["Resources"]["RestAPI"]["Properties"]["DefinitionBody"]["x-amazon-apigateway-policy"]["Statement"]
               if s["Effect"] == "Deny"]
-    assert denied == ["execute-api:/*/POST/webhook"]
+    assert denied == ["execute-api:/*/POST/webhook", "execute-api:/*/POST/api/v1/*"]
     for policy_file in ("policy-prod.json", "policy-dev.json"):
         policy = json.loads((REPO / ".chalice" / policy_file).read_text())
         assert not any("lambda:" in action for statement in policy["Statement"]
@@ -539,3 +579,67 @@ found = sorted(m.__file__.split("site-packages/", 1)[1] for n, m in list(sys.mod
                if n.startswith("aws_lambda_powertools") and getattr(m, "__file__", None))
 sys.stdout.flush(); print(json.dumps(found))
 """
+
+
+# --- two stages side by side: one family's accounts each, its own network and Elastic IP ------------
+
+
+@pytest.fixture(scope="module")
+def second_stage(tmp_path_factory):
+    """A second family's stage, packaged like prod (`make deploy STAGE=family`)."""
+    return build("family", tmp_path_factory.mktemp("family"), TRADINGVIEW_IPS)
+
+
+_NAMED = ("TableName", "QueueName", "TopicName", "AliasName", "LogGroupName", "AlarmName", "Name", "FunctionName",
+          "RoleName", "StateMachineName", "KeyAlias")
+
+
+def named_resources(template) -> dict[str, str]:
+    """Every literal name a resource gives itself (a Ref/GetAtt names nothing of its own)."""
+    names = {}
+    for logical, resource in template["Resources"].items():
+        for field in _NAMED:
+            value = resource.get("Properties", {}).get(field)
+            if isinstance(value, dict):
+                value = value.get("Fn::Sub") if isinstance(value.get("Fn::Sub"), str) else None
+            if isinstance(value, str):
+                names[f"{logical}.{field}"] = value
+    return names
+
+
+def network_stack(stage):
+    """The network stack as deploy.sh deploys it for a stage: its name, its exports, its Elastic IP."""
+    template = yaml.safe_load((REPO / "infra" / "network.yaml").read_text())
+    exports = {name: output["Export"]["Name"]["Fn::Sub"].replace("${Stage}", stage)
+               for name, output in template["Outputs"].items() if "Export" in output}
+    return f"indstocks-relay-{stage}-network", exports, template["Resources"]["EgressIp"]
+
+
+def test_two_stages_side_by_side_share_no_name_and_each_has_its_own_network_and_ip(app, second_stage):
+    prod, family = named_resources(app), named_resources(second_stage)
+    assert prod.keys() == family.keys()  # the same resources…
+    # A function's name (and so its log group, /aws/lambda/${Function}) is generated from its stack's
+    # name, indstocks-relay-<stage> (infra/deploy.sh): no function names itself.
+    assert not any("FunctionName" in f["Properties"] for f in of_type(second_stage, "AWS::Serverless::Function").values())
+    fixed = {stage: {key: name for key, name in names.items() if not name.startswith("/aws/lambda/${")}
+             for stage, names in (("prod", prod), ("family", family))}
+    assert set(fixed["prod"].values()).isdisjoint(fixed["family"].values())  # …under names of their own
+    for stage, names in fixed.items():
+        assert len(names) > 20 and all(f"indstocks-relay-{stage}" in name for name in names.values()), stage
+    deploy = (REPO / "infra" / "deploy.sh").read_text()
+    assert "APP=indstocks-relay-$STAGE\n" in deploy and "NETWORK=indstocks-relay-$STAGE-network\n" in deploy
+    # each stage's functions leave through its own network stack (its own NAT and Elastic IP)
+    for stage, template in (("prod", app), ("family", second_stage)):
+        functions = of_type(template, "AWS::Serverless::Function")
+        for function in functions.values():
+            props = function["Properties"]
+            imports = json.dumps(props["VpcConfig"])
+            assert imports.count(f'"indstocks-relay-{stage}-') == 3 and ("prod" in imports) == (stage == "prod")
+            assert props["Environment"]["Variables"]["RELAY_STAGE"] == stage
+    prod_network, family_network = network_stack("prod"), network_stack("family")
+    assert prod_network[0] != family_network[0]
+    assert set(prod_network[1].values()).isdisjoint(family_network[1].values())
+    assert prod_network[2]["Type"] == "AWS::EC2::EIP" and prod_network[2]["DeletionPolicy"] == "Retain"
+    # the functions' policy of the second stage names its own tables, queue, topic and parameters only
+    policy = (REPO / ".chalice" / "policy-family.json").read_text()
+    assert "prod" not in policy and "indstocks-relay/family/accounts/*/indstocks-token" in policy

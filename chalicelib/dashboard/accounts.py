@@ -1,8 +1,8 @@
 """What a view shows for each account of the stage, from the relay's own data.
 
-The stage has one INDstocks account today; `accounts()` returns it as a list of one, and every
-view, form and action names its account, so several accounts per stage add entries here and
-nothing else changes shape.
+`accounts()` lists the stage's accounts (ACCOUNTS; one, `primary`, without it), each with its own
+services (token, ledger, relay, sweep); every view section, form and action names its account.
+The kill switch is the stage's: a pause stops every account.
 
 Per account and view: the token's metadata (SSM, cached), the kill switch (one GetItem), today's
 journal (one Query), the last sweep and the alarm markers (GetItems in the state table), and the
@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from chalicelib.accounts.model import namespace
 from chalicelib.dashboard.broker_reads import BrokerReads, BrokerView
 from chalicelib.errors import RelayError, TokenUnavailable
 from chalicelib.kill_switch import SwitchState
@@ -26,7 +27,7 @@ from chalicelib.token_renewal import TOKEN_LIFETIME
 from chalicelib.tokens import ParameterMissing
 
 if TYPE_CHECKING:
-    from chalicelib.services import Services
+    from chalicelib.services import AccountServices, Services
 
 TIMELINE_LIMIT = 200
 # What the timeline, the counts and the chart read of each journal item (not the request bodies).
@@ -40,11 +41,13 @@ _ATTENTION = ("unknown", "absent", "failed")
 
 @dataclass(frozen=True)
 class Account:
-    """One INDstocks account of the stage and the services that act for it."""
+    """One INDstocks account of the stage: the stage's services, its own, its cached broker reads."""
 
     id: str
-    services: Services
+    stage: Services
+    own: AccountServices
     reads: BrokerReads
+    namespace: str  # its items' prefix in the state table (the first account's is "")
 
 
 @dataclass
@@ -85,11 +88,13 @@ _built: tuple[Services, list[Account]] | None = None  # the services they were b
 
 
 def accounts(services: Services) -> list[Account]:
-    """The stage's accounts (one today), built once per services instance (their cached reads
-    live as long as it does)."""
+    """The stage's accounts, built once per services instance (their cached reads live as long as it does)."""
     global _built
     if _built is None or _built[0] is not services:
-        _built = (services, [Account("default", services, BrokerReads(services.relay, _state(services), "default"))])
+        stage_state = _state(services)
+        _built = (services, [Account(each.account.name, services, each,
+                                     BrokerReads(each.relay, stage_state, each.account.name),
+                                     namespace(each.account, services.book)) for each in services.accounts])
     return _built[1]
 
 
@@ -102,20 +107,21 @@ def _state(services: Services) -> StateTable:
 
 
 def view(account: Account, now: float) -> AccountView:
-    services = account.services
-    relay = services.relay
-    items = relay.ledger.journal(since=ist_midnight(now), limit=TIMELINE_LIMIT, fields=TIMELINE_FIELDS)
+    own, stage = account.own, account.stage
+    items = own.ledger.journal(since=ist_midnight(now), limit=TIMELINE_LIMIT, fields=TIMELINE_FIELDS)
     broker = account.reads.view(now, max((_epoch(item.get("updated_at")) or 0 for item in items), default=0))
-    token = _token_state(services, broker, now)
+    token = _token_state(account, broker, now)
     counts = Counter(str(item.get("state")) for item in items)
     counts["filled"] = sum(1 for item in items if _filled(item))
-    state, markers = _state(services), _Markers(lambda: relay.ledger.client, services.settings.state_table)
-    last_sweep = state.read_note("sweep")
+    state = _state(stage)
+    markers = _Markers(lambda: own.ledger.client, stage.settings.state_table)
+    label = account.id if len(stage.accounts) > 1 or not token.account_name else ""
     result = AccountView(
-        id=account.id, label=token.account_name or "INDstocks account", token=token, switch=relay.switch.read(),
-        broker=broker, timeline=items, counts=dict(counts), latencies=_latencies(items), last_sweep=last_sweep,
+        id=account.id, label=" · ".join(filter(None, (label, token.account_name))), token=token,
+        switch=own.relay.switch.read(), broker=broker, timeline=items, counts=dict(counts),
+        latencies=_latencies(items), last_sweep=state.within(account.namespace).read_note("sweep"),
     )
-    result.alarms = _alarms(result, markers, now)
+    result.alarms = _alarms(result, markers, account.namespace, now)
     return result
 
 
@@ -134,22 +140,24 @@ def _latencies(items: list[dict[str, Any]]) -> list[tuple[float, float]]:
     return sorted(points)
 
 
-def _token_state(services: Services, broker: BrokerView, now: float) -> TokenState:
+def _token_state(account: Account, broker: BrokerView, now: float) -> TokenState:
+    own, parameters = account.own, account.stage.parameters
+    token_parameter = own.token_service.settings.token_parameter
     try:
-        services.tokens.current()
+        own.tokens.current()
     except TokenUnavailable:
-        return TokenState(present=False, valid=False, rotation=_rotation(services), problem="no token stored")
+        return TokenState(present=False, valid=False, rotation=_rotation(own), problem="no token stored")
     except RelayError as error:
-        return TokenState(present=False, valid=None, rotation=_rotation(services), problem=error.public_message)
+        return TokenState(present=False, valid=None, rotation=_rotation(own), problem=error.public_message)
     meta: dict[str, Any] = {}
     try:
-        meta = json.loads(services.parameters.get(services.settings.token_parameter + "-meta", max_age=30))
+        meta = json.loads(parameters.get(token_parameter + "-meta", max_age=30))
     except (ParameterMissing, RelayError, ValueError):
         pass
     stored_at = _epoch(meta.get("stored_at"))
     if stored_at is None:  # stored without the relay (CLI, console): SSM's own record of when
         try:
-            modified = services.parameters.modified_at(services.settings.token_parameter)
+            modified = parameters.modified_at(token_parameter)
         except RelayError:
             modified = None
         stored_at = modified.timestamp() if modified else None
@@ -159,14 +167,14 @@ def _token_state(services: Services, broker: BrokerView, now: float) -> TokenSta
         valid = False
     return TokenState(
         present=True, valid=valid, account_name=meta.get("account_name"), stored_at=stored_at, expires_at=expires_at,
-        last_validated=broker.read_at if valid else stored_at, rotation=_rotation(services),
+        last_validated=broker.read_at if valid else stored_at, rotation=_rotation(own),
         problem="rejected by INDstocks" if broker.token_rejected else None,
     )
 
 
-def _rotation(services: Services) -> bool:
+def _rotation(own: AccountServices) -> bool:
     try:
-        return services.token_service.rotation_configured()
+        return own.token_service.rotation_configured()
     except RelayError:
         return False
 
@@ -179,16 +187,16 @@ def _epoch(text: Any) -> float | None:
     return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp()
 
 
-def _alarms(view: AccountView, markers: _Markers, now: float) -> list[str]:
+def _alarms(view: AccountView, markers: _Markers, namespace: str, now: float) -> list[str]:
     alarms = []
     day = ist_date(now).isoformat()
     if view.token.valid is False:
         alarms.append(f"Token: {view.token.problem or 'not usable'}; paste a new one below")
-    if markers.item(f"lock#token-invalid#{day}"):
+    if markers.item(f"{namespace}lock#token-invalid#{day}"):
         alarms.append("Alerts found the token dead today (the trader was told)")
-    if markers.item(f"lock#loss-limit#{day}"):
+    if markers.item(f"{namespace}lock#loss-limit#{day}"):
         alarms.append("The daily loss limit was reached today: paused until the next session")
-    admin = markers.item("attempts#admin#all")
+    admin = markers.item("attempts#admin#all")  # the stage's admin key: no account's namespace
     if admin and int(admin.get("attempts", {}).get("N", 0)) >= _ADMIN_LOCK_LIMIT and \
             float(admin.get("window_start", {}).get("N", 0)) > now - _ADMIN_WINDOW:
         alarms.append("Admin key locked for everyone: too many wrong keys")

@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from chalicelib.flatten import Scope
 
 MAX_BODY_BYTES = 16384
-_ACCOUNT = Field(default="default", pattern=r"^[A-Za-z0-9_-]{1,40}$")
+_ACCOUNT = Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,23}$")  # an account name (chalicelib/accounts)
 _CSRF = Field(min_length=1, max_length=100)
 
 

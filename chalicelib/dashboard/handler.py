@@ -159,8 +159,8 @@ def _sign_in(services: Services, secret: SigningSecret, form: object, request: R
 
 
 def _act(account: accounts.Account, form: object, session: Session, now: float) -> str:
-    services = account.services
-    relay = services.relay
+    own = account.own
+    relay = own.relay
     who = f"dashboard session {session.id}"
     if isinstance(form, OnAccount) and form.do == "pause":
         relay.switch.pause(now, reason=who)
@@ -173,7 +173,7 @@ def _act(account: accounts.Account, form: object, session: Session, now: float) 
     if isinstance(form, FlattenConfirmed):
         from chalicelib.flatten import Flattener
 
-        result = Flattener(relay, relay.ledger).run(now, scope=form.scope)
+        result = Flattener(relay, own.ledger).run(now, scope=form.scope)
         account.reads.forget()
         _log("flatten", session, account=account.id, scope=form.scope.value,
              cancels=len(result["cancels"]), closes=len(result["closes"]))
@@ -181,7 +181,7 @@ def _act(account: accounts.Account, form: object, session: Session, now: float) 
                [f"close {c['security_id']} ({c['net']}): {c['status']}" for c in result["closes"]]
         return f"Flattened ({form.scope.value}); paused. " + ("; ".join(said) or "Nothing was open.")
     if isinstance(form, PasteToken):
-        stored = services.token_service.store_pasted(form.token, now)
+        stored = own.token_service.store_pasted(form.token, now)
         account.reads.forget()
         _log("paste_token", session, account=account.id)
         return f"Token saved for {stored.account_name}. It expires {stored.as_dict()['expires_at_ist']}."
@@ -190,7 +190,7 @@ def _act(account: accounts.Account, form: object, session: Session, now: float) 
 
 
 def _cancel(account: accounts.Account, form: Cancel, session: Session) -> str:
-    relay = account.services.relay
+    relay = account.own.relay
     token = relay.tokens.current()
     book = relay.broker.order_book(token)  # afresh: the cancel needs the order as it stands now
     row = next((row for row in book if str(row.get("id")) == form.order_id), None)

@@ -15,6 +15,7 @@ Loaded lazily: a cash alert never touches this module's masters.
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -56,10 +57,17 @@ class FnoMaster:
         self._index: tuple[date, FnoIndex] | None = None
         self._underlyings: tuple[date, IndexUnderlyings] | None = None
         self.loaded_from: str | None = None  # "shared" or "download": for the log line and tests
+        self._loading = threading.Lock()
 
     def index(self, today: date) -> FnoIndex:
         if self._index is not None and self._index[0] == today:
             return self._index[1]
+        with self._loading:  # a stage's accounts resolve side by side: one load for all of them
+            if self._index is not None and self._index[0] == today:
+                return self._index[1]
+            return self._load(today)
+
+    def _load(self, today: date) -> FnoIndex:
         shared = self._read_shared(today)
         if shared is not None:
             self.loaded_from = "shared"
