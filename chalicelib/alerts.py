@@ -135,6 +135,13 @@ class Validity(str, Enum):
     IOC = "IOC"
 
 
+class Mode(str, Enum):
+    """Where the alert's orders go: the broker, or the paper book (chalicelib/paper/)."""
+
+    LIVE = "live"
+    PAPER = "paper"
+
+
 _PRODUCT_ALIASES = {"MIS": "INTRADAY", "NRML": "MARGIN"}
 _NEEDS_PRICE = (OrderType.LIMIT, OrderType.SL)
 _NEEDS_TRIGGER = (OrderType.SL, OrderType.SL_M)
@@ -153,6 +160,11 @@ def _refuse_placeholder(value: Any) -> Any:
 def _upper_word(value: Any) -> Any:
     value = _refuse_placeholder(value)
     return value.strip().upper() if isinstance(value, str) else value
+
+
+def _lower_word(value: Any) -> Any:
+    value = _refuse_placeholder(value)
+    return value.strip().lower() if isinstance(value, str) else value
 
 
 def _venue_word(value: Any) -> Any:
@@ -273,6 +285,8 @@ class Alert(BaseModel):
     # The strategy the alert belongs to: the kill switch can pause it alone.
     strategy: Annotated[str | None, BeforeValidator(_refuse_placeholder)] = None
     position_scope: Annotated[PositionScope, BeforeValidator(_upper_word)] = PositionScope.ACCOUNT
+    # `paper`: trade this alert on paper (chalicelib/paper/); unset: the stage's TRADING_MODE.
+    mode: Annotated[Mode | None, BeforeValidator(_lower_word)] = None
 
     @field_validator("symbol")
     @classmethod
@@ -512,6 +526,7 @@ class Alert(BaseModel):
             "product": self.product.value,
             "amo": self.amo or None,
             "strategy": self.strategy,
+            "mode": self.mode.value if self.mode else None,
         }
         return {name: value for name, value in described.items() if value is not None}
 

@@ -11,6 +11,7 @@ import os
 from datetime import timedelta, timezone
 from decimal import Decimal
 from functools import lru_cache
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -119,6 +120,11 @@ class Settings(BaseModel):
     # The day's loss (₹, realised + unrealised, of the instruments the relay traded today) at which
     # the minute sweep flattens them and pauses the stage until the next session. Unset: off.
     max_daily_loss: Decimal | None = Field(default=None, gt=0, le=Decimal(10) ** 9, allow_inf_nan=False)
+    # Paper mode (chalicelib/paper/): `paper` makes the whole stage trade on paper (no broker
+    # write ever leaves; an alert asking `"mode":"live"` is refused); `live` trades, and an alert
+    # asking `"mode":"paper"` still goes to paper. PAPER_FUNDS: the paper account's cash each day.
+    trading_mode: Literal["live", "paper"] = "live"
+    paper_funds: Decimal = Field(default=Decimal(1_000_000), gt=0, le=Decimal(10) ** 12, allow_inf_nan=False)
 
     @model_validator(mode="after")
     def _freeze_limits_readable(self) -> Settings:

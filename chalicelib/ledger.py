@@ -67,7 +67,9 @@ OPEN_STATES = {State.RECEIVED, State.QUEUED, State.SENT, State.UNKNOWN}
 _ADDED_FIELD_DEFAULTS: dict[str, Any] = {
     "amo": False, "lots": None, "option_type": None, "offset": None, "expiry": None, "underlying": None,
     "strategy": None, "position_size": None, "position_scope": "ACCOUNT", "quantity_type": "fixed", "amount": None, "stop_loss": None,
-    "target": None, "trailing_stop": None}
+    "target": None, "trailing_stop": None, "mode": None}
+# What the journal shows for an item written before its field existed, where not None.
+_JOURNAL_DEFAULTS: dict[str, Any] = {"mode": "live"}
 HASH_KEY_PREFIX = "sha256:"
 # `expect_token` for an item that was never sent (no send_token attribute).
 NO_SEND_TOKEN = ""  # noqa: S105 - a marker, not a secret
@@ -81,7 +83,7 @@ JOURNAL_FIELDS = (
     "security_id", "endpoint", "request", "remarks", "order_id", "broker_status",
     "traded_qty", "traded_price", "exchange_message", "follow_message", "reconciled", "announced",
     "latency_ms", "received_epoch", "sent_epoch", "expires_at", "parent", "children", "strategy",
-    "position_size", "position", "origin", "sizing",
+    "position_size", "position", "origin", "sizing", "mode",
 )  # fmt: skip
 
 
@@ -332,7 +334,8 @@ class Ledger(DynamoTable):
         found: list[dict[str, Any]] = []
         for item in self._query(JOURNAL_INDEX, condition, names, values, newest_first=True):
             if state is None or item.get("state") == state:
-                found.append({name: item.get(name, _ADDED_FIELD_DEFAULTS.get(name)) for name in JOURNAL_FIELDS})
+                found.append({name: item.get(name, _JOURNAL_DEFAULTS.get(name, _ADDED_FIELD_DEFAULTS.get(name)))
+                              for name in JOURNAL_FIELDS})
                 if len(found) >= limit:
                     break
         return found

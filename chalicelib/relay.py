@@ -18,7 +18,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from chalicelib import auth
-from chalicelib.alerts import Action, Alert, parse_body, refuse_oversized, validate_alert
+from chalicelib.alerts import Action, Alert, Mode, parse_body, refuse_oversized, validate_alert
 from chalicelib.broker import BrokerClient, OrderWrite, Outcome, WriteResult, cancel_write
 from chalicelib.config import Settings
 from chalicelib.deadline import MIN_READ_SECONDS, Deadline, Timeouts
@@ -119,8 +119,15 @@ class Relay:
         order_queue: OrderQueue | None = None,
         derivatives: Derivatives | Callable[[], Derivatives] | None = None,
         positions: PositionDesk,
+        mode: Mode = Mode.LIVE,
+        paper_twin: Relay | Callable[[], Relay] | None = None,
     ):
         self.settings = settings
+        # Paper (chalicelib/paper/): `broker` is a PaperBroker and nothing this relay does reaches
+        # INDstocks' write endpoints. A live relay's `paper_twin` (built on first use) takes the
+        # alerts that ask `"mode":"paper"`: same ledger and checks, the paper broker.
+        self.mode = mode
+        self._paper_twin = paper_twin
         self.webhook_secret = webhook_secret
         self.tokens = tokens
         self.instruments = instruments
@@ -150,6 +157,24 @@ class Relay:
             answer_budget=self.settings.answer_budget_seconds if answer_budget is None else answer_budget,
             remaining=remaining_seconds,
         )
+
+    def for_mode(self, mode: str | None) -> Relay:
+        """The relay that acts for `mode` (an alert's, a ledger item's): a paper relay for
+        everything (a paper stage never trades), a live one for live, its paper twin for paper."""
+        if self.mode is Mode.PAPER or mode != Mode.PAPER.value:
+            return self
+        if callable(self._paper_twin):
+            self._paper_twin = self._paper_twin()
+        if self._paper_twin is None:
+            raise AlertRejected(detail=[FieldProblem("mode", "paper trading is not set up for this stage")])
+        return self._paper_twin
+
+    def for_item(self, item: dict[str, Any]) -> Relay:
+        return self.for_mode(item.get("mode"))
+
+    def paper_relay(self) -> Relay | None:
+        """This stage's paper relay: itself on a paper stage, else its twin (None without one)."""
+        return self if self.mode is Mode.PAPER else self.for_mode(Mode.PAPER.value) if self._paper_twin else None
 
     @property
     def derivatives(self) -> Derivatives | None:
@@ -187,6 +212,8 @@ class Relay:
             raise
         if "token_invalid" in (answer.body["status"], *(child["status"] for child in answer.body.get("children", ()))):
             self._on_token_dead(now)
+        if trail.fields.get("mode") == Mode.PAPER.value:
+            answer.body["mode"] = Mode.PAPER.value
         trail.note(status_code=answer.status_code, latency_ms=round((self._perf() - started) * 1000, 1))
         log_alert(answer.body["status"], **trail.fields)
         return answer
@@ -204,6 +231,16 @@ class Relay:
         tag_alert(alert_id=alert.alert_id, ledger_key=key)
 
         writer = self._make_token()  # this invocation's: tells its own retried writes from others'
+        if alert.mode is Mode.LIVE and self.mode is Mode.PAPER:
+            return self._refuse(key, alert, now, writer, AlertRejected(detail=[FieldProblem(
+                "mode", "is live, but this stage trades on paper only (TRADING_MODE=paper); nothing was sent")]))
+        relay = self.for_mode(alert.mode.value if alert.mode else self.mode.value)
+        alert = alert.model_copy(update={"mode": relay.mode})  # recorded with each of its ledger items
+        trail.note(mode=relay.mode.value)
+        return relay._decide(key, alert, now, writer, deadline, trail)
+
+    def _decide(self, key: str, alert: Alert, now: float, writer: str, deadline: Deadline, trail: _Trail) -> Answer:
+        """What the alert asks, done by this relay (live, or paper)."""
         if alert.action.every_instrument:
             return self._act_on_every_instrument(key, alert, now, writer, trail)
         if alert.action is Action.CANCEL:

@@ -6,6 +6,7 @@ not wait for clients it may not need). Tests call `reset()` or `install()`.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -13,6 +14,7 @@ import boto3
 from botocore.config import Config
 
 from chalicelib.admin import AdminGuard
+from chalicelib.alerts import Mode
 from chalicelib.broker import BrokerClient
 from chalicelib.config import Settings, get_settings
 from chalicelib.instruments import InstrumentMaster
@@ -24,7 +26,7 @@ from chalicelib.pacing import WritePacer
 from chalicelib.positions import PositionDesk
 from chalicelib.queued_sender import QueuedSender
 from chalicelib.relay import Relay
-from chalicelib.risk import RiskGuard, RiskLimits
+from chalicelib.risk import PAPER_COUNTER, RiskGuard, RiskLimits
 from chalicelib.state import StateTable
 from chalicelib.sweep import Sweeper
 from chalicelib.token_alarm import DeadTokenAlarm
@@ -40,6 +42,8 @@ _NOTIFY_CONFIG = Config(connect_timeout=1, read_timeout=2, retries={"max_attempt
 # The dead-token alarm is sent on the webhook's path: tighter still, TradingView waits 3 s.
 _ALARM_CONFIG = Config(connect_timeout=0.5, read_timeout=0.8, retries={"max_attempts": 1})
 _ALARM_TELEGRAM_TIMEOUT = 0.8
+# Paper orders' pacing schedule: their own, without spacing (they use no broker write budget).
+PAPER_SCHEDULE = "paper-writes"
 
 
 @dataclass
@@ -100,21 +104,22 @@ def build(settings: Settings) -> Services:
     dynamodb = lambda: boto3.client("dynamodb", config=_AWS_CONFIG)  # noqa: E731
     order_queue = OrderQueue(lambda: boto3.client("sqs", config=_AWS_CONFIG), settings.order_queue_url)
     ledger = Ledger(dynamodb, settings.orders_table, settings.order_retention_days)
-    relay = Relay(
-        settings,
+    shared = RelayParts(
         webhook_secret=WebhookSecret(parameters, settings.webhook_secret_parameter, settings.secret_cache_seconds),
-        tokens=tokens,
-        instruments=instruments,
-        derivatives=derivatives,
-        broker=broker,
-        ledger=ledger,
-        pacer=pacer,
-        on_token_dead=alarm.announce,
-        order_queue=order_queue,
-        risk=RiskGuard(RiskLimits.from_settings(settings), broker, state, tokens),
-        switch=KillSwitch(dynamodb, settings.state_table),
-        positions=PositionDesk(broker, state),
+        tokens=tokens, instruments=instruments, derivatives=derivatives, ledger=ledger, state=state, pacer=pacer,
+        on_token_dead=alarm.announce, order_queue=order_queue, switch=KillSwitch(dynamodb, settings.state_table),
     )
+    # TRADING_MODE=paper: the stage's relay trades on paper only; live: it trades, and alerts that
+    # ask `"mode":"paper"` go to its paper twin (built on the first such alert or sweep).
+    def paper() -> BrokerClient:  # chalicelib.paper is imported only by a relay that trades on paper
+        from chalicelib.paper import paper_broker
+
+        return paper_broker(broker, dynamodb, settings.state_table, settings.paper_funds)
+
+    if settings.trading_mode == Mode.PAPER.value:
+        relay = build_relay(settings, shared, paper())
+    else:
+        relay = build_relay(settings, shared, broker, paper_twin=lambda: build_relay(settings, shared, paper()))
     return Services(
         settings=settings,
         relay=relay,
@@ -133,6 +138,50 @@ def build(settings: Settings) -> Services:
         parameters=parameters,
         order_queue=order_queue,
         queued_sender=QueuedSender(relay, ledger, queue_max_age_seconds=settings.queue_max_age_seconds),
+    )
+
+
+@dataclass(frozen=True)
+class RelayParts:
+    """What every relay of a stage shares, live or paper: the ledger, the token, the masters, …"""
+
+    webhook_secret: WebhookSecret
+    tokens: TokenStore
+    instruments: InstrumentMaster
+    derivatives: Callable[[], Derivatives]
+    ledger: Ledger
+    state: StateTable
+    pacer: WritePacer
+    on_token_dead: Callable[[float], object]
+    order_queue: OrderQueue
+    switch: KillSwitch
+
+
+def build_relay(settings: Settings, parts: RelayParts, broker: BrokerClient, *,
+                paper_twin: Callable[[], Relay] | None = None) -> Relay:
+    """A relay that sends through `broker`: a PaperBroker makes it a paper relay (its positions,
+    funds and order book are the paper book's; it paces and counts its orders apart from live's,
+    whose broker budget it never uses); else a live one, with `paper_twin` for paper alerts."""
+    is_paper = broker.paper
+    pacer = WritePacer(parts.state, max_wait_seconds=settings.pacing_max_wait_seconds, spacing=0,
+                       schedule=PAPER_SCHEDULE) if is_paper else parts.pacer
+    return Relay(
+        settings,
+        webhook_secret=parts.webhook_secret,
+        tokens=parts.tokens,
+        instruments=parts.instruments,
+        derivatives=parts.derivatives,
+        broker=broker,
+        ledger=parts.ledger,
+        pacer=pacer,
+        on_token_dead=parts.on_token_dead,
+        order_queue=parts.order_queue,
+        risk=RiskGuard(RiskLimits.from_settings(settings), broker, parts.state, parts.tokens,
+                       **({"counter": PAPER_COUNTER} if is_paper else {})),
+        switch=parts.switch,
+        positions=PositionDesk(broker, parts.state),
+        mode=Mode.PAPER if is_paper else Mode.LIVE,
+        paper_twin=paper_twin,
     )
 
 
