@@ -86,6 +86,7 @@ class SweepReport:
     squared_off: list[str] = field(default_factory=list)  # square-off or loss limit: each cancel and close
     day_pnl: str | None = None  # MAX_DAILY_LOSS: the day's P&L the sweep computed
     paper_filled: list[str] = field(default_factory=list)  # paper orders the paper exchange filled
+    paper_day_pnl: str | None = None  # a live stage's paper twin: its MAX_DAILY_LOSS P&L
 
     def as_dict(self) -> dict[str, Any]:
         return {name: value for name, value in self.__dict__.items()}
@@ -205,11 +206,12 @@ class Sweeper:
             logger.warning("square-off failed; tried again next minute",
                            extra={"event": "square_off", "outcome": "failed", "cause": error.cause})
             return
-        report.squared_off = ([f"cancel {c['order_id']}: {c['status']}" for c in result["cancels"]]
-                              + [f"close {c['security_id']} net {c['net']}: {c['status']}" for c in result["closes"]])
-        said = "; ".join(report.squared_off) or "nothing open"
-        self._notifier.warn("square-off", f"{_paper(relay)}Square-off at {relay.settings.square_off_at} IST: {said}.",
-                            outcome="square_off", actions=len(report.squared_off))
+        lines = ([f"cancel {c['order_id']}: {c['status']}" for c in result["cancels"]]
+                 + [f"close {c['security_id']} net {c['net']}: {c['status']}" for c in result["closes"]])
+        report.squared_off += lines
+        if lines or relay is self._relay:  # a live stage's paper twin speaks only when it closed something
+            self._notifier.warn("square-off", f"{_paper(relay)}Square-off at {relay.settings.square_off_at} IST: "
+                                f"{'; '.join(lines) or 'nothing open'}.", outcome="square_off", actions=len(lines))
 
     def _stop_at_the_loss_limit(self, now: float, report: SweepReport, relay: Relay) -> None:
         """MAX_DAILY_LOSS: each minute, the day's P&L of the instruments the relay traded today
@@ -237,7 +239,10 @@ class Sweeper:
                                          if prices is not None and codes.get(p.security_id) in prices.prices else 0)
                    for p in positions), Decimal(0))
         pnl = pnl.quantize(Decimal("0.01"))
-        report.day_pnl = str(pnl)
+        if relay is self._relay:
+            report.day_pnl = str(pnl)
+        else:
+            report.paper_day_pnl = str(pnl)
         if pnl > -limit:
             return
         if not self._state.acquire(f"{_marker(relay, self._relay)}loss-limit#{ist_date(now).isoformat()}", now,
@@ -248,11 +253,13 @@ class Sweeper:
             relay.switch.pause(now, reason=f"MAX_DAILY_LOSS: the day's P&L ₹{pnl} reached the limit of -₹{limit}",
                                until=reopens)
         result = flattener.run(now, scope=Scope.RELAY, pause=False)
-        report.squared_off += ([f"cancel {c['order_id']}: {c['status']}" for c in result["cancels"]]
-                               + [f"close {c['security_id']} net {c['net']}: {c['status']}" for c in result["closes"]])
+        lines = ([f"cancel {c['order_id']}: {c['status']}" for c in result["cancels"]]
+                 + [f"close {c['security_id']} net {c['net']}: {c['status']}" for c in result["closes"]])
+        report.squared_off += lines
         self._notifier.warn(
             "daily loss limit", f"{_paper(relay)}The day's P&L is ₹{pnl}, at or past MAX_DAILY_LOSS (₹{limit}): the relay "
-            f"{'is paused until the next session and ' if relay is self._relay else ''}flattened what it traded today: {'; '.join(report.squared_off) or 'nothing open'}."
+            f"{'is paused until the next session and ' if relay is self._relay else ''}flattened what it traded "
+            f"today: {'; '.join(lines) or 'nothing open'}."
             + (f" Not priced: {', '.join(unpriced)}." if unpriced else ""), outcome="loss_limit", pnl=str(pnl))
 
     def _send_digest(self, now: float) -> None:

@@ -46,7 +46,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, replace
+from dataclasses import KW_ONLY, dataclass, replace
 from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal, InvalidOperation
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -56,6 +56,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 import pyotp
 
+from chalicelib.paper.exchange import AverageCost
 from local.fno_market import chain_leg, contract_price, search_symbol
 from local.fno_master import (
     OTHER_INDICES,
@@ -257,47 +258,14 @@ class _Fill:
 
 
 @dataclass
-class _Position:
-    """One (segment, exchange, security, product) position, built fill by fill at average cost."""
+class _Position(AverageCost):
+    """One (segment, exchange, security, product) position, built fill by fill at average cost
+    (the arithmetic is the paper exchange's, chalicelib/paper/exchange.py: one rule for both)."""
 
+    _: KW_ONLY
     instrument: _Instrument
     segment: str
     product: str
-    buy_qty: int = 0
-    buy_value: Decimal = Decimal(0)
-    sell_qty: int = 0
-    sell_value: Decimal = Decimal(0)
-    net_qty: int = 0
-    cost: Decimal = Decimal(0)  # average price of the open quantity, unrounded
-    realized: Decimal = Decimal(0)
-
-    def add(self, side: str, qty: int, price: Decimal) -> None:
-        signed = qty if side == "BUY" else -qty
-        if side == "BUY":
-            self.buy_qty, self.buy_value = self.buy_qty + qty, self.buy_value + qty * price
-        else:
-            self.sell_qty, self.sell_value = self.sell_qty + qty, self.sell_value + qty * price
-        if self.net_qty == 0 or (self.net_qty > 0) == (signed > 0):  # opening or adding
-            held = abs(self.net_qty)
-            self.cost = (self.cost * held + price * qty) / (held + qty)
-            self.net_qty += signed
-            return
-        closed = min(qty, abs(self.net_qty))
-        self.realized += (price - self.cost) * closed * (1 if self.net_qty > 0 else -1)
-        self.net_qty += signed
-        if self.net_qty == 0:
-            self.cost = Decimal(0)
-        elif qty > closed:  # went through flat: the rest opens at this price
-            self.cost = price
-
-    @property
-    def avg_price(self) -> Decimal:
-        """The average price as the positions read shows it (4 places); P&L figures use this one."""
-        return self.cost.quantize(Decimal("0.0001"))
-
-    @property
-    def realized_profit(self) -> Decimal:
-        return self.realized.quantize(Decimal("0.01"))
 
     def margin(self) -> Decimal:
         """The margin this position blocks (the model above DEFAULT_BALANCE)."""
@@ -1255,7 +1223,7 @@ class IndstocksSimulator:
             return
         key = (body["segment"], instrument.exchange, instrument.security_id, body["product"])
         book = self._position_book()
-        now = book.get(key) or _Position(instrument, body["segment"], body["product"])
+        now = book.get(key) or _Position(instrument=instrument, segment=body["segment"], product=body["product"])
         after = replace(now)
         after.add(body["txn_type"], body["qty"], price)
         needed = after.margin() - now.margin()
@@ -1422,7 +1390,7 @@ class IndstocksSimulator:
         for fill in self._fills:
             position = book.get(fill.key)
             if position is None:
-                position = book[fill.key] = _Position(fill.instrument, fill.segment, fill.product)
+                position = book[fill.key] = _Position(instrument=fill.instrument, segment=fill.segment, product=fill.product)
             position.add(fill.side, fill.qty, fill.price)
         return book
 

@@ -3,7 +3,7 @@
     relay [--stage dev] [--profile P] [--region R] [--endpoint-url URL] [--url RELAY_URL] COMMAND
 
     status          token present, its age, valid at INDstocks?, last alert, risk limits, egress IP
-    orders          the alert ledger, newest first (--today, --since 2h, --status rejected, --limit N)
+    orders          the alert ledger, newest first (--today, --since 2h, --status rejected, --mode paper, --limit N)
     logs            CloudWatch Logs Insights over the stage's log groups (--query rejections, …)
     paste-token     store a new INDstocks token through the relay (validated there, via the static IP)
     set-admin-key   store the scrypt hash of a new admin key in SSM
@@ -332,10 +332,13 @@ def _is_ip(text: str) -> bool:
 def cmd_orders(ctx: Context, args: argparse.Namespace, out: TextIO) -> int:
     since = ist_midnight(time.time()) if args.today else args.since
     items = read_journal(ctx, state=args.status, since=since, limit=args.limit)
+    if args.mode:  # paper orders (never sent) apart from live ones
+        items = [item for item in items if item.get("mode") == args.mode]
     if args.json:
         print(json.dumps(items, indent=2, default=str), file=out)
         return 0
-    filters = [f"since {ist(since)}" if since is not None else "", f"state {args.status}" if args.status else ""]
+    filters = [f"since {ist(since)}" if since is not None else "", f"state {args.status}" if args.status else "",
+               f"{args.mode} only" if args.mode else ""]
     described = ", ".join(part for part in filters if part)
     if not items:
         print(f"no alerts in {ctx.settings.orders_table}{' (' + described + ')' if described else ''}", file=out)
@@ -345,10 +348,10 @@ def cmd_orders(ctx: Context, args: argparse.Namespace, out: TextIO) -> int:
         symbol = f"{item.get('exchange')}:{item.get('symbol')}" if item.get("exchange") else item.get("symbol")
         rows.append([
             ist(_received(item)).removesuffix(" IST"), _clip(item.get("alert_id") or item.get("key"), 40), _clip(symbol, 20),
-            _clip(item.get("side"), 4), _clip(item.get("qty"), 8), _clip(item.get("state"), 8), _clip(item.get("order_id"), 24),
-            _clip(_message(item), 70),
+            _clip(item.get("side"), 4), _clip(item.get("qty"), 8), _clip(item.get("state"), 8), _clip(item.get("mode"), 5),
+            _clip(item.get("order_id"), 24), _clip(_message(item), 70),
         ])  # fmt: skip
-    print_table(["TIME (IST)", "ALERT ID", "SYMBOL", "SIDE", "QTY", "STATE", "ORDER ID", "MESSAGE"], rows, out)
+    print_table(["TIME (IST)", "ALERT ID", "SYMBOL", "SIDE", "QTY", "STATE", "MODE", "ORDER ID", "MESSAGE"], rows, out)
     print(f"{len(items)} alert(s), newest first{' (' + described + ')' if described else ''}", file=out)
     return 0
 
@@ -633,6 +636,7 @@ def build_parser() -> argparse.ArgumentParser:
     window.add_argument("--today", action="store_true", help="alerts since midnight IST")
     window.add_argument("--since", type=parse_since, metavar="WHEN", help="2h, 30m, 1d, or a time (2026-11-25T09:00, IST)")
     orders.add_argument("--status", choices=STATES, help="only alerts in this state")
+    orders.add_argument("--mode", choices=("live", "paper"), help="only live orders, or only paper ones")
     orders.add_argument("--limit", type=_positive, default=50, help="at most this many (default 50)")
     orders.add_argument("--json", action="store_true", help="the ledger items as JSON")
     orders.set_defaults(handler=cmd_orders)

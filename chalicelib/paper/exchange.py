@@ -22,7 +22,7 @@ hold live behaviour to:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import KW_ONLY, dataclass, replace
 from decimal import Decimal
 from typing import Any
 
@@ -175,8 +175,8 @@ def _check_margin(book: dict[str, Any], body: dict[str, Any], last: Decimal | No
         return
     positions = position_book(book)
     key = (body["segment"], body["exchange"], body["security_id"], body["product"])
-    before = positions.get(key) or Position(body["segment"], body["exchange"], body["security_id"], body["product"])
-    after = before.copy()
+    before = positions.get(key) or _position(key)
+    after = replace(before)
     after.add(body["txn_type"], int(body["qty"]), price)
     needed = after.margin() - before.margin()
     if needed > 0 and needed > available(positions, capital):
@@ -339,23 +339,17 @@ def _fill(book: dict[str, Any], row: dict[str, Any], price: Decimal, now: str) -
 # --- positions and funds -----------------------------------------------------------------------
 
 @dataclass
-class Position:
-    """One (segment, exchange, security, product) position, built fill by fill at average cost."""
+class AverageCost:
+    """A position built fill by fill at average cost: what the buys and sells add up to, the
+    open quantity's average price and the realised P&L (the simulator's positions are these too)."""
 
-    segment: str
-    exchange: str
-    security_id: str
-    product: str
     buy_qty: int = 0
     buy_value: Decimal = _ZERO
     sell_qty: int = 0
     sell_value: Decimal = _ZERO
     net_qty: int = 0
-    cost: Decimal = _ZERO
+    cost: Decimal = _ZERO  # average price of the open quantity, unrounded
     realized: Decimal = _ZERO
-
-    def copy(self) -> Position:
-        return Position(**self.__dict__)
 
     def add(self, side: str, qty: int, price: Decimal) -> None:
         signed = qty if side == "BUY" else -qty
@@ -378,7 +372,23 @@ class Position:
 
     @property
     def avg_price(self) -> Decimal:
+        """The average price as the positions read shows it (4 places); P&L figures use this one."""
         return self.cost.quantize(Decimal("0.0001"))
+
+    @property
+    def realized_profit(self) -> Decimal:
+        return self.realized.quantize(Decimal("0.01"))
+
+
+@dataclass
+class Position(AverageCost):
+    """One (segment, exchange, security, product) paper position."""
+
+    _: KW_ONLY
+    segment: str
+    exchange: str
+    security_id: str
+    product: str
 
     def margin(self) -> Decimal:
         value = abs(self.net_qty) * self.avg_price
@@ -395,16 +405,21 @@ class Position:
                 "product": self.product, "net_qty": self.net_qty, "avg_price": float(self.avg_price),
                 "buy_qty": self.buy_qty, "buy_avg": average(self.buy_value, self.buy_qty), "sell_qty": self.sell_qty,
                 "sell_avg": average(self.sell_value, self.sell_qty),
-                "realized_profit": float(self.realized.quantize(Decimal("0.01")))}
+                "realized_profit": float(self.realized_profit)}
 
 
 def position_book(book: dict[str, Any]) -> dict[tuple[str, str, str, str], Position]:
     positions: dict[tuple[str, str, str, str], Position] = {}
     for fill in book["fills"]:
         key = (fill["segment"], fill["exchange"], fill["security_id"], fill["product"])
-        position = positions.get(key) or positions.setdefault(key, Position(*key))
+        position = positions.get(key) or positions.setdefault(key, _position(key))
         position.add(fill["side"], int(fill["qty"]), Decimal(fill["price"]))
     return positions
+
+
+def _position(key: tuple[str, str, str, str]) -> Position:
+    segment, exchange_name, security_id, product = key
+    return Position(segment=segment, exchange=exchange_name, security_id=security_id, product=product)
 
 
 def available(positions: dict[tuple[str, str, str, str], Position], capital: Decimal) -> Decimal:
