@@ -250,3 +250,50 @@ def test_a_paper_broker_answers_a_malformed_write_as_the_broker_would(paper):
     with pytest.raises(AttributeError):
         broker.generate_token("client", "1234", "000000")
     no_write_reached_the_broker(paper.simulator)
+
+
+def test_a_queued_paper_alert_is_sent_to_paper_by_the_sweep_and_the_queue(stack):
+    """A paper alert that must queue (here: a live write of its instrument waits in the queue,
+    holding the lane) is sent later by the sweep or the queue's consumer: to paper, never live."""
+    from chalicelib.order_queue import message_group
+
+    relay = services.get().relay
+    for sent_by in ("sweep", "queue"):
+        relay.pacer.hold_lane(message_group("NSE", SBIN), time.time())
+        queued = stack.post(stack.alert(quantity=2, mode="paper")).json_body
+        assert (queued["status"], queued["mode"]) == ("queued", "paper"), queued
+        assert ledger_item(queued["key"])["mode"] == "paper"
+        if sent_by == "sweep":
+            assert services.get().sweeper.run(time.time()).sent == [queued["key"]]
+        else:
+            assert services.get().queued_sender.send(queued["key"], time.time()).outcome == "placed"
+        item = ledger_item(queued["key"])
+        assert item["state"] == "placed" and item["order_id"].startswith("PAPER-EQ-"), item
+        relay.pacer.release_lane(message_group("NSE", SBIN))
+    assert stack.simulator.order_writes() == []
+    assert sum(p.net_qty for p in relay.for_mode("paper").broker.positions(SEEDED_TOKEN)) == 4
+
+
+def test_a_burst_of_paper_alerts_is_booked_whole(paper):
+    from concurrent.futures import ThreadPoolExecutor
+
+    from chalicelib.relay import IncomingAlert
+
+    relay = services.get().relay
+    bodies = [json.dumps(paper.alert(quantity=1)).encode() for _ in range(12)]
+    with ThreadPoolExecutor(max_workers=12) as pool:
+        answers = list(pool.map(lambda body: relay.handle_alert(IncomingAlert(body, {}), now=time.time()), bodies))
+    # As live: an admission that keeps meeting concurrent ones is queued, and sent by the sweep.
+    assert {answer.body["status"] for answer in answers} <= {"placed", "queued"}, [a.body for a in answers]
+    assert all(answer.body["mode"] == "paper" for answer in answers)
+    queued = sorted(answer.body["key"] for answer in answers if answer.body["status"] == "queued")
+    assert sorted(services.get().sweeper.run(time.time()).sent) == queued
+    assert len({row["id"] for row in paper_book()["orders"]}) == 12 and paper_net(SBIN) == 12
+    no_write_reached_the_broker(paper.simulator)
+
+
+@pytest.mark.parametrize("mode", ["paperz", 1, "{{strategy.mode}}"])
+def test_a_mode_that_is_not_live_or_paper_is_refused_naming_the_field(stack, mode):
+    answer = stack.post(stack.alert(mode=mode))
+    assert answer.status_code == 400 and [d["field"] for d in answer.json_body["detail"]] == ["mode"], answer.json_body
+    assert stack.simulator.order_writes() == []
