@@ -297,3 +297,18 @@ def test_a_mode_that_is_not_live_or_paper_is_refused_naming_the_field(stack, mod
     answer = stack.post(stack.alert(mode=mode))
     assert answer.status_code == 400 and [d["field"] for d in answer.json_body["detail"]] == ["mode"], answer.json_body
     assert stack.simulator.order_writes() == []
+
+
+def test_an_ioc_limit_that_cannot_fill_at_once_is_cancelled_and_one_that_can_fills(paper):
+    missed = ok(paper.post(paper.alert(quantity=2, order_type="LIMIT", price="700", validity="IOC")))
+    filled = ok(paper.post(paper.alert(quantity=3, order_type="LIMIT", price="805", validity="IOC")))
+    book = {row["id"]: row for row in paper_book()["orders"]}
+    assert book[missed["order_id"]]["status"] == "CANCELLED" and book[filled["order_id"]]["status"] == "SUCCESS"
+    assert book[filled["order_id"]]["traded_price"] == "800.00" and paper_net(SBIN) == 3
+
+
+def test_make_run_says_when_it_trades_on_paper():
+    from local.stack import LocalStack, banner
+
+    assert "PAPER (TRADING_MODE=paper)" in banner(LocalStack(settings={"TRADING_MODE": "paper"}), set())
+    assert "PAPER" not in banner(LocalStack(), set())

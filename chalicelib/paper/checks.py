@@ -13,7 +13,6 @@ from typing import Any
 _SIDES = ("BUY", "SELL")
 _SEGMENTS = ("EQUITY", "DERIVATIVE")
 _PRODUCTS = ("CNC", "INTRADAY", "MARGIN")
-_PRICE = ("number",)
 
 # name → (type, enum or None, minimum or None, maxLength or None)
 Field = tuple[str, tuple[str, ...] | None, int | None, int | None]
@@ -57,7 +56,7 @@ WRITE_SCHEMAS: dict[str, tuple[tuple[str, ...], dict[str, Field]]] = {
         **_CANCEL, "algo_id": ("string", None, None, None),
         "order_type": ("string", ("LIMIT", "MARKET", "TRIGGER"), None, None),
         "qty": ("integer", None, None, None),
-        **{name: ("number", None, None, None) for name in _PRICES if not name.startswith("is_")}}),
+        **{name: ("number", None, None, None) for name in _PRICES}}),
 }
 
 

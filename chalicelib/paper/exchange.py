@@ -106,6 +106,8 @@ def place(book: dict[str, Any], path: str, body: dict[str, Any], last: Decimal |
     row = _book(book, body, smart=smart, legs=legs, last=last, now=now)
     if last is not None:
         run(book, {row_code(row): last}, now)
+    if body["validity"] == "IOC" and row["status"] not in TERMINAL:  # what did not fill at once is cancelled
+        row.update(status="CANCELLED", extra_info="paper order: IOC, not marketable at once", updated_at=now)
     if smart:
         return Placed(row["id"], "CREATED")
     return Placed(row["id"], "O-PENDING" if body.get("is_amo") else "INITIATED")
