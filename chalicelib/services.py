@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cache
 from typing import TYPE_CHECKING
 
 import boto3
@@ -93,7 +94,9 @@ def build(settings: Settings) -> Services:
         return download_master("equity")
 
     instruments = InstrumentMaster(download_equity_master, settings.instruments_cache_dir, shared=state)
-    # Futures and options: loaded on the first derivative alert (or the 08:45 check), never for a cash one.
+    # Futures and options: loaded on the first derivative alert (or the 08:45 check), never for a cash one;
+    # once per instance, whichever relay (live or paper) asks first.
+    @cache
     def derivatives() -> Derivatives:
         from chalicelib.fno.master import Derivatives, FnoMaster  # not imported by a cash-only cold start
 
