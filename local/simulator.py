@@ -56,7 +56,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 import pyotp
 
-from chalicelib.paper.exchange import AverageCost
+from chalicelib.paper.exchange import AverageCost, Refused, check_legs
 from local.fno_market import chain_leg, contract_price, search_symbol
 from local.fno_master import (
     OTHER_INDICES,
@@ -391,30 +391,12 @@ def _leg_fires(leg: str, buy: bool, last: Decimal, trigger: Decimal) -> bool:
 
 def _check_legs(body: dict[str, Any], entry: Decimal | None, tick: Decimal) -> dict[str, str]:
     """A smart order's stop-loss and target legs as INDstocks checks them (api doc §5), as the
-    child's order-book prices. Each leg comes as a pair. On a BUY the stop-loss sits below the entry
-    with its limit below its trigger, the target above it with its limit above its trigger; a SELL
-    mirrors both. The entry is unknown for a MARKET order without a last price: then only the
-    trigger/limit order is checked."""
-    legs: dict[str, str] = {}
-    side = body["txn_type"]
-    for leg, name in (("sl", "stop-loss"), ("tgt", "target")):
-        trigger_field, limit_field = f"{leg}_trigger_price", f"{leg}_limit_price"
-        given = [field for field in (trigger_field, limit_field) if field in body]
-        if not given:
-            continue
-        if len(given) == 1:
-            raise _reject(400, "InputException", f"{trigger_field} and {limit_field} must be given together")
-        for field in (trigger_field, limit_field):
-            _check_price(field, body[field], tick)
-        trigger, limit = _decimal(body[trigger_field]), _decimal(body[limit_field])
-        below = (leg == "sl") == (side == "BUY")
-        where = "below" if below else "above"
-        if entry is not None and not (trigger < entry if below else trigger > entry):
-            raise _reject(400, "OrderException", f"the {name} trigger must be {where} the entry price for a {side}")
-        if not (limit < trigger if below else limit > trigger):
-            raise _reject(400, "OrderException", f"the {name} limit must be {where} its trigger for a {side}")
-        legs[trigger_field], legs[limit_field] = _price_text(trigger), _price_text(limit)
-    return legs
+    child's order-book prices: the paper exchange's rule (chalicelib/paper/exchange.py), each leg
+    price on the instrument's tick besides."""
+    try:
+        return check_legs(body, entry, lambda field, value: _check_price(field, value, tick))
+    except Refused as refused:
+        raise _reject(400, refused.error_type, refused.message) from None
 
 
 def _fault_reply(fault: _Fault) -> _Reply:

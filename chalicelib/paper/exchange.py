@@ -22,6 +22,7 @@ hold live behaviour to:
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import KW_ONLY, dataclass, replace
 from decimal import Decimal
 from typing import Any
@@ -101,7 +102,7 @@ def place(book: dict[str, Any], path: str, body: dict[str, Any], last: Decimal |
         return _modify(book, path, body, last, now)
     smart = path == "/smart/order"
     _check_order(body, last)
-    legs = _check_legs(body, _entry_price(body, last)) if smart else {}
+    legs = check_legs(body, _entry_price(body, last)) if smart else {}
     _check_margin(book, body, last, capital)
     row = _book(book, body, smart=smart, legs=legs, last=last, now=now)
     if last is not None:
@@ -127,8 +128,8 @@ def _check_order(body: dict[str, Any], last: Decimal | None) -> None:
     if body["order_type"] == "TRIGGER" and "trigger_price" not in body:
         raise Refused("InputException", "trigger_price is required for a TRIGGER order")
     for name in ("limit_price", "trigger_price", "trigger_limit_price"):
-        if name in body and _dec(body[name]) <= 0:
-            raise Refused("InputException", f"{name} must be above zero")
+        if name in body:
+            _positive(name, body[name])
     if body["order_type"] == "TRIGGER" and last is not None:
         trigger = _dec(body["trigger_price"])
         if body["txn_type"] == "BUY" and not trigger > last:
@@ -145,8 +146,14 @@ def _entry_price(body: dict[str, Any], last: Decimal | None) -> Decimal | None:
     return last
 
 
-def _check_legs(body: dict[str, Any], entry: Decimal | None) -> dict[str, str]:
-    """A smart order's legs as INDstocks checks them (api doc §5), as the OCO child's prices."""
+def check_legs(body: dict[str, Any], entry: Decimal | None,
+               check_price: Callable[[str, Any], None] | None = None) -> dict[str, str]:
+    """A smart order's stop-loss and target legs as INDstocks checks them (api doc §5), as the OCO
+    child's order-book prices, or Refused. Each leg comes as a pair. On a BUY the stop-loss sits
+    below the entry with its limit below its trigger, the target above it with its limit above its
+    trigger; a SELL mirrors both. The entry is unknown for a MARKET order without a last price:
+    then only the trigger/limit order is checked. `check_price(field, value)`: each leg price's own
+    check (default: above zero; the simulator checks its tick too, and shares this rule)."""
     legs: dict[str, str] = {}
     side = body["txn_type"]
     for leg, name in (("sl", "stop-loss"), ("tgt", "target")):
@@ -156,9 +163,9 @@ def _check_legs(body: dict[str, Any], entry: Decimal | None) -> dict[str, str]:
             continue
         if len(given) == 1:
             raise Refused("InputException", f"{trigger_field} and {limit_field} must be given together")
+        for field in (trigger_field, limit_field):
+            (check_price or _positive)(field, body[field])
         trigger, limit = _dec(body[trigger_field]), _dec(body[limit_field])
-        if trigger <= 0 or limit <= 0:
-            raise Refused("InputException", f"{trigger_field} and {limit_field} must be above zero")
         below = (leg == "sl") == (side == "BUY")
         where = "below" if below else "above"
         if entry is not None and not (trigger < entry if below else trigger > entry):
@@ -167,6 +174,11 @@ def _check_legs(body: dict[str, Any], entry: Decimal | None) -> dict[str, str]:
             raise Refused("OrderException", f"the {name} limit must be {where} its trigger for a {side}")
         legs[trigger_field], legs[limit_field] = _text(trigger), _text(limit)
     return legs
+
+
+def _positive(field: str, value: Any) -> None:
+    if _dec(value) <= 0:
+        raise Refused("InputException", f"{field} must be above zero")
 
 
 def _check_margin(book: dict[str, Any], body: dict[str, Any], last: Decimal | None, capital: Decimal) -> None:
