@@ -312,3 +312,41 @@ def test_make_run_says_when_it_trades_on_paper():
 
     assert "PAPER (TRADING_MODE=paper)" in banner(LocalStack(settings={"TRADING_MODE": "paper"}), set())
     assert "PAPER" not in banner(LocalStack(), set())
+
+
+def test_the_sweep_triggers_a_paper_stop_and_a_brackets_target_leg(paper):
+    sim, sweeper = paper.simulator, services.get().sweeper
+    stop = ok(paper.post(paper.alert(quantity=3, order_type="SL", price="852", trigger_price="850")))
+    ok(paper.post(paper.alert(symbol="NSE:INFY", quantity=4, stop_loss="1%", target="2%")))  # long 4 at 1500
+    sim.set_price("NSE", SBIN, "849")
+    sim.set_price("NSE", INFY, "1529")
+    assert sweeper.run(time.time()).paper_filled == []  # neither trigger crossed
+    sim.set_price("NSE", SBIN, "851")  # the stop triggers and fills, under its limit
+    sim.set_price("NSE", INFY, "1531")  # the target leg fires: the OCO child sells the 4
+    filled = sweeper.run(time.time()).paper_filled
+    book = {row["id"]: row for row in paper_book()["orders"]}
+    [leg] = [row for row in book.values() if row["order_type"] == "OCO"]
+    assert sorted(filled) == sorted([stop["order_id"], leg["id"]])
+    assert (book[stop["order_id"]]["status"], book[stop["order_id"]]["traded_price"]) == ("SUCCESS", "851.00")
+    assert (leg["status"], leg["traded_price"]) == ("SUCCESS", "1531.00") and "target leg" in leg["extra_info"]
+    assert paper_net(SBIN) == 3 and paper_net(INFY) == 0
+    no_write_reached_the_broker(sim)
+
+
+def test_a_live_stages_paper_twin_squares_off_and_stops_at_its_loss_apart_from_live(stack):
+    rebuild(stack, square_off_at="15:15", max_daily_loss=Decimal(500))
+    stack.simulator.fills = True
+    assert stack.post(stack.alert(quantity=3)).json_body["status"] == "placed"  # live long 3
+    ok(stack.post(stack.alert(quantity=10, mode="paper")))  # paper long 10
+    stack.simulator.set_price("NSE", SBIN, "740")  # live -180, paper -600: only paper is past the limit
+    report = services.get().sweeper.run(at_ist(11, 1))
+    assert (report.day_pnl, report.paper_day_pnl) == ("-180.00", "-600.00")
+    assert report.squared_off == [f"close {SBIN} net 10: placed"]
+    assert not services.get().relay.switch.read().paused  # a paper loss never pauses live trading
+    assert len(stack.simulator.order_writes()) == 1
+    ok(stack.post(stack.alert(quantity=2, mode="paper")))
+    report = services.get().sweeper.run(at_ist(15, 16))
+    assert report.squared_off == [f"close {SBIN} net 3: placed", f"close {SBIN} net 2: placed"]  # live, then paper
+    assert [(w.json["txn_type"], w.json["qty"]) for w in stack.simulator.order_writes()] == [("BUY", 3), ("SELL", 3)]
+    twin = services.get().relay.for_mode("paper")
+    assert sum(p.net_qty for p in twin.broker.positions(SEEDED_TOKEN)) == 0
