@@ -7,6 +7,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 from pydantic_core import PydanticCustomError
 
+from chalicelib.alerts import Mode
 from chalicelib.errors import FieldProblem, InvalidRequest
 from chalicelib.ledger import State
 from chalicelib.moments import parse_since
@@ -18,6 +19,7 @@ class JournalQuery(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     status: State | None = None
+    mode: Mode | None = None  # live or paper orders alone
     since: float | None = None  # epoch seconds
     limit: int = Field(default=50, ge=1, le=500)
 
@@ -44,4 +46,5 @@ def journal_query(params: dict[str, str], now: float) -> dict[str, Any]:
         "state": query.status.value if query.status else None,
         "since": query.since,
         "limit": query.limit,
+        "mode": query.mode.value if query.mode else None,
     }

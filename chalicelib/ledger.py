@@ -323,7 +323,9 @@ class Ledger(DynamoTable):
     def open_items(self) -> list[dict[str, Any]]:
         return list(self._query(OPEN_INDEX, "#p = :p", {"#p": "open"}, {":p": {"S": "open"}}, newest_first=False))
 
-    def journal(self, *, state: str | None = None, since: float | None = None, limit: int = 50) -> list[dict[str, Any]]:
+    def journal(self, *, state: str | None = None, since: float | None = None, limit: int = 50,
+                mode: str | None = None) -> list[dict[str, Any]]:
+        """The newest items first (of one state, since a moment, of one mode: live or paper)."""
         names = {"#p": "journal"}
         values: dict[str, Any] = {":p": {"S": "alert"}}
         condition = "#p = :p"
@@ -333,9 +335,10 @@ class Ledger(DynamoTable):
             values[":since"] = {"S": _iso(since)}
         found: list[dict[str, Any]] = []
         for item in self._query(JOURNAL_INDEX, condition, names, values, newest_first=True):
-            if state is None or item.get("state") == state:
-                found.append({name: item.get(name, _JOURNAL_DEFAULTS.get(name, _ADDED_FIELD_DEFAULTS.get(name)))
-                              for name in JOURNAL_FIELDS})
+            shown = {name: item.get(name, _JOURNAL_DEFAULTS.get(name, _ADDED_FIELD_DEFAULTS.get(name)))
+                     for name in JOURNAL_FIELDS}
+            if (state is None or shown["state"] == state) and (mode is None or shown["mode"] == mode):
+                found.append(shown)
                 if len(found) >= limit:
                     break
         return found

@@ -147,7 +147,8 @@ def _read_stdin(what: str, *, first_line: bool = False) -> str:
 # --- the ledger ---------------------------------------------------------------------------------
 
 
-def read_journal(ctx: Context, *, state: str | None = None, since: float | None = None, limit: int = 50) -> list[dict[str, Any]]:
+def read_journal(ctx: Context, *, state: str | None = None, since: float | None = None, limit: int = 50,
+                 mode: str | None = None) -> list[dict[str, Any]]:
     """The app's own journal query (chalicelib.ledger), with errors that name the problem."""
     from chalicelib.errors import DependencyUnavailable
     from chalicelib.ledger import JOURNAL_INDEX, Ledger
@@ -155,7 +156,7 @@ def read_journal(ctx: Context, *, state: str | None = None, since: float | None 
     table = ctx.settings.orders_table
     ledger = Ledger(lambda: ctx.client("dynamodb"), table, ctx.settings.order_retention_days)
     try:
-        return ledger.journal(state=state, since=since, limit=limit)
+        return ledger.journal(state=state, since=since, limit=limit, mode=mode)
     except DependencyUnavailable:
         found = ctx.call("dynamodb", "describe_table", f"reading the orders table {table}",
                          missing=("ResourceNotFoundException",), TableName=table)
@@ -331,9 +332,7 @@ def _is_ip(text: str) -> bool:
 
 def cmd_orders(ctx: Context, args: argparse.Namespace, out: TextIO) -> int:
     since = ist_midnight(time.time()) if args.today else args.since
-    items = read_journal(ctx, state=args.status, since=since, limit=args.limit)
-    if args.mode:  # paper orders (never sent) apart from live ones
-        items = [item for item in items if item.get("mode") == args.mode]
+    items = read_journal(ctx, state=args.status, since=since, limit=args.limit, mode=args.mode)
     if args.json:
         print(json.dumps(items, indent=2, default=str), file=out)
         return 0

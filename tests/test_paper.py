@@ -350,3 +350,15 @@ def test_a_live_stages_paper_twin_squares_off_and_stops_at_its_loss_apart_from_l
     assert [(w.json["txn_type"], w.json["qty"]) for w in stack.simulator.order_writes()] == [("BUY", 3), ("SELL", 3)]
     twin = services.get().relay.for_mode("paper")
     assert sum(p.net_qty for p in twin.broker.positions(SEEDED_TOKEN)) == 0
+
+
+def test_the_journal_lists_paper_orders_apart(stack):
+    live = stack.post(stack.alert(quantity=1)).json_body
+    on_paper = ok(stack.post(stack.alert(quantity=1, mode="paper")))
+    headers = {"X-Admin-Key": SEEDED_ADMIN_KEY}
+    paper_only = stack.client.http.get("/orders?mode=paper", headers=headers).json_body["orders"]
+    live_only = stack.client.http.get("/orders?mode=live", headers=headers).json_body["orders"]
+    assert [order["order_id"] for order in paper_only] == [on_paper["order_id"]]
+    assert [order["order_id"] for order in live_only] == [live["order_id"]]
+    wrong = stack.client.http.get("/orders?mode=sandbox", headers=headers)
+    assert wrong.status_code == 400 and [d["field"] for d in wrong.json_body["detail"]] == ["mode"]
