@@ -525,6 +525,8 @@ def banner(stack: LocalStack, generated: set[str]) -> str:
             "alert_id": "demo-" + secrets.token_hex(4)}
     broker = f"the built-in INDstocks simulator at {stack.broker_url} (orders fill at its prices)" if stack.simulator else (
         f"!!! THE BROKER AT {stack.broker_url} (INDSTOCKS_BASE_URL): orders are real if that is INDstocks !!!")
+    if stack.settings.get("TRADING_MODE") == "paper":  # prices from the broker, orders never
+        broker = f"PAPER (TRADING_MODE=paper): the paper book; last prices from {stack.broker_url}"
     lines = [
         "",
         "indstocks-relay is running locally",
