@@ -3,7 +3,7 @@
 `PaperBroker` has the broker client's surface: market data comes from INDstocks (read-only),
 order writes and the account's reads (order book, positions, funds) from a paper book in the
 state table (`PaperStore`), filled by the rules of `exchange`. `paper_broker` builds one for an
-account; the relay built with it is a paper relay (services.build_relay).
+account; the relay built with it is a paper relay (services._RelayParts.relay).
 """
 
 from __future__ import annotations
