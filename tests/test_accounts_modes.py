@@ -71,6 +71,7 @@ def test_a_paper_account_books_on_paper_while_the_live_one_trades(family):
     assert writes(family) == [(SEEDED_TOKEN, writes(family)[0][1])] and writes(family)[0][1]["qty"] == 5
     assert (item("id:modes-1")["mode"], item("id:modes-1|anita")["mode"]) == ("live", "paper")
     assert item("id:modes-1|anita")["qty"] == "10"  # her multiplier
+    assert item("id:modes-1")["format"] == item("id:modes-1|anita")["format"] == "native"
     assert json.dumps(paper_book("anita")).count(by_account["anita"]["order_id"]) >= 1
     assert paper_book("default") == {}  # the first account's paper book was never touched
 
@@ -104,3 +105,5 @@ def test_an_openalgo_order_goes_to_the_first_account(family):
     assert response.status_code == 200, response.body
     assert response.json_body["status"] == "success"
     assert writes(family) == [(SEEDED_TOKEN, writes(family)[0][1])] and writes(family)[0][1]["qty"] == 3
+    [stored] = boto3.client("dynamodb").scan(TableName=ORDERS_TABLE)["Items"]
+    assert (stored["format"]["S"], stored["account"]["S"], stored["mode"]["S"]) == ("openalgo", "primary", "live")
