@@ -136,6 +136,13 @@ class Validity(str, Enum):
     IOC = "IOC"
 
 
+class Mode(str, Enum):
+    """Where the alert's orders go: the broker, or the paper book (chalicelib/paper/)."""
+
+    LIVE = "live"
+    PAPER = "paper"
+
+
 _PRODUCT_ALIASES = {"MIS": "INTRADAY", "NRML": "MARGIN"}
 _NEEDS_PRICE = (OrderType.LIMIT, OrderType.SL)
 _NEEDS_TRIGGER = (OrderType.SL, OrderType.SL_M)
@@ -154,6 +161,11 @@ def _refuse_placeholder(value: Any) -> Any:
 def _upper_word(value: Any) -> Any:
     value = _refuse_placeholder(value)
     return value.strip().upper() if isinstance(value, str) else value
+
+
+def _lower_word(value: Any) -> Any:
+    value = _refuse_placeholder(value)
+    return value.strip().lower() if isinstance(value, str) else value
 
 
 def _venue_word(value: Any) -> Any:
@@ -299,6 +311,8 @@ class Alert(BaseModel):
     _format: str = PrivateAttr(default="native")
     # The stage's accounts to send to (chalicelib/accounts): ["all"] or names; unset: the first.
     accounts: Annotated[tuple[str, ...] | None, BeforeValidator(_account_names)] = None
+    # `paper`: trade this alert on paper (chalicelib/paper/); unset: the stage's TRADING_MODE.
+    mode: Annotated[Mode | None, BeforeValidator(_lower_word)] = None
 
     @field_validator("symbol")
     @classmethod
@@ -539,6 +553,7 @@ class Alert(BaseModel):
             "amo": self.amo or None,
             "strategy": self.strategy,
             "format": self._format,
+            "mode": self.mode.value if self.mode else None,
         }
         return {name: value for name, value in described.items() if value is not None}
 

@@ -259,6 +259,8 @@ def cancel_write(order_id: str, segment: str, *, smart: bool) -> OrderWrite:
 class BrokerClient:
     """One pooled HTTP session to INDstocks, reused across warm invocations."""
 
+    paper = False  # chalicelib.paper.PaperBroker: True (nothing it does reaches a write endpoint)
+
     def __init__(
         self,
         base_url: str,

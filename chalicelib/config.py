@@ -11,6 +11,7 @@ import os
 from datetime import timedelta, timezone
 from decimal import Decimal
 from functools import lru_cache
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -132,6 +133,11 @@ class Settings(BaseModel):
 
         account_book(self)  # raises ValueError naming ACCOUNTS and what is wrong
         return self
+    # Paper mode (chalicelib/paper/): `paper` makes the whole stage trade on paper (no broker
+    # write ever leaves; an alert asking `"mode":"live"` is refused); `live` trades, and an alert
+    # asking `"mode":"paper"` still goes to paper. PAPER_FUNDS: the paper account's cash each day.
+    trading_mode: Literal["live", "paper"] = "live"
+    paper_funds: Decimal = Field(default=Decimal(1_000_000), gt=0, le=Decimal(10) ** 12, allow_inf_nan=False)
 
     @model_validator(mode="after")
     def _freeze_limits_readable(self) -> Settings:

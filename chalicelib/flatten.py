@@ -97,7 +97,8 @@ class Flattener:
         midnight = datetime.fromtimestamp(now, IST).replace(hour=0, minute=0, second=0, microsecond=0).timestamp()
         traded: dict[str, str] = {}
         for item in self._ledger.journal(since=midnight, limit=_JOURNAL_LIMIT):
-            if item.get("security_id") and item.get("state") in _TRADED and (strategy is None or item.get("strategy") == strategy):
+            if (item.get("security_id") and item.get("state") in _TRADED and item.get("mode") == self._relay.mode.value
+                    and (strategy is None or item.get("strategy") == strategy)):  # live and paper apart
                 request = json.loads(item["request"]) if item.get("request") else {}
                 traded[str(item["security_id"])] = str(request.get("exchange") or item.get("exchange") or "")
         return traded
@@ -117,7 +118,8 @@ class Flattener:
         self._ledger.claim(key, None, now, State.QUEUED, token=writer, origin=ORIGIN, symbol=position.symbol or None,
                            exchange=exchange_name, side=write.body["txn_type"], qty=write.body["qty"],
                            order_type="MARKET", product=position.product, security_id=position.security_id,
-                           endpoint=write.path, request=json.dumps(write.body), remarks=write.body["remarks"])
+                           endpoint=write.path, request=json.dumps(write.body), remarks=write.body["remarks"],
+                           mode=relay.mode.value)
         latest = relay.latest_slot(deadline)
         slot = relay.pacer.reserve(latest=latest)
         sent = None if slot is None else relay.send_recorded(key, token, write, State.QUEUED, slot, writer=writer,

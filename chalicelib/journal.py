@@ -7,6 +7,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 from pydantic_core import PydanticCustomError
 
+from chalicelib.alerts import Mode
 from chalicelib.errors import FieldProblem, InvalidRequest
 from chalicelib.ledger import State
 from chalicelib.moments import parse_since
@@ -18,6 +19,7 @@ class JournalQuery(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     status: State | None = None
+    mode: Mode | None = None  # live or paper orders alone
     since: float | None = None  # epoch seconds
     limit: int = Field(default=50, ge=1, le=500)
     account: str | None = Field(default=None, pattern=r"^[a-z0-9][a-z0-9_-]{0,23}$")  # unset: every account
@@ -46,4 +48,5 @@ def journal_query(params: dict[str, str], now: float) -> dict[str, Any]:
         "since": query.since,
         "limit": query.limit,
         "account": query.account,
+        "mode": query.mode.value if query.mode else None,
     }

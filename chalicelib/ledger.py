@@ -69,7 +69,9 @@ OPEN_STATES = {State.RECEIVED, State.QUEUED, State.SENT, State.UNKNOWN}
 _ADDED_FIELD_DEFAULTS: dict[str, Any] = {
     "amo": False, "lots": None, "option_type": None, "offset": None, "expiry": None, "underlying": None,
     "strategy": None, "position_size": None, "position_scope": "ACCOUNT", "quantity_type": "fixed", "amount": None, "stop_loss": None,
-    "target": None, "trailing_stop": None, "accounts": None}
+    "target": None, "trailing_stop": None, "accounts": None, "mode": None}
+# What the journal shows for an item written before its field existed, where not None.
+_JOURNAL_DEFAULTS: dict[str, Any] = {"mode": "live"}
 HASH_KEY_PREFIX = "sha256:"
 # `expect_token` for an item that was never sent (no send_token attribute).
 NO_SEND_TOKEN = ""  # noqa: S105 - a marker, not a secret
@@ -83,7 +85,7 @@ JOURNAL_FIELDS = (
     "security_id", "endpoint", "request", "remarks", "order_id", "broker_status",
     "traded_qty", "traded_price", "exchange_message", "follow_message", "reconciled", "announced",
     "latency_ms", "received_epoch", "sent_epoch", "expires_at", "parent", "children", "strategy",
-    "position_size", "position", "origin", "sizing", "format", "account",
+    "position_size", "position", "origin", "sizing", "format", "account", "mode",
 )  # fmt: skip
 
 
@@ -337,9 +339,11 @@ class Ledger(DynamoTable):
                 if self.account is None or self._owner(item) == self.account]
 
     def journal(self, *, state: str | None = None, since: float | None = None, limit: int = 50,
-                account: str | None = OWN_ACCOUNT, fields: tuple[str, ...] = JOURNAL_FIELDS) -> list[dict[str, Any]]:
+                account: str | None = OWN_ACCOUNT, mode: str | None = None, fields: tuple[str, ...] = JOURNAL_FIELDS
+                ) -> list[dict[str, Any]]:
         """The items, newest first: of this ledger's account (default), of `account`, or of every
-        account (None); `fields`: only these keys of each item (read with a projection), `state` among them."""
+        account (None); of one state, since a moment, of one mode (live or paper); `fields`: only
+        these keys of each item (read with a projection)."""
         account = self.account if account == OWN_ACCOUNT else account
         names = {"#p": "journal"}
         values: dict[str, Any] = {":p": {"S": "alert"}}
@@ -350,14 +354,17 @@ class Ledger(DynamoTable):
             values[":since"] = {"S": _iso(since)}
         projection = None
         if fields != JOURNAL_FIELDS:
-            wanted = fields if "account" in fields else (*fields, "account")  # whose item it is
+            wanted = tuple(dict.fromkeys((*fields, "state", "account", "mode")))  # what the filters read
             names |= {f"#f{n}": name for n, name in enumerate(wanted)}
             projection = ", ".join(f"#f{n}" for n in range(len(wanted)))
         found: list[dict[str, Any]] = []
         for item in self._query(JOURNAL_INDEX, condition, names, values, newest_first=True, projection=projection):
-            if (state is None or item.get("state") == state) and (account is None or self._owner(item) == account):
-                found.append({name: item.get(name, _ADDED_FIELD_DEFAULTS.get(name)) for name in fields}
-                             | {"account": self._owner(item)})
+            shown = {name: item.get(name, _JOURNAL_DEFAULTS.get(name, _ADDED_FIELD_DEFAULTS.get(name)))
+                     for name in fields} | {"account": self._owner(item)}
+            item_state, item_mode = item.get("state"), item.get("mode", _JOURNAL_DEFAULTS.get("mode"))
+            if ((state is None or item_state == state) and (mode is None or item_mode == mode)
+                    and (account is None or shown["account"] == account)):
+                found.append(shown)
                 if len(found) >= limit:
                     break
         return found

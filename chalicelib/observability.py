@@ -102,7 +102,8 @@ def log_alert(outcome: str, **fields: Any) -> None:
     # A split order (over its freeze limit) counts each child order's outcome ("2/3:placed").
     outcomes = [child.rsplit(":", 1)[1] for child in clean.get("children", ())] or [outcome]
     level = logger.info if set(outcomes) == {"placed"} else logger.warning
-    level("alert " + outcome, extra={"event": "alert", "outcome": outcome, **clean})
+    paper = " (paper)" if clean.get("mode") == "paper" else ""  # a paper alert says so in its line
+    level("alert " + outcome + paper, extra={"event": "alert", "outcome": outcome, **clean})
     count("AlertsReceived")
     for each in outcomes:
         count(_OUTCOME_METRICS.get(each, "AlertsFailed"))

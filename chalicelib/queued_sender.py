@@ -58,26 +58,27 @@ class QueuedSender:
             return self._done(key, "skipped", f"state is {state or 'absent'}")
         if now - float(item.get("received_epoch") or now) > self._queue_max_age:
             return self._done(key, "skipped", "older than QUEUE_MAX_AGE_SECONDS; the sweep reports it, unsent")
-        if self._relay.hold_if_paused(item, now):
+        relay = self._relay.for_item(item)  # a paper item is sent to paper, whatever the stage
+        if relay.hold_if_paused(item, now):
             return self._done(key, "paused", "the kill switch is on; not sent")
-        settings = self._relay.settings
+        settings = relay.settings
         # Nobody waits for an answer here: the whole invocation is the budget.
         deadline = Deadline.at_arrival(now, function_timeout=settings.function_timeout_seconds,
                                        answer_budget=settings.function_timeout_seconds, remaining=remaining_seconds)
-        token = self._relay.tokens.current()  # before the slot: a missing token must not leave a gap
-        latest = min(now + SLOT_HORIZON_SECONDS, deadline.latest_write_start(self._relay.write_timeouts))
-        slot = self._relay.pacer.reserve(latest=latest)
+        token = relay.tokens.current()  # before the slot: a missing token must not leave a gap
+        latest = min(now + SLOT_HORIZON_SECONDS, deadline.latest_write_start(relay.write_timeouts))
+        slot = relay.pacer.reserve(latest=latest)
         if slot is None:
             raise SlotNotKept(cause="pace")
         write = OrderWrite(str(item["endpoint"]), json.loads(item["request"]))
-        sent = self._relay.send_recorded(key, token, write, State.QUEUED, slot, writer=self._make_token(),
+        sent = relay.send_recorded(key, token, write, State.QUEUED, slot, writer=self._make_token(),
                                          deadline=deadline, latest=latest)
         if sent is None:
             return self._done(key, "skipped", "moved out of queued meanwhile")
         if sent.result.outcome is Outcome.QUEUED:  # late for every slot: recorded queued again, nothing written
             raise SlotNotKept(cause="late")  # still waiting: it keeps its lane
         # Its instrument's next alerts no longer need to queue behind it.
-        self._relay.pacer.release_lane(message_group(str(write.body["exchange"]), str(write.body["security_id"])))
+        relay.pacer.release_lane(message_group(str(write.body["exchange"]), str(write.body["security_id"])))
         return self._done(key, sent.result.outcome.value, sent.result.order_id)
 
     @staticmethod

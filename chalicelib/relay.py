@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from chalicelib import auth
 from chalicelib.accounts.model import Account, AccountBook, account_book, scaled_alert
-from chalicelib.alerts import Action, Alert, refuse_oversized
+from chalicelib.alerts import Action, Alert, Mode, refuse_oversized
 from chalicelib.broker import BrokerClient, OrderWrite, Outcome, WriteResult, cancel_write
 from chalicelib.config import Settings
 from chalicelib.deadline import MIN_READ_SECONDS, Deadline, Timeouts
@@ -128,8 +128,15 @@ class Relay:
         positions: PositionDesk,
         book: AccountBook | None = None,
         account: Account | None = None,
+        mode: Mode = Mode.LIVE,
+        paper_twin: Relay | Callable[[], Relay] | None = None,
     ):
         self.settings = settings
+        # Paper (chalicelib/paper/): `broker` is a PaperBroker and nothing this relay does reaches
+        # INDstocks' write endpoints. A live relay's `paper_twin` (built on first use) takes the
+        # alerts that ask `"mode":"paper"`: same ledger and checks, the paper broker.
+        self.mode = mode
+        self._paper_twin = paper_twin
         self.webhook_secret = webhook_secret
         self.tokens = tokens
         self.instruments = instruments
@@ -163,6 +170,24 @@ class Relay:
             answer_budget=self.settings.answer_budget_seconds if answer_budget is None else answer_budget,
             remaining=remaining_seconds,
         )
+
+    def for_mode(self, mode: str | None) -> Relay:
+        """The relay that acts for `mode` (an alert's, a ledger item's): a paper relay for
+        everything (a paper stage never trades), a live one for live, its paper twin for paper."""
+        if self.mode is Mode.PAPER or mode != Mode.PAPER.value:
+            return self
+        if callable(self._paper_twin):
+            self._paper_twin = self._paper_twin()
+        if self._paper_twin is None:
+            raise AlertRejected(detail=[FieldProblem("mode", "paper trading is not set up for this stage")])
+        return self._paper_twin
+
+    def for_item(self, item: dict[str, Any]) -> Relay:
+        return self.for_mode(item.get("mode"))
+
+    def paper_relay(self) -> Relay | None:
+        """This stage's paper relay: itself on a paper stage, else its twin (None without one)."""
+        return self if self.mode is Mode.PAPER else self.for_mode(Mode.PAPER.value) if self._paper_twin else None
 
     @property
     def derivatives(self) -> Derivatives | None:
@@ -201,6 +226,8 @@ class Relay:
         if "accounts" not in answer.body and "token_invalid" in (  # several accounts: each was told by its own
                 answer.body["status"], *(child["status"] for child in answer.body.get("children", ()))):
             self.on_token_dead(now)
+        if trail.fields.get("mode") == Mode.PAPER.value:
+            answer.body["mode"] = Mode.PAPER.value
         trail.note(status_code=answer.status_code, latency_ms=round((self._perf() - started) * 1000, 1))
         log_alert(answer.body["status"], **trail.fields)
         return answer
@@ -235,6 +262,16 @@ class Relay:
         if scaled is not alert:
             alert = scaled
             trail.note(**alert.summary())
+        if alert.mode is Mode.LIVE and self.mode is Mode.PAPER:
+            return self._refuse(key, alert, now, writer, AlertRejected(detail=[FieldProblem(
+                "mode", "is live, but this stage trades on paper only (TRADING_MODE=paper); nothing was sent")]))
+        relay = self.for_mode(alert.mode.value if alert.mode else self.mode.value)
+        alert = alert.model_copy(update={"mode": relay.mode})  # recorded with each of its ledger items
+        trail.note(mode=relay.mode.value)
+        return relay._decide(key, alert, now, writer, deadline, trail)
+
+    def _decide(self, key: str, alert: Alert, now: float, writer: str, deadline: Deadline, trail: _Trail) -> Answer:
+        """What the alert asks, done by this relay (live, or paper)."""
         if alert.action.every_instrument:
             return self._act_on_every_instrument(key, alert, now, writer, trail)
         if alert.action is Action.CANCEL:

@@ -83,22 +83,27 @@ def order_price(body: dict[str, Any]) -> Decimal | None:
     return None
 
 
-def day_counter(now: float) -> str:
-    return f"{_COUNTER}#{ist_date(now).isoformat()}"
+PAPER_COUNTER = "orders-per-day-paper"  # paper orders count apart: they never use live's budget
+
+
+def day_counter(now: float, counter: str = _COUNTER) -> str:
+    return f"{counter}#{ist_date(now).isoformat()}"
 
 
 class RiskGuard:
     """The limits applied to one exact order write, with the reads they need."""
 
-    def __init__(self, limits: RiskLimits, broker: BrokerClient, state: StateTable, tokens: TokenStore):
+    def __init__(self, limits: RiskLimits, broker: BrokerClient, state: StateTable, tokens: TokenStore, *,
+                 counter: str = _COUNTER):
         self.limits = limits
+        self._counter = counter
         self._broker = broker
         self._state = state
         self._tokens = tokens
 
     def take(self, now: float) -> None:
         """Count one order against the day's limit, or raise RiskLimitExceeded at the limit."""
-        taken = self._state.take_count(day_counter(now), self.limits.max_orders_per_day,
+        taken = self._state.take_count(day_counter(now, self._counter), self.limits.max_orders_per_day,
                                        int(now) + _COUNTER_RETENTION_SECONDS)
         if taken is None:
             raise self.day_limit_reached()
@@ -106,7 +111,7 @@ class RiskGuard:
     def count_operation(self, now: float, orders: int = 1) -> dict[str, Any]:
         """`take` as one operation of a transaction, for `orders` at once: its condition fails
         unless all of them fit under the limit."""
-        return self._state.count_operation(day_counter(now), self.limits.max_orders_per_day,
+        return self._state.count_operation(day_counter(now, self._counter), self.limits.max_orders_per_day,
                                            int(now) + _COUNTER_RETENTION_SECONDS, orders)
 
     def day_limit_reached(self, orders: int = 1) -> RiskLimitExceeded:
@@ -145,7 +150,7 @@ class RiskGuard:
         return token
 
     def orders_today(self, now: float) -> int:
-        return self._state.read_count(day_counter(now))
+        return self._state.read_count(day_counter(now, self._counter))
 
     def last_price(self, body: dict[str, Any], token: str) -> tuple[Decimal, str]:
         """The order's instrument's last traded price (one read), and the token that read it."""

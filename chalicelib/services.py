@@ -17,6 +17,7 @@ from botocore.config import Config
 from chalicelib.accounts.desk import Desk
 from chalicelib.accounts.model import Account, AccountBook, account_book, account_settings, namespace
 from chalicelib.admin import AdminGuard
+from chalicelib.alerts import Mode
 from chalicelib.broker import BrokerClient
 from chalicelib.config import Settings, get_settings
 from chalicelib.errors import FieldProblem, InvalidRequest, RelayError
@@ -29,7 +30,7 @@ from chalicelib.pacing import WritePacer
 from chalicelib.positions import PositionDesk
 from chalicelib.queued_sender import QueuedSender
 from chalicelib.relay import Relay
-from chalicelib.risk import RiskGuard, RiskLimits
+from chalicelib.risk import PAPER_COUNTER, RiskGuard, RiskLimits
 from chalicelib.state import StateTable
 from chalicelib.sweep import Sweeper
 from chalicelib.token_alarm import DeadTokenAlarm
@@ -45,6 +46,8 @@ _NOTIFY_CONFIG = Config(connect_timeout=1, read_timeout=2, retries={"max_attempt
 # The dead-token alarm is sent on the webhook's path: tighter still, TradingView waits 3 s.
 _ALARM_CONFIG = Config(connect_timeout=0.5, read_timeout=0.8, retries={"max_attempts": 1})
 _ALARM_TELEGRAM_TIMEOUT = 0.8
+# Paper orders' pacing schedule: their own, without spacing (they use no broker write budget).
+PAPER_SCHEDULE = "paper-writes"
 
 
 @dataclass
@@ -221,23 +224,23 @@ def build_account(shared: Shared, account: Account, broker: BrokerClient, *, tok
     alarm = DeadTokenAlarm(state, shared.notifier(label, alarm=True), settings.token_page_url)
     ledger = Ledger(shared.dynamodb, settings.orders_table, settings.order_retention_days,
                     account=account.name, unmarked=book.first.name)
-    relay = Relay(
-        settings,
-        webhook_secret=shared.webhook_secret,
-        tokens=tokens,
-        instruments=shared.instruments,
-        derivatives=shared.derivatives,
-        broker=broker,
-        ledger=ledger,
-        pacer=WritePacer(state, max_wait_seconds=settings.pacing_max_wait_seconds),
-        on_token_dead=alarm.announce,
-        order_queue=shared.order_queue,
-        risk=RiskGuard(RiskLimits.from_settings(settings), broker, state, tokens),
-        switch=shared.switch,
-        positions=PositionDesk(broker, state),
-        book=book,
-        account=account,
-    )
+    parts = _RelayParts(settings, shared, account, tokens, ledger, state, alarm.announce)
+
+    def paper() -> BrokerClient:  # chalicelib.paper is imported only by a relay that trades on paper
+        from chalicelib.paper import paper_broker
+
+        return paper_broker(broker, shared.dynamodb, settings.state_table, settings.paper_funds,
+                            account="default" if book.is_first(account) else account.name)
+
+    # TRADING_MODE=paper (the stage's, or this account's `mode`): this account trades on paper
+    # only; live: it trades, and alerts that ask `"mode":"paper"` go to its paper twin (built on
+    # the first such alert or sweep).
+    if broker.paper:
+        relay = parts.relay(broker)
+    elif settings.trading_mode == Mode.PAPER.value:
+        relay = parts.relay(paper())
+    else:
+        relay = parts.relay(broker, paper_twin=lambda: parts.relay(paper()))
     return AccountServices(
         account=account,
         relay=relay,
@@ -252,6 +255,47 @@ def build_account(shared: Shared, account: Account, broker: BrokerClient, *, tok
                         queue_handoff_seconds=QUEUE_HANDOFF_SECONDS if settings.order_queue_url else 0),
         queued_sender=QueuedSender(relay, ledger, queue_max_age_seconds=settings.queue_max_age_seconds),
     )
+
+
+@dataclass(frozen=True)
+class _RelayParts:
+    """What an account's relays share, live or paper: its token, ledger and state namespace."""
+
+    settings: Settings
+    shared: Shared
+    account: Account
+    tokens: TokenStore
+    ledger: Ledger
+    state: StateTable
+    on_token_dead: Callable[[float], object]
+
+    def relay(self, broker: BrokerClient, *, paper_twin: Callable[[], Relay] | None = None) -> Relay:
+        """A relay that sends through `broker`: a PaperBroker makes it a paper relay (its positions,
+        funds and order book are the paper book's; it paces and counts its orders apart from live's,
+        whose broker budget it never uses); else a live one, with `paper_twin` for paper alerts."""
+        settings, shared, is_paper = self.settings, self.shared, broker.paper
+        return Relay(
+            settings,
+            webhook_secret=shared.webhook_secret,
+            tokens=self.tokens,
+            instruments=shared.instruments,
+            derivatives=shared.derivatives,
+            broker=broker,
+            ledger=self.ledger,
+            pacer=(WritePacer(self.state, max_wait_seconds=settings.pacing_max_wait_seconds, spacing=0,
+                              schedule=PAPER_SCHEDULE) if is_paper
+                   else WritePacer(self.state, max_wait_seconds=settings.pacing_max_wait_seconds)),
+            on_token_dead=self.on_token_dead,
+            order_queue=shared.order_queue,
+            risk=RiskGuard(RiskLimits.from_settings(settings), broker, self.state, self.tokens,
+                           **({"counter": PAPER_COUNTER} if is_paper else {})),
+            switch=shared.switch,
+            positions=PositionDesk(broker, self.state),
+            book=shared.book,
+            account=self.account,
+            mode=Mode.PAPER if is_paper else Mode.LIVE,
+            paper_twin=paper_twin,
+        )
 
 
 def _broker(settings: Settings) -> BrokerClient:

@@ -85,6 +85,8 @@ class SweepReport:
     exchange_rejected: list[str] = field(default_factory=list)
     squared_off: list[str] = field(default_factory=list)  # square-off or loss limit: each cancel and close
     day_pnl: str | None = None  # MAX_DAILY_LOSS: the day's P&L the sweep computed
+    paper_filled: list[str] = field(default_factory=list)  # paper orders the paper exchange filled
+    paper_day_pnl: str | None = None  # a live stage's paper twin: its MAX_DAILY_LOSS P&L
 
     def as_dict(self) -> dict[str, Any]:
         return {name: value for name, value in self.__dict__.items()}
@@ -154,8 +156,9 @@ class Sweeper:
         self._deadline = self._relay.deadline(answer_budget=math.inf)
         try:
             report = self._sweep(now)
-            self._square_off_if_due(now, report)
-            self._stop_at_the_loss_limit(now, report)
+            for relay in self._stage_relays():
+                self._square_off_if_due(now, report, relay)
+                self._stop_at_the_loss_limit(now, report, relay)
             self._state.note("sweep", now, outcome=report.blocked or "done", examined=str(report.examined))
             return report
         finally:
@@ -164,43 +167,64 @@ class Sweeper:
             finally:  # the lock goes back whatever the digest did (release itself never raises)
                 self._state.release("sweep", holder)
 
-    def _square_off_if_due(self, now: float, report: SweepReport) -> None:
+    def _stage_relays(self) -> list[Relay]:
+        """The stage's relay, and on a live stage its paper twin: each squares off and keeps its
+        loss limit apart (a paper loss never pauses live trading)."""
+        paper = self._relay.paper_relay()
+        return [self._relay] + ([paper] if paper is not None and paper is not self._relay else [])
+
+    def _fill_paper_orders(self, report: SweepReport) -> None:
+        """The paper exchange's minute: resting paper orders against one batch of last prices."""
+        paper = self._relay.paper_relay()
+        if paper is None:
+            return
+        from chalicelib.paper import PaperBroker
+
+        assert isinstance(paper.broker, PaperBroker)
+        try:
+            report.paper_filled = paper.broker.run_exchange(paper.tokens.current())
+        except RelayError as error:
+            logger.warning("paper orders not checked", extra={"event": "sweep", "outcome": "paper_unchecked",
+                                                             "cause": error.cause})
+
+    def _square_off_if_due(self, now: float, report: SweepReport, relay: Relay) -> None:
         """SQUARE_OFF_AT (15:15 IST by default; off to never): once a trading day, the first sweep
         from that minute cancels the open INTRADAY orders and closes the INTRADAY positions of
         the instruments the relay traded today, and tells the trader in one message. The relay
         stays live (nothing is paused); a square-off that fails is tried again the next minute."""
         from chalicelib.flatten import Flattener, Scope  # the sweep's cold start does not need it
 
-        if not self._relay.schedule.square_off_due(now):
+        if not relay.schedule.square_off_due(now):
             return
-        once = f"square-off#{ist_date(now).isoformat()}"
+        once = f"{_marker(relay, self._relay)}square-off#{ist_date(now).isoformat()}"
         if not self._state.acquire(once, now, SQUARE_OFF_MEMORY_SECONDS, holder=self._writer):
             return  # done today
         try:
-            result = Flattener(self._relay, self._ledger).run(now, scope=Scope.RELAY, pause=False,
+            result = Flattener(relay, self._ledger).run(now, scope=Scope.RELAY, pause=False,
                                                               products=frozenset({"INTRADAY"}))
         except RelayError as error:
             self._state.release(once, self._writer)
             logger.warning("square-off failed; tried again next minute",
                            extra={"event": "square_off", "outcome": "failed", "cause": error.cause})
             return
-        report.squared_off = ([f"cancel {c['order_id']}: {c['status']}" for c in result["cancels"]]
-                              + [f"close {c['security_id']} net {c['net']}: {c['status']}" for c in result["closes"]])
-        said = "; ".join(report.squared_off) or "nothing open"
-        self._notifier.warn("square-off", f"Square-off at {self._relay.settings.square_off_at} IST: {said}.",
-                            outcome="square_off", actions=len(report.squared_off))
+        lines = ([f"cancel {c['order_id']}: {c['status']}" for c in result["cancels"]]
+                 + [f"close {c['security_id']} net {c['net']}: {c['status']}" for c in result["closes"]])
+        report.squared_off += lines
+        if lines or relay is self._relay:  # a live stage's paper twin speaks only when it closed something
+            self._notifier.warn("square-off", f"{_paper(relay)}Square-off at {relay.settings.square_off_at} IST: "
+                                f"{'; '.join(lines) or 'nothing open'}.", outcome="square_off", actions=len(lines))
 
-    def _stop_at_the_loss_limit(self, now: float, report: SweepReport) -> None:
+    def _stop_at_the_loss_limit(self, now: float, report: SweepReport, relay: Relay) -> None:
         """MAX_DAILY_LOSS: each minute, the day's P&L of the instruments the relay traded today
         (realised from the positions read, unrealised from one batch of last prices). At or past
         the loss, once a day: pause the stage until the next session opens, flatten those
         instruments, tell the trader. Positions that cannot be priced are left out, and said."""
         from chalicelib.flatten import Flattener, Scope  # the sweep's cold start does not need it
 
-        limit = self._relay.settings.max_daily_loss
-        if limit is None or not self._relay.schedule.in_session(now):
+        limit = relay.settings.max_daily_loss
+        if limit is None or not relay.schedule.in_session(now):
             return  # outside the session nothing moves: no reads every minute of the night
-        relay, flattener = self._relay, Flattener(self._relay, self._ledger)
+        flattener = Flattener(relay, self._ledger)
         try:
             token = relay.tokens.current()
             traded = flattener.traded_today(now)
@@ -216,21 +240,27 @@ class Sweeper:
                                          if prices is not None and codes.get(p.security_id) in prices.prices else 0)
                    for p in positions), Decimal(0))
         pnl = pnl.quantize(Decimal("0.01"))
-        report.day_pnl = str(pnl)
+        if relay is self._relay:
+            report.day_pnl = str(pnl)
+        else:
+            report.paper_day_pnl = str(pnl)
         if pnl > -limit:
             return
-        if not self._state.acquire(f"loss-limit#{ist_date(now).isoformat()}", now, SQUARE_OFF_MEMORY_SECONDS,
-                                   holder=self._writer):
+        if not self._state.acquire(f"{_marker(relay, self._relay)}loss-limit#{ist_date(now).isoformat()}", now,
+                                   SQUARE_OFF_MEMORY_SECONDS, holder=self._writer):
             return  # flattened already today
         reopens = relay.schedule.next_session_open(now)
-        relay.switch.pause(now, reason=f"MAX_DAILY_LOSS: the day's P&L ₹{pnl} reached the limit of -₹{limit}",
-                           until=reopens)
+        if relay is self._relay:  # the stage's own loss pauses it; its paper twin's only flattens paper
+            relay.switch.pause(now, reason=f"MAX_DAILY_LOSS: the day's P&L ₹{pnl} reached the limit of -₹{limit}",
+                               until=reopens)
         result = flattener.run(now, scope=Scope.RELAY, pause=False)
-        report.squared_off += ([f"cancel {c['order_id']}: {c['status']}" for c in result["cancels"]]
-                               + [f"close {c['security_id']} net {c['net']}: {c['status']}" for c in result["closes"]])
+        lines = ([f"cancel {c['order_id']}: {c['status']}" for c in result["cancels"]]
+                 + [f"close {c['security_id']} net {c['net']}: {c['status']}" for c in result["closes"]])
+        report.squared_off += lines
         self._notifier.warn(
-            "daily loss limit", f"The day's P&L is ₹{pnl}, at or past MAX_DAILY_LOSS (₹{limit}): the relay is paused "
-            f"until the next session and flattened what it traded today: {'; '.join(report.squared_off) or 'nothing open'}."
+            "daily loss limit", f"{_paper(relay)}The day's P&L is ₹{pnl}, at or past MAX_DAILY_LOSS (₹{limit}): the relay "
+            f"{'is paused until the next session and ' if relay is self._relay else ''}flattened what it traded "
+            f"today: {'; '.join(lines) or 'nothing open'}."
             + (f" Not priced: {', '.join(unpriced)}." if unpriced else ""), outcome="loss_limit", pnl=str(pnl))
 
     def _send_digest(self, now: float) -> None:
@@ -246,6 +276,7 @@ class Sweeper:
 
     def _sweep(self, now: float) -> SweepReport:
         report = SweepReport()
+        self._fill_paper_orders(report)  # first: the fills it makes are followed below
         items = self._ledger.open_items()
         report.examined = len(items)
         # Decisions by the clock alone come first: they must be taken even when the token is dead
@@ -255,14 +286,18 @@ class Sweeper:
             return report
         try:
             token = self._relay.tokens.current()
-            book = self._relay.broker.order_book(token)  # once per sweep: the read bucket is 15/s
+            books: dict[str, tuple[Relay, list[dict[str, Any]]]] = {}  # live and paper items, each their book
+            for item in items:
+                relay = self._relay.for_item(item)
+                if relay.mode.value not in books:  # once per sweep: the read bucket is 15/s
+                    books[relay.mode.value] = (relay, relay.broker.order_book(token))
         except TokenUnavailable:
             report.blocked = "token_unavailable"
             logger.warning("sweep waiting for a valid token", extra={"event": "sweep", "outcome": "blocked",
                                                                       "waiting": len(items), "failed": len(report.failed)})
             return report
         for item in items:
-            self._guarded(self._resolve, item, now, report, token, book)
+            self._guarded(self._resolve, item, now, report, token, *books[self._relay.for_item(item).mode.value])
         logger.info("sweep", extra={"event": "sweep", **{k: len(v) if isinstance(v, list) else v for k, v in report.as_dict().items()}})
         return report
 
@@ -311,7 +346,8 @@ class Sweeper:
             return True
         return False
 
-    def _resolve(self, item: dict[str, Any], now: float, report: SweepReport, token: str, book: list[dict[str, Any]]) -> None:
+    def _resolve(self, item: dict[str, Any], now: float, report: SweepReport, token: str, relay: Relay,
+                 book: list[dict[str, Any]]) -> None:
         self._announce(item, now)
         state = item.get("state")
         key = item["key"]
@@ -319,13 +355,13 @@ class Sweeper:
         if state == State.QUEUED.value and request is not None:
             if now - float(item.get("received_epoch") or now) < self._queue_handoff:
                 return  # the order queue is still on it
-            if self._relay.hold_if_paused(item, now):
+            if relay.hold_if_paused(item, now):
                 return
             assert self._deadline is not None
-            slot = self._relay.pacer.reserve(latest=self._relay.latest_slot(self._deadline))
+            slot = relay.pacer.reserve(latest=relay.latest_slot(self._deadline))
             if slot is not None:  # else it stays queued for the next sweep
                 write = OrderWrite(item["endpoint"], request)
-                sent = self._relay.send_recorded(key, token, write, State.QUEUED, slot, writer=self._writer,
+                sent = relay.send_recorded(key, token, write, State.QUEUED, slot, writer=self._writer,
                                                  deadline=self._deadline)
                 if sent is not None and sent.result.outcome is not Outcome.QUEUED:
                     report.sent.append(key)
@@ -370,8 +406,18 @@ class Sweeper:
 
     def _report(self, item: dict[str, Any], outcome: str, what: str) -> None:
         order = f"{item.get('side')} {item.get('qty')} {item.get('symbol')} (alert {item.get('alert_id') or item['key']})"
-        self._notifier.record(f"Order {outcome}", outcome=outcome, key=item["key"])
-        self._digest.add(outcome, f"The order {order} {what}.")
+        paper = "paper " if item.get("mode") == "paper" else ""  # "The paper order BUY 5 SBIN …"
+        self._notifier.record(f"Order {outcome}", outcome=outcome, key=item["key"], **({"mode": "paper"} if paper else {}))
+        self._digest.add(outcome, f"The {paper}order {order} {what}.")
+
+
+def _marker(relay: Relay, stage: Relay) -> str:
+    """A paper twin's once-a-day markers are its own (the stage's square-off is not the twin's)."""
+    return "" if relay is stage else "paper-"
+
+
+def _paper(relay: Relay) -> str:
+    return "[paper] " if relay.mode.value == "paper" else ""
 
 
 def _seconds_since_sent(item: dict[str, Any], now: float) -> float:

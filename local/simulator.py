@@ -46,7 +46,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, replace
+from dataclasses import KW_ONLY, dataclass, replace
 from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal, InvalidOperation
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -56,6 +56,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 import pyotp
 
+from chalicelib.paper.exchange import AverageCost, Refused, check_legs
 from local.fno_market import chain_leg, contract_price, search_symbol
 from local.fno_master import (
     OTHER_INDICES,
@@ -257,47 +258,14 @@ class _Fill:
 
 
 @dataclass
-class _Position:
-    """One (segment, exchange, security, product) position, built fill by fill at average cost."""
+class _Position(AverageCost):
+    """One (segment, exchange, security, product) position, built fill by fill at average cost
+    (the arithmetic is the paper exchange's, chalicelib/paper/exchange.py: one rule for both)."""
 
+    _: KW_ONLY
     instrument: _Instrument
     segment: str
     product: str
-    buy_qty: int = 0
-    buy_value: Decimal = Decimal(0)
-    sell_qty: int = 0
-    sell_value: Decimal = Decimal(0)
-    net_qty: int = 0
-    cost: Decimal = Decimal(0)  # average price of the open quantity, unrounded
-    realized: Decimal = Decimal(0)
-
-    def add(self, side: str, qty: int, price: Decimal) -> None:
-        signed = qty if side == "BUY" else -qty
-        if side == "BUY":
-            self.buy_qty, self.buy_value = self.buy_qty + qty, self.buy_value + qty * price
-        else:
-            self.sell_qty, self.sell_value = self.sell_qty + qty, self.sell_value + qty * price
-        if self.net_qty == 0 or (self.net_qty > 0) == (signed > 0):  # opening or adding
-            held = abs(self.net_qty)
-            self.cost = (self.cost * held + price * qty) / (held + qty)
-            self.net_qty += signed
-            return
-        closed = min(qty, abs(self.net_qty))
-        self.realized += (price - self.cost) * closed * (1 if self.net_qty > 0 else -1)
-        self.net_qty += signed
-        if self.net_qty == 0:
-            self.cost = Decimal(0)
-        elif qty > closed:  # went through flat: the rest opens at this price
-            self.cost = price
-
-    @property
-    def avg_price(self) -> Decimal:
-        """The average price as the positions read shows it (4 places); P&L figures use this one."""
-        return self.cost.quantize(Decimal("0.0001"))
-
-    @property
-    def realized_profit(self) -> Decimal:
-        return self.realized.quantize(Decimal("0.01"))
 
     def margin(self) -> Decimal:
         """The margin this position blocks (the model above DEFAULT_BALANCE)."""
@@ -423,30 +391,12 @@ def _leg_fires(leg: str, buy: bool, last: Decimal, trigger: Decimal) -> bool:
 
 def _check_legs(body: dict[str, Any], entry: Decimal | None, tick: Decimal) -> dict[str, str]:
     """A smart order's stop-loss and target legs as INDstocks checks them (api doc §5), as the
-    child's order-book prices. Each leg comes as a pair. On a BUY the stop-loss sits below the entry
-    with its limit below its trigger, the target above it with its limit above its trigger; a SELL
-    mirrors both. The entry is unknown for a MARKET order without a last price: then only the
-    trigger/limit order is checked."""
-    legs: dict[str, str] = {}
-    side = body["txn_type"]
-    for leg, name in (("sl", "stop-loss"), ("tgt", "target")):
-        trigger_field, limit_field = f"{leg}_trigger_price", f"{leg}_limit_price"
-        given = [field for field in (trigger_field, limit_field) if field in body]
-        if not given:
-            continue
-        if len(given) == 1:
-            raise _reject(400, "InputException", f"{trigger_field} and {limit_field} must be given together")
-        for field in (trigger_field, limit_field):
-            _check_price(field, body[field], tick)
-        trigger, limit = _decimal(body[trigger_field]), _decimal(body[limit_field])
-        below = (leg == "sl") == (side == "BUY")
-        where = "below" if below else "above"
-        if entry is not None and not (trigger < entry if below else trigger > entry):
-            raise _reject(400, "OrderException", f"the {name} trigger must be {where} the entry price for a {side}")
-        if not (limit < trigger if below else limit > trigger):
-            raise _reject(400, "OrderException", f"the {name} limit must be {where} its trigger for a {side}")
-        legs[trigger_field], legs[limit_field] = _price_text(trigger), _price_text(limit)
-    return legs
+    child's order-book prices: the paper exchange's rule (chalicelib/paper/exchange.py), each leg
+    price on the instrument's tick besides."""
+    try:
+        return check_legs(body, entry, lambda field, value: _check_price(field, value, tick))
+    except Refused as refused:
+        raise _reject(400, refused.error_type, refused.message) from None
 
 
 def _fault_reply(fault: _Fault) -> _Reply:
@@ -1268,7 +1218,7 @@ class IndstocksSimulator:
             return
         key = (body["segment"], instrument.exchange, instrument.security_id, body["product"])
         book = self._position_book()
-        now = book.get(key) or _Position(instrument, body["segment"], body["product"])
+        now = book.get(key) or _Position(instrument=instrument, segment=body["segment"], product=body["product"])
         after = replace(now)
         after.add(body["txn_type"], body["qty"], price)
         needed = after.margin() - now.margin()
@@ -1435,7 +1385,7 @@ class IndstocksSimulator:
         for fill in self._fills:
             position = book.get(fill.key)
             if position is None:
-                position = book[fill.key] = _Position(fill.instrument, fill.segment, fill.product)
+                position = book[fill.key] = _Position(instrument=fill.instrument, segment=fill.segment, product=fill.product)
             position.add(fill.side, fill.qty, fill.price)
         return book
 

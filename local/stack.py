@@ -98,29 +98,31 @@ class LocalAccount:
     token: str
     multiplier: str | None = None
     enabled: bool = True
+    mode: str | None = None  # "paper": this account trades on paper
 
     def relay_entry(self) -> dict[str, Any]:
         return {"name": self.name, **({"multiplier": self.multiplier} if self.multiplier else {}),
-                **({} if self.enabled else {"enabled": False})}
+                **({} if self.enabled else {"enabled": False}), **({"mode": self.mode} if self.mode else {})}
 
 
 def local_accounts(text: str) -> list[LocalAccount]:
-    """ACCOUNTS as `make run` reads it: a JSON list of {name, token, multiplier?, enabled?}; a
+    """ACCOUNTS as `make run` reads it: a JSON list of {name, token, multiplier?, enabled?, mode?}; a
     missing token is generated. ValueError names what is wrong."""
     try:
         listed = json.loads(text)
     except ValueError as broken:
         raise ValueError(f"ACCOUNTS is not valid JSON: {broken}") from None
     if not isinstance(listed, list) or not listed or not all(isinstance(entry, dict) for entry in listed):
-        raise ValueError("ACCOUNTS must be a JSON list of objects with name, token, optional multiplier and enabled")
+        raise ValueError("ACCOUNTS must be a JSON list of objects with name, token, optional multiplier, enabled and mode")
     accounts = []
     for position, entry in enumerate(listed):
-        extra = sorted(set(entry) - {"name", "token", "multiplier", "enabled"})
+        extra = sorted(set(entry) - {"name", "token", "multiplier", "enabled", "mode"})
         if extra or not isinstance(entry.get("name"), str):
             raise ValueError(f"ACCOUNTS[{position}]: " + (f"unknown field {extra[0]}" if extra else "name is required"))
         multiplier = entry.get("multiplier")
         accounts.append(LocalAccount(entry["name"], str(entry.get("token") or "demo-" + secrets.token_urlsafe(18)),
-                                     None if multiplier is None else str(multiplier), entry.get("enabled", True) is not False))
+                                     None if multiplier is None else str(multiplier), entry.get("enabled", True) is not False,
+                                     entry.get("mode")))
     return accounts
 
 
@@ -529,6 +531,8 @@ def banner(stack: LocalStack, generated: set[str]) -> str:
             "alert_id": "demo-" + secrets.token_hex(4)}
     broker = f"the built-in INDstocks simulator at {stack.broker_url} (orders fill at its prices)" if stack.simulator else (
         f"!!! THE BROKER AT {stack.broker_url} (INDSTOCKS_BASE_URL): orders are real if that is INDstocks !!!")
+    if stack.settings.get("TRADING_MODE") == "paper":  # prices from the broker, orders never
+        broker = f"PAPER (TRADING_MODE=paper): the paper book; last prices from {stack.broker_url}"
     lines = [
         "",
         "indstocks-relay is running locally",
@@ -546,7 +550,8 @@ def banner(stack: LocalStack, generated: set[str]) -> str:
         f"  Admin key:      {stack.admin_key}{'  (generated)' if 'admin' in generated else ''}",
         *(f"  Account {account.name}: token {account.token}"
           f"{'' if account.multiplier is None else ', multiplier ' + account.multiplier}"
-          f"{'' if account.enabled else ', disabled'}" for account in stack.accounts),
+          f"{'' if account.enabled else ', disabled'}{', paper' if account.mode == 'paper' else ''}"
+          for account in stack.accounts),
         "",
         "Place a demo order:",
         f"  curl -s -X POST {stack.webhook_url} -H 'Content-Type: application/json' -d '{json.dumps(demo)}'",

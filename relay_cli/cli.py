@@ -3,7 +3,7 @@
     relay [--stage dev] [--profile P] [--region R] [--endpoint-url URL] [--url RELAY_URL] COMMAND
 
     status          token present, its age, valid at INDstocks?, last alert, risk limits, egress IP
-    orders          the alert ledger, newest first (--today, --since 2h, --status rejected, --limit N)
+    orders          the alert ledger, newest first (--today, --since 2h, --status rejected, --mode paper, --limit N)
     logs            CloudWatch Logs Insights over the stage's log groups (--query rejections, …)
     paste-token     store a new INDstocks token through the relay (validated there, via the static IP)
     set-admin-key   store the scrypt hash of a new admin key in SSM
@@ -148,9 +148,9 @@ def _read_stdin(what: str, *, first_line: bool = False) -> str:
 
 
 def read_journal(ctx: Context, *, state: str | None = None, since: float | None = None, limit: int = 50,
-                 account: str | None = None) -> list[dict[str, Any]]:
+                 account: str | None = None, mode: str | None = None) -> list[dict[str, Any]]:
     """The app's own journal query (chalicelib.ledger), with errors that name the problem; every
-    account's items, or `account`'s."""
+    account's items, or `account`'s; of one mode when asked."""
     from chalicelib.accounts import account_book
     from chalicelib.errors import DependencyUnavailable
     from chalicelib.ledger import JOURNAL_INDEX, Ledger
@@ -161,7 +161,7 @@ def read_journal(ctx: Context, *, state: str | None = None, since: float | None 
         raise CliError(f"no account {account!r} in stage {ctx.stage} (it has {', '.join(book.names)})")
     ledger = Ledger(lambda: ctx.client("dynamodb"), table, ctx.settings.order_retention_days, unmarked=book.first.name)
     try:
-        return ledger.journal(state=state, since=since, limit=limit, account=account)
+        return ledger.journal(state=state, since=since, limit=limit, account=account, mode=mode)
     except DependencyUnavailable:
         found = ctx.call("dynamodb", "describe_table", f"reading the orders table {table}",
                          missing=("ResourceNotFoundException",), TableName=table)
@@ -358,13 +358,13 @@ def _is_ip(text: str) -> bool:
 
 def cmd_orders(ctx: Context, args: argparse.Namespace, out: TextIO) -> int:
     since = ist_midnight(time.time()) if args.today else args.since
-    items = read_journal(ctx, state=args.status, since=since, limit=args.limit, account=args.account)
+    items = read_journal(ctx, state=args.status, since=since, limit=args.limit, account=args.account, mode=args.mode)
     several = len({item.get("account") for item in items}) > 1 or args.account is not None
     if args.json:
         print(json.dumps(items, indent=2, default=str), file=out)
         return 0
     filters = [f"since {ist(since)}" if since is not None else "", f"state {args.status}" if args.status else "",
-               f"account {args.account}" if args.account else ""]
+               f"account {args.account}" if args.account else "", f"{args.mode} only" if args.mode else ""]
     described = ", ".join(part for part in filters if part)
     if not items:
         print(f"no alerts in {ctx.settings.orders_table}{' (' + described + ')' if described else ''}", file=out)
@@ -374,12 +374,12 @@ def cmd_orders(ctx: Context, args: argparse.Namespace, out: TextIO) -> int:
         symbol = f"{item.get('exchange')}:{item.get('symbol')}" if item.get("exchange") else item.get("symbol")
         rows.append([
             ist(_received(item)).removesuffix(" IST"), _clip(item.get("alert_id") or item.get("key"), 40), _clip(symbol, 20),
-            _clip(item.get("side"), 4), _clip(item.get("qty"), 8), _clip(item.get("state"), 8), _clip(item.get("order_id"), 24),
-            _clip(_message(item), 70),
+            _clip(item.get("side"), 4), _clip(item.get("qty"), 8), _clip(item.get("state"), 8), _clip(item.get("mode"), 5),
+            _clip(item.get("order_id"), 24), _clip(_message(item), 70),
         ])  # fmt: skip
         if several:  # the account, when the items belong to several (or one was asked for)
             rows[-1].insert(1, _clip(item.get("account"), 16))
-    headers = ["TIME (IST)", "ALERT ID", "SYMBOL", "SIDE", "QTY", "STATE", "ORDER ID", "MESSAGE"]
+    headers = ["TIME (IST)", "ALERT ID", "SYMBOL", "SIDE", "QTY", "STATE", "MODE", "ORDER ID", "MESSAGE"]
     print_table(headers[:1] + ["ACCOUNT"] + headers[1:] if several else headers, rows, out)
     print(f"{len(items)} alert(s), newest first{' (' + described + ')' if described else ''}", file=out)
     return 0
@@ -665,6 +665,7 @@ def build_parser() -> argparse.ArgumentParser:
     window.add_argument("--today", action="store_true", help="alerts since midnight IST")
     window.add_argument("--since", type=parse_since, metavar="WHEN", help="2h, 30m, 1d, or a time (2026-11-25T09:00, IST)")
     orders.add_argument("--status", choices=STATES, help="only alerts in this state")
+    orders.add_argument("--mode", choices=("live", "paper"), help="only live orders, or only paper ones")
     orders.add_argument("--limit", type=_positive, default=50, help="at most this many (default 50)")
     orders.add_argument("--account", help="only this account's alerts (a stage with several accounts)")
     orders.add_argument("--json", action="store_true", help="the ledger items as JSON")

@@ -35,14 +35,15 @@ _RELAY_CODE = (str(_CODE) + "/", str(_CODE.parent / "app.py"))
 _OPERATOR_CODE = str(Path(relay_cli.__file__).resolve().parent) + "/"
 ACCOUNT = "123456789012"  # moto's; the policies say `*` for region and account
 
-# The test stage's resource names → what the same resource is called in prod (the template's
+# The test stage's resource names (and the local stage's, when a test runs a schedule of `make
+# run`'s stack in-process) → what the same resource is called in prod (the template's
 # TableName/TopicName and the parameters under /indstocks-relay/prod/). Anything else stays as
 # it is and so is refused by the prod policy: an unmapped name is a failure, not a pass.
 _TO_PROD = (
-    (re.compile(r":table/indstocks-relay-test-(state|orders)(?=/|$)"), r":table/indstocks-relay-prod-\1"),
-    (re.compile(r":parameter/indstocks-relay/test/"), ":parameter/indstocks-relay/prod/"),
-    (re.compile(r":(?:relay-alerts|indstocks-relay-test-alerts)$"), ":indstocks-relay-prod-alerts"),
-    (re.compile(r":indstocks-relay-test-orders\.fifo$"), ":indstocks-relay-prod-orders.fifo"),
+    (re.compile(r":table/indstocks-relay-(?:test|local)-(state|orders)(?=/|$)"), r":table/indstocks-relay-prod-\1"),
+    (re.compile(r":parameter/indstocks-relay/(?:test|local)/"), ":parameter/indstocks-relay/prod/"),
+    (re.compile(r":(?:relay-alerts|indstocks-relay-(?:test|local)-alerts)$"), ":indstocks-relay-prod-alerts"),
+    (re.compile(r":indstocks-relay-(?:test|local)-orders\.fifo$"), ":indstocks-relay-prod-orders.fifo"),
 )
 # SQS actions by operation: a batch is authorized as its single-message action.
 _SQS_ACTIONS = {

@@ -31,6 +31,11 @@ def test_make_run_reads_accounts_tells_the_relay_all_but_the_tokens():
     assert stack_from_env({}).accounts == [] and "ACCOUNTS" not in stack_from_env({}).environment()
 
 
+def test_make_run_passes_an_accounts_mode_to_the_relay():
+    stack = stack_from_env({"ACCOUNTS": json.dumps([{"name": "asha"}, {"name": "kiran", "mode": "paper"}])})
+    assert json.loads(stack.environment()["ACCOUNTS"]) == [{"name": "asha"}, {"name": "kiran", "mode": "paper"}]
+
+
 @pytest.mark.parametrize(("text", "says"), [
     ("[]", "must be a JSON list"), ('[{"token": "x"}]', "name is required"),
     ('[{"name": "a", "secret": "x"}]', "unknown field secret"), ("nope", "not valid JSON"),

@@ -18,6 +18,7 @@ NOT_ON_THE_ALERT_PATH = (
     "chalicelib.flatten",  # POST /flatten, the square-off and the loss limit
     "chalicelib.strategy.targets",  # position targets, exits
     "chalicelib.strategy.entries",  # brackets and sizing
+    "chalicelib.paper",  # paper trading: a live stage's first paper alert
     "chalicelib.keep_warm",  # the keep_warm schedule
     "chalicelib.premarket",  # the premarket_token_check schedule
     "chalicelib.token_page",  # GET/POST /token

@@ -40,6 +40,7 @@ def test_every_flow_s_aws_calls_are_allowed_by_the_prod_policy(stack):
 
     with aws_calls.recorder.recording() as calls:
         assert stack.post(stack.alert()).json_body["status"] == "placed"  # webhook
+        assert stack.post(stack.alert(mode="paper")).json_body["mode"] == "paper"  # paper: its book in the state table
         key = queue_one(stack, "iam-queued")
         assert services.get().sweeper.run(time.time()).sent == [key]  # sweep: lock, send, release, announce
         assert stack.client.http.get("/orders", headers=admin).status_code == 200  # journal
@@ -141,6 +142,8 @@ def test_only_the_test_stage_s_names_become_prod_s():
         "table/indstocks-relay-prod-orders/index/open")
     assert to_prod("arn:aws:ssm:r:a:parameter/indstocks-relay/test/x").endswith("parameter/indstocks-relay/prod/x")
     assert to_prod("arn:aws:sns:r:a:relay-alerts").endswith(":indstocks-relay-prod-alerts")
+    # The local stage's (a test running a schedule of `make run`'s stack in-process) too.
+    assert to_prod("arn:aws:dynamodb:r:a:table/indstocks-relay-local-state").endswith("table/indstocks-relay-prod-state")
     unmapped = Call("dynamodb:GetItem", "arn:aws:dynamodb:r:a:table/indstocks-relay-testing-state", "GetItem")
     assert disallowed([unmapped])  # a name that is not the test stage's is refused, not waved through
 

@@ -77,4 +77,5 @@ class Desk:
         (logger.info if status == "placed" else logger.warning)(
             "account " + status, extra={"event": "alert_account", "outcome": status,
                                         **{name: value for name, value in own.fields.items() if value is not None}})
-        return {"account": account.name, "http_status": code, **body, "key": own_key, "status": status}
+        paper = {"mode": "paper"} if own.fields.get("mode") == "paper" else {}  # set by the account's relay
+        return {"account": account.name, "http_status": code, **body, **paper, "key": own_key, "status": status}

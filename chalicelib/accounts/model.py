@@ -19,7 +19,7 @@ import json
 import re
 from dataclasses import dataclass
 from decimal import ROUND_DOWN, Decimal
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -51,6 +51,8 @@ class Account(BaseModel):
     # Each order's quantity (lots, target position, capital or risk amount) times this, rounded down.
     multiplier: Annotated[Decimal, Field(gt=0, le=100, allow_inf_nan=False)] = Decimal(1)
     enabled: bool = True
+    # `paper`: this account trades on paper only (chalicelib/paper/); unset: the stage's TRADING_MODE.
+    mode: Literal["live", "paper"] | None = None
 
     @field_validator("name")
     @classmethod
@@ -163,7 +165,8 @@ def _filled(account: Account, settings: Settings, *, first: bool) -> Account:
 
 def account_settings(settings: Settings, account: Account) -> Settings:
     """The stage's settings as one account sees them: its token and rotation credentials."""
-    return settings.model_copy(update={field: getattr(account, field) for field in _PARAMETERS})
+    return settings.model_copy(update={field: getattr(account, field) for field in _PARAMETERS}
+                               | ({"trading_mode": account.mode} if account.mode else {}))
 
 
 def account_key(key: str, account: Account, book: AccountBook) -> str:
