@@ -346,3 +346,19 @@ def test_several_accounts_a_section_each_and_actions_with_the_account_s_own_toke
     assert response.status_code == 200 and "Token saved" in text(response), text(response)
     assert family.ssm.get_parameter(Name=parameter("anita"), WithDecryption=True)["Parameter"]["Value"] == NEW_TOKEN
     assert family.ssm.get_parameter(Name=TOKEN_PARAMETER, WithDecryption=True)["Parameter"]["Value"] == SEEDED_TOKEN
+
+
+def test_a_paper_stage_says_so(ssm, dynamodb, simulator, relay_settings):
+    from chalice.test import Client
+
+    from app import app
+    from chalicelib import services
+    from tests.conftest import Stack, seed, seed_admin_key
+
+    seed(ssm)
+    seed_admin_key(ssm)
+    services.install(services.build(relay_settings.model_copy(update={"trading_mode": "paper"})))
+    with Client(app, stage_name="dev") as client:
+        stack = Stack(client, simulator, ssm, relay_settings)
+        page = text(get(stack, sign_in(stack)))
+    assert '<span class="badge warn">Paper</span>' in page

@@ -74,6 +74,7 @@ class AccountView:
     latencies: list[tuple[float, float]]  # (received epoch, alert → broker answer ms)
     last_sweep: dict[str, Any] | None
     alarms: list[str] = field(default_factory=list)
+    paper: bool = False  # the account trades on paper (TRADING_MODE or its ACCOUNTS `mode`)
 
 
 class _Markers(DynamoTable):
@@ -120,6 +121,7 @@ def view(account: Account, now: float) -> AccountView:
         id=account.id, label=" · ".join(filter(None, (label, token.account_name))), token=token,
         switch=own.relay.switch.read(), broker=broker, timeline=items, counts=dict(counts),
         latencies=_latencies(items), last_sweep=state.within(account.namespace).read_note("sweep"),
+        paper=bool(getattr(own.relay.broker, "paper", False)),
     )
     result.alarms = _alarms(result, markers, account.namespace, now)
     return result

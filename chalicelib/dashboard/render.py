@@ -175,7 +175,7 @@ a MARKET order. It cannot be undone.</p>
 
 def _account(view: AccountView, csrf: str, now: float) -> str:
     return f"""<section aria-labelledby="acct-{escape(view.id)}">
-<h2 id="acct-{escape(view.id)}">{escape(view.label)}</h2>
+<h2 id="acct-{escape(view.id)}">{escape(view.label)}{' <span class="badge warn">Paper</span>' if view.paper else ""}</h2>
 {_alarms(view)}
 {_switch(view, csrf)}
 {_token(view, csrf, now)}
