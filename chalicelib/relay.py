@@ -17,7 +17,6 @@ import secrets
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from chalicelib import auth
@@ -31,13 +30,12 @@ from chalicelib.errors import AlertRejected, FieldProblem, Paused, RelayError, T
 from chalicelib.execution.answers import (
     Answer,
     Trail,
-    contract_traits,
     problem_text,
     severity,
     staleness,
     with_described,
 )
-from chalicelib.execution.build import derivative_order, plan_entry
+from chalicelib.execution.build import build_write, ledger_request
 from chalicelib.execution.records import (
     ADMIT_ATTEMPTS,
     LEFT_FOR_THE_SWEEP,
@@ -49,14 +47,11 @@ from chalicelib.execution.records import (
     failed,
     sent_answer,
 )
-from chalicelib.fno.lots import FreezeLimits, freeze_limits, split_for_freeze
-from chalicelib.fno.symbols import EquityTicker
+from chalicelib.fno.lots import FreezeLimits, freeze_limits
 from chalicelib.instruments import InstrumentMaster
 from chalicelib.ledger import Ledger, State, ledger_key
-from chalicelib.moments import ist_date
 from chalicelib.observability import log_alert, logger, tag_alert
 from chalicelib.order_queue import OrderQueue, message_group
-from chalicelib.orders import build_order, remarks_tag
 from chalicelib.pacing import WritePacer
 from chalicelib.reconcile import find_order
 from chalicelib.risk import RiskGuard
@@ -290,47 +285,17 @@ class Relay:
         made of it), check its limits, then admit it and write it once, or queue it. `alert`
         is what the ledger records the claim under; `extra`, what else the item and the answer say."""
         described: dict[str, Any] = dict(extra or {})  # a derivative's contract and price rounding, …
-        children: tuple[int, ...] = ()  # an order over its freeze limit: the child quantities
         try:
-            token = token or self.tokens.current()
-            reading = order.reading()
-            remarks = remarks_tag(alert.alert_id, self._make_nonce())
-            alert_price, price_is = order.price, "alert price"
-            equity = isinstance(reading, EquityTicker)
-            if order.sized:  # built at one share or one lot, then sized at its entry price
-                order = order.model_copy(update={"quantity": 1} if equity else {"lots": 1})
-            if isinstance(reading, EquityTicker):
-                instrument = self.instruments.resolve(order.resolved_exchange.value, order.ticker, ist_date(now))
-                write = build_order(order, instrument, remarks, self.settings)
-                traits: tuple[Decimal, int, str, str | None] = (instrument.tick_size, 1, order.ticker, None)
-            else:
-                write, contract, token, leg_price, children = derivative_order(self, order, reading, token, now, remarks)
-                described.update(contract)
-                alert_price = alert_price or leg_price
-                traits = contract_traits(contract["contract"])
-            if order.sized or order.bracket_fields:
-                write, plan, token = plan_entry(self, order, write, token, alert_price, traits)
-                alert_price, price_is = plan.entry, plan.entry_from
-                described.update(plan.answer())
-                if traits[3] is not None and order.sized:  # a contract sized here: its freeze limit anew
-                    units = int(write.body["qty"])
-                    described["contract"]["qty_units"] = units
-                    children = split_for_freeze(units, traits[1], self.freeze_limits.for_underlying(traits[3]),
-                                                field="amount")
-            token = self.risk.check_limits(write.body, token, now, alert_price=alert_price, price_is=price_is)
+            built = build_write(self, alert, order, now, token or self.tokens.current(), described)
+            token = self.risk.check_limits(built.write.body, built.token, now, alert_price=built.alert_price,
+                                           price_is=built.price_is)
         except RelayError as error:
             return self.refuse(key, alert, now, writer, error)
+        write, children = built.write, built.children
         security_id = str(write.body["security_id"])
         trail.note(security_id=security_id, remarks=write.body["remarks"], endpoint=write.path,
                    **({"contract": described["contract"]} if "contract" in described else {}))
-        request = {"endpoint": write.path, "request": json.dumps(write.body), "remarks": write.body["remarks"],
-                   "security_id": security_id, "side": write.body["txn_type"], "qty": write.body["qty"]}
-        if "contract" in described:  # the contract, its price rounding and freeze limit
-            request["contract"] = json.dumps({k: v for k, v in described.items() if k != "position"}, sort_keys=True)
-        if "position" in described:  # a target's: from where, to where
-            request["position"] = json.dumps(described["position"], sort_keys=True)
-        if "sizing" in described:  # how a sizing mode derived the quantity
-            request["sizing"] = json.dumps(described["sizing"], sort_keys=True, ensure_ascii=False)
+        request = ledger_request(write, described)
         lane = message_group(str(write.body["exchange"]), security_id)
         if len(children) > 1:
             from chalicelib.execution.children import place_children  # an order over its freeze limit
@@ -347,7 +312,7 @@ class Relay:
         sent = self._write_and_record(key, token, write, slot, writer=writer, deadline=deadline, trail=trail)
         if sent.result.outcome is Outcome.QUEUED and sent.ledger_updated:  # late for its slot: nothing written
             return with_described(Answer(202, {"status": "queued", "key": key, "remarks": write.body["remarks"],
-                                      "message": self.enqueue(key, write, now)}), described)
+                                               "message": self.enqueue(key, write, now)}), described)
         return with_described(sent_answer(sent, write), described)
 
     def refuse(self, key: str, alert: Alert, now: float, writer: str, error: RelayError) -> Answer:

@@ -8,7 +8,8 @@ where it is used, so none of them weighs on a cash alert's cold start):
   `cancel_one`).
 - `children`: an order at or above its freeze limit, sent as child orders below it
   (`place_children`).
-- `build`: a contract's order and an entry's size and bracket (`derivative_order`, `plan_entry`).
+- `build`: the order one send writes: a cash or contract order, an entry's size and bracket
+  (`build_write`), and what its ledger item records (`ledger_request`).
 - `answers` (pure): the answer, the log line's trail, worst-of statuses, freshness refusals;
   `records`: the broker's outcome and the ledger's record of it, as answers.
 
@@ -24,7 +25,7 @@ _HOME = {
     "place_to_target": "targets", "hold_instrument": "targets",
     "cancel_open_orders": "cancels", "act_on_every_instrument": "cancels", "cancel_one": "cancels",
     "place_children": "children", "Child": "children",
-    "derivative_order": "build", "plan_entry": "build",
+    "build_write": "build", "ledger_request": "build", "derivative_order": "build", "plan_entry": "build",
 }
 
 

@@ -1,23 +1,94 @@
-"""The order one send writes, beyond a cash alert's own: a futures or options alert's order on
-its contract (the day's F&O master, prices on its tick, its freeze-limit children), and an
-entry's size and bracket legs at its entry price (chalicelib/strategy/entries.py, imported only
-for an entry that has them)."""
+"""The order one send writes (`build_write`): a cash alert's on its instrument, a futures or
+options alert's on its contract (the day's F&O master, prices on its tick, its freeze-limit
+children), an entry's size and bracket legs at its entry price (chalicelib/strategy/entries.py,
+imported only for an entry that has them); and what its ledger item records of it."""
 
 from __future__ import annotations
 
+import json
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from chalicelib.alerts import Alert
 from chalicelib.broker import OrderWrite
 from chalicelib.errors import AlertRejected, FieldProblem
+from chalicelib.execution.answers import contract_traits
 from chalicelib.fno.lots import LastPrice, order_units, split_for_freeze
-from chalicelib.fno.symbols import ContractQuery, RelativeOption
-from chalicelib.orders import build_derivative_order, checked_tick, entry_price, planned_order, sends_marketable_limit
+from chalicelib.fno.symbols import ContractQuery, EquityTicker, RelativeOption
+from chalicelib.moments import ist_date
+from chalicelib.orders import (
+    build_derivative_order,
+    build_order,
+    checked_tick,
+    entry_price,
+    planned_order,
+    remarks_tag,
+    sends_marketable_limit,
+)
 
 if TYPE_CHECKING:
     from chalicelib.relay import Relay
     from chalicelib.strategy.entries import EntryPlan
+
+
+@dataclass(frozen=True)
+class Built:
+    """The order to write, the token to go on with, the price that values it for the limits and
+    where that price came from, and its child quantities (more than one: over its freeze limit)."""
+
+    write: OrderWrite
+    token: str
+    alert_price: Decimal | None
+    price_is: str
+    children: tuple[int, ...] = ()
+
+
+def build_write(relay: Relay, alert: Alert, order: Alert, now: float, token: str, described: dict[str, Any]) -> Built:
+    """The order `order` asks (the alert itself, or the side and quantity a target made of it),
+    remarked with `alert`'s id; what the answer says of it (a contract, its rounding, a size, a
+    bracket) goes into `described`."""
+    children: tuple[int, ...] = ()  # an order over its freeze limit: the child quantities
+    reading = order.reading()
+    remarks = remarks_tag(alert.alert_id, relay.make_nonce())
+    alert_price, price_is = order.price, "alert price"
+    equity = isinstance(reading, EquityTicker)
+    if order.sized:  # built at one share or one lot, then sized at its entry price
+        order = order.model_copy(update={"quantity": 1} if equity else {"lots": 1})
+    if isinstance(reading, EquityTicker):
+        instrument = relay.instruments.resolve(order.resolved_exchange.value, order.ticker, ist_date(now))
+        write = build_order(order, instrument, remarks, relay.settings)
+        traits: tuple[Decimal, int, str, str | None] = (instrument.tick_size, 1, order.ticker, None)
+    else:
+        write, contract, token, leg_price, children = derivative_order(relay, order, reading, token, now, remarks)
+        described.update(contract)
+        alert_price = alert_price or leg_price
+        traits = contract_traits(contract["contract"])
+    if order.sized or order.bracket_fields:
+        write, plan, token = plan_entry(relay, order, write, token, alert_price, traits)
+        alert_price, price_is = plan.entry, plan.entry_from
+        described.update(plan.answer())
+        if traits[3] is not None and order.sized:  # a contract sized here: its freeze limit anew
+            units = int(write.body["qty"])
+            described["contract"]["qty_units"] = units
+            children = split_for_freeze(units, traits[1], relay.freeze_limits.for_underlying(traits[3]),
+                                        field="amount")
+    return Built(write, token, alert_price, price_is, children)
+
+
+def ledger_request(write: OrderWrite, described: dict[str, Any]) -> dict[str, Any]:
+    """What the order's ledger item records of it: the exact request, and the contract, position
+    and sizing the answer describes."""
+    request = {"endpoint": write.path, "request": json.dumps(write.body), "remarks": write.body["remarks"],
+               "security_id": str(write.body["security_id"]), "side": write.body["txn_type"],
+               "qty": write.body["qty"]}
+    if "contract" in described:  # the contract, its price rounding and freeze limit
+        request["contract"] = json.dumps({k: v for k, v in described.items() if k != "position"}, sort_keys=True)
+    if "position" in described:  # a target's: from where, to where
+        request["position"] = json.dumps(described["position"], sort_keys=True)
+    if "sizing" in described:  # how a sizing mode derived the quantity
+        request["sizing"] = json.dumps(described["sizing"], sort_keys=True, ensure_ascii=False)
+    return request
 
 
 def plan_entry(relay: Relay, order: Alert, write: OrderWrite, token: str, known_price: Decimal | None,
