@@ -8,6 +8,22 @@ What an alert asks beyond one order is a flow of chalicelib/execution/, imported
 used: position targets and exits (`targets`), cancels and every-instrument actions
 (`cancels`), an order split below its freeze limit (`children`). Time and randomness come in
 as arguments so tests neither sleep nor patch clocks.
+
+What an answer's body says happened (the README's answer table; tests/test_readme_answers.py
+holds this list to it), and where each is decided:
+
+    "status": "placed"         the broker took the order            execution/records.py
+    "status": "rejected"       the broker refused it                execution/records.py
+    "status": "token_invalid"  the token was dead: nothing placed   execution/records.py
+    "status": "not_sent"       provably not sent                    execution/records.py
+    "status": "unknown"        may or may not exist: see the book   execution/records.py
+    "status": "queued"         over the pace: sent in its slot      here, execution/children.py
+    "status": "duplicate"      a copy of an alert already claimed   execution/records.py
+    "status": "noop"           already at the target, nothing open  execution/targets.py, cancels.py
+    "status": "cancelled"      CANCEL / CANCEL_ALL, each cancel     execution/cancels.py
+    "status": "exited"         EXIT_ALL, each closing order         execution/cancels.py
+    "status": "split"          child orders below the freeze limit  execution/children.py
+    "status": "held_back"      a child not sent after a bad one     execution/children.py
 """
 
 from __future__ import annotations
