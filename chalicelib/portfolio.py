@@ -188,3 +188,14 @@ def net_position(
         and (segment is None or p.segment == segment)
         and (exchange is None or p.exchange is None or p.exchange == exchange)
     )
+
+
+@dataclass(frozen=True)
+class InstrumentKey:
+    """Where a target's position is read: the instrument as INDstocks keys it."""
+
+    security_id: str
+    exchange: str
+    segment: str  # EQUITY / DERIVATIVE
+    lot_units: int
+    name: str

@@ -18,12 +18,13 @@ from typing import TYPE_CHECKING, Any
 
 from chalicelib.accounts.model import Account, AccountBook, account_key
 from chalicelib.errors import RelayError, TokenUnavailable
+from chalicelib.execution.answers import Answer, Trail, severity
 from chalicelib.observability import logger
 
 if TYPE_CHECKING:
     from chalicelib.alerts import Alert
     from chalicelib.deadline import Deadline
-    from chalicelib.relay import Answer, Relay, _Trail
+    from chalicelib.relay import Relay
 
 
 class Desk:
@@ -34,11 +35,9 @@ class Desk:
         self.relays = dict(relays)
 
     def fan_out(self, key: str, alert: Alert, targets: tuple[Account, ...], now: float, deadline: Deadline,
-                trail: _Trail) -> Answer:
+                trail: Trail) -> Answer:
         """Send the alert for every target account; the answer lists each account's outcome, and
         its HTTP status is the worst of theirs (as a split order's is its worst child's)."""
-        from chalicelib.relay import Answer, _severity
-
         if len(targets) == 1:
             outcomes = [self._one(key, alert, targets[0], now, deadline, trail)]
         else:
@@ -46,18 +45,16 @@ class Desk:
 
             with ThreadPoolExecutor(max_workers=len(targets), thread_name_prefix="account") as pool:
                 outcomes = list(pool.map(lambda account: self._one(key, alert, account, now, deadline, trail), targets))
-        worst = max(outcomes, key=lambda outcome: _severity(outcome["http_status"]))
+        worst = max(outcomes, key=lambda outcome: severity(outcome["http_status"]))
         trail.note(accounts=[f"{outcome['account']}:{outcome['status']}" for outcome in outcomes])
         return Answer(worst["http_status"], {"status": worst["status"], "key": key, "accounts": outcomes})
 
     def _one(self, key: str, alert: Alert, account: Account, now: float, deadline: Deadline,
-             trail: _Trail) -> dict[str, Any]:
+             trail: Trail) -> dict[str, Any]:
         """One account's outcome, whatever happened to it; its own log line."""
-        from chalicelib.relay import _Trail
-
         relay = self.relays[account.name]
         own_key = account_key(key, account, self.book)
-        own = _Trail({**trail.fields, "account": account.name, "key": own_key}, trail.started)
+        own = Trail({**trail.fields, "account": account.name, "key": own_key}, trail.started)
         try:
             answer = relay.dispatch(own_key, alert, now, deadline, own)
             status, code, body = str(answer.body["status"]), answer.status_code, answer.body
