@@ -9,21 +9,21 @@ used: position targets and exits (`targets`), cancels and every-instrument actio
 (`cancels`), an order split below its freeze limit (`children`). Time and randomness come in
 as arguments so tests neither sleep nor patch clocks.
 
-What an answer's body says happened (the README's answer table; tests/test_readme_answers.py
-holds this list to it), and where each is decided:
+What an answer's `status` says happened (the README's answer table; tests/test_readme_answers.py
+holds the table to the statuses this module and chalicelib/execution/ answer), and where each is decided:
 
-    "status": "placed"         the broker took the order            execution/records.py
-    "status": "rejected"       the broker refused it                execution/records.py
-    "status": "token_invalid"  the token was dead: nothing placed   execution/records.py
-    "status": "not_sent"       provably not sent                    execution/records.py
-    "status": "unknown"        may or may not exist: see the book   execution/records.py
-    "status": "queued"         over the pace: sent in its slot      here, execution/children.py
-    "status": "duplicate"      a copy of an alert already claimed   execution/records.py
-    "status": "noop"           already at the target, nothing open  execution/targets.py, cancels.py
-    "status": "cancelled"      CANCEL / CANCEL_ALL, each cancel     execution/cancels.py
-    "status": "exited"         EXIT_ALL, each closing order         execution/cancels.py
-    "status": "split"          child orders below the freeze limit  execution/children.py
-    "status": "held_back"      a child not sent after a bad one     execution/children.py
+    placed                     the broker took the order            execution/records.py
+    rejected                   the broker refused it                execution/records.py
+    token_invalid              the token was dead: nothing placed   execution/records.py
+    not_sent                   provably not sent                    execution/records.py
+    unknown                    may or may not exist: see the book   execution/records.py
+    queued                     over the pace: sent in its slot      here, execution/children.py
+    duplicate                  a copy of an alert already claimed   execution/records.py
+    noop                       already at the target, nothing open  execution/targets.py, cancels.py
+    cancelled                  CANCEL / CANCEL_ALL, each cancel     execution/cancels.py
+    exited                     EXIT_ALL, each closing order         execution/cancels.py
+    split                      child orders below the freeze limit  execution/children.py
+    held_back                  a child not sent after a bad one     execution/children.py
 """
 
 from __future__ import annotations
