@@ -260,8 +260,10 @@ class Relay:
             alert = scaled
             trail.note(**alert.summary())
         if alert.mode is Mode.LIVE and self.mode is Mode.PAPER:
+            who = (f"account {self.account.name} trades on paper only (its ACCOUNTS mode)" if self.account.mode
+                   else "this stage trades on paper only (TRADING_MODE=paper)")
             return self.refuse(key, alert, now, writer, AlertRejected(detail=[FieldProblem(
-                "mode", "is live, but this stage trades on paper only (TRADING_MODE=paper); nothing was sent")]))
+                "mode", f"is live, but {who}; nothing was sent")]))
         relay = self.for_mode(alert.mode.value if alert.mode else self.mode.value)
         alert = alert.model_copy(update={"mode": relay.mode})  # recorded with each of its ledger items
         trail.note(mode=relay.mode.value)

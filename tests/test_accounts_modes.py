@@ -93,6 +93,7 @@ def test_a_live_alert_is_refused_for_the_paper_account_only(family):
     assert by_account["primary"]["status"] == "placed"
     assert by_account["anita"]["http_status"] == 400
     assert [problem["field"] for problem in by_account["anita"]["detail"]] == ["mode"]
+    assert "account anita trades on paper only" in by_account["anita"]["detail"][0]["message"]
     assert [token for token, _ in writes(family)] == [SEEDED_TOKEN]
 
 
