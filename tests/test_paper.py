@@ -280,8 +280,9 @@ def test_a_burst_of_paper_alerts_is_booked_whole(paper):
     from chalicelib.relay import IncomingAlert
 
     # Twelve threads share the GIL with moto and the in-process simulator: on a busy machine a last-price
-    # read can outlast the suite's 0.5 s read timeout (a 503, nothing booked), which is not what this tests.
-    relay = rebuild(paper, broker_read_timeout=2.0) and services.get().relay
+    # read's connection or reply can outlast the suite's 0.5 s timeouts (a 503, nothing booked), which is
+    # not what this tests.
+    relay = rebuild(paper, broker_connect_timeout=2.0, broker_read_timeout=2.0) and services.get().relay
     bodies = [json.dumps(paper.alert(quantity=1)).encode() for _ in range(12)]
     with ThreadPoolExecutor(max_workers=12) as pool:
         answers = list(pool.map(lambda body: relay.handle_alert(IncomingAlert(body, {}), now=time.time()), bodies))
